@@ -1,0 +1,1 @@
+"""Data shipped inside the edgekit wheel; see the files beside this one."""

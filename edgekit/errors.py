@@ -1,0 +1,12 @@
+"""The one exception a user can cause, and its exit code."""
+
+
+class EdgekitError(Exception):
+    """A mistake the user can fix (bad path, unknown target, unusable model or data).
+
+    The CLI prints it as one line, ``Error: <message>``, and exits with ``EXIT_USAGE``;
+    the message says what happened and what to do.
+    """
+
+
+EXIT_USAGE = 2

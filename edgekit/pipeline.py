@@ -1,0 +1,340 @@
+"""The build: model -> quantize -> report, one stage after another, each checked.
+
+Each stage is a function from artifact to artifact and is also a CLI subcommand. A build is a
+pure function of its ``BuildConfig``; its outputs go into one folder, written under a temporary
+name and renamed into place, so a failed build never leaves a half-written folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from . import __version__
+from .data import Dataset, Splits, load_dataset, preprocess, splits
+from .errors import EdgekitError
+from .mobilenet import MobileNetConfig
+from .modelio import SourceModel, builtin_model, load_user_model
+from .targets import Target, load_target
+
+FLOAT_MODEL = "model_float.keras"
+INT8_MODEL = "model_int8.tflite"
+BUILD_FILE = "build.json"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Which model to deploy: a user's file, or the built-in MobileNetV2.
+
+    For the built-in model, unset fields take the target's defaults (alpha, resolution) and the
+    data set's class count; ``weights`` defaults to the checkpoint trained on the data set.
+    """
+
+    path: str | None = None
+    alpha: float | None = None
+    resolution: int | None = None
+    classes: int | None = None
+    weights: str | None = None
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    target: str
+    model: ModelSpec = field(default_factory=ModelSpec)
+    data: str = "digits"
+    calibration_samples: int = 128
+    max_drop: float | None = None
+
+    @staticmethod
+    def from_dict(values: dict) -> BuildConfig:
+        return BuildConfig(**{**values, "model": ModelSpec(**values["model"])})
+
+
+@dataclass
+class Stage:
+    name: str
+    status: str
+    detail: str
+    seconds: float
+
+
+class Log:
+    """Stage-by-stage progress on stderr; the stage records go into the report."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self.stages: list[Stage] = []
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[list[str]]:
+        """Time a stage; the body appends its one-line outcome to the yielded list."""
+        detail: list[str] = []
+        start = time.perf_counter()
+        self.say(f"{name}: ...")
+        yield detail
+        seconds = time.perf_counter() - start
+        self.stages.append(Stage(name, "done", "; ".join(detail), round(seconds, 2)))
+        self.say(f"{name}: {'; '.join(detail)} ({seconds:.1f} s)")
+
+    def skip(self, name: str, why: str) -> None:
+        self.stages.append(Stage(name, "skipped", why, 0.0))
+        self.say(f"{name}: skipped, {why}")
+
+    def say(self, line: str) -> None:
+        if not self.quiet:
+            print(line, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- stages
+
+def builtin_config(spec: ModelSpec, target: Target, classes: int) -> MobileNetConfig:
+    return MobileNetConfig(alpha=spec.alpha or target.alpha,
+                           resolution=spec.resolution or target.resolution,
+                           classes=spec.classes or classes)
+
+
+def resolve_model(config: BuildConfig, target: Target, dataset: Dataset) -> SourceModel:
+    """The model stage for the built-in MobileNetV2: the target's default size, the data
+    set's classes, and weights trained on the data set unless others are named."""
+    spec = config.model
+    weights = spec.weights or dataset.name
+    samples = preprocess(dataset.images[:32]) if weights == "random" else None
+    return builtin_model(builtin_config(spec, target, len(dataset.class_names)), weights,
+                         dataset.name, samples)
+
+
+def load_data(spec: str, shape: tuple[int, int, int]) -> Splits:
+    """The data for a build, at the input size of the model it will feed."""
+    if shape[0] != shape[1]:
+        raise EdgekitError(f"the model takes {shape[0]}x{shape[1]} images; "
+                           "only square inputs are supported")
+    return splits(load_dataset(spec, shape[0], shape[2]))
+
+
+def builtin_shape(spec: ModelSpec, target: Target) -> tuple[int, int, int]:
+    resolution = spec.resolution or target.resolution
+    return (resolution, resolution, 3)
+
+
+def quantize_model(source: SourceModel, calibration: Dataset, count: int) -> bytes:
+    """The quantize stage: the int8 flatbuffer (the user's own one when given as .tflite)."""
+    from .quantize import check_int8, quantize, representative_samples
+
+    if source.tflite is not None:
+        tflite = source.tflite
+    else:
+        tflite = quantize(source.float_model,
+                          representative_samples(calibration, min(count, len(calibration))))
+    check_int8(tflite)
+    return tflite
+
+
+def accuracy_report(config: BuildConfig, target: Target, source: SourceModel, tflite: bytes,
+                    data: Splits, log: Log, out_dir: Path) -> dict:
+    """The report stage: compare float and int8 on the evaluation split; the report dict."""
+    from tqdm import tqdm
+
+    from .evaluate import accuracy_section, compare
+
+    evaluation = data.evaluation
+    with tqdm(total=len(evaluation), desc="evaluate", unit="img", disable=None,
+              leave=False) as bar:
+        result = compare(source.float_model, tflite, evaluation, progress=bar.update)
+    accuracy = accuracy_section(result, source.classes)
+    passed = None
+    if config.max_drop is not None and accuracy["top1_drop_points"] is not None:
+        passed = accuracy["top1_drop_points"] <= config.max_drop
+    return {
+        "edgekit_version": __version__,
+        "target": target.name,
+        "target_info": {"cpu": target.cpu, "board": target.board, "family": target.family},
+        "model": model_section(source),
+        "dataset": {"name": data.train.name,
+                    "calibration_samples": (0 if source.tflite is not None
+                                            else min(config.calibration_samples,
+                                                     len(data.calibration))),
+                    "eval_samples": len(evaluation),
+                    "class_names": list(evaluation.class_names),
+                    "skipped_files": list(data.train.skipped)},
+        "accuracy": accuracy,
+        "gate": {"max_drop": config.max_drop, "passed": passed},
+        "stages": [asdict(s) for s in log.stages],
+        "artifacts": artifacts_section(out_dir),
+        "validation": [],
+        "benchmark": [],
+    }
+
+
+def model_section(source: SourceModel) -> dict:
+    from .mobilenet import count_macs, count_params
+
+    model = source.float_model
+    counted = model is not None and not any(
+        layer.__class__.__name__ == "TFSMLayer" for layer in model.layers)
+    return {"name": source.name,
+            "alpha": source.config.alpha if source.config else None,
+            "resolution": source.input_shape[0],
+            "input_shape": list(source.input_shape),
+            "classes": source.classes,
+            "params": count_params(model) if counted else None,
+            "macs": count_macs(model) if counted else None,
+            "weights": source.weights,
+            "source": source.source}
+
+
+def artifacts_section(out_dir: Path) -> list[dict]:
+    rows = []
+    for name, backend, precision in ((FLOAT_MODEL, "keras", "float32"),
+                                     (INT8_MODEL, "litert", "int8")):
+        path = out_dir / name
+        if path.exists():
+            rows.append({"backend": backend, "path": name, "precision": precision,
+                         "bytes": path.stat().st_size, "flash_bytes": None, "ram_bytes": None})
+    return rows
+
+
+# ---------------------------------------------------------------- drivers
+
+@contextmanager
+def atomic_folder(out: Path) -> Iterator[Path]:
+    """A temporary sibling of ``out`` that replaces ``out`` only if the body succeeds."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        os.replace(out, old)
+        os.replace(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, out)
+
+
+def quantize_stage(config: BuildConfig, out: Path, log: Log) -> tuple[SourceModel, Splits, bytes]:
+    """Model and quantize stages into ``out`` (which must exist): the float model, the int8
+    model and ``build.json``, from which ``edgekit report`` can rebuild the rest."""
+    target = load_target(config.target)
+    source = None
+    if config.model.path is not None:
+        with log.stage("model") as detail:
+            source = load_user_model(config.model.path)
+            detail.append(f"{source.name} {describe(source)}, from {source.source}")
+    with log.stage("data") as detail:
+        data = load_data(config.data, source.input_shape if source else
+                         builtin_shape(config.model, target))
+        detail.append(f"{data.train.name}: {len(data.train)} train, {len(data.calibration)} "
+                      f"calibration, {len(data.evaluation)} evaluation")
+        if data.train.skipped:
+            detail.append(f"{len(data.train.skipped)} files skipped")
+    if source is None:
+        with log.stage("model") as detail:
+            source = resolve_model(config, target, data.train)
+            detail.append(f"{source.name} {describe(source)}, weights {source.weights}")
+    classes = len(data.train.class_names)
+    if classes > source.classes:
+        raise EdgekitError(f"data '{config.data}' has {classes} classes but the model outputs "
+                           f"{source.classes}; pass matching data or model")
+    if source.float_model is not None:
+        try:
+            source.float_model.save(out / FLOAT_MODEL)
+        except Exception:  # a SavedModel wrapper cannot be saved as .keras; keep its path
+            log.say(f"model: the float model stays at {source.source}")
+    if source.tflite is not None:
+        log.skip("quantize", "the model is already an int8 .tflite")
+        tflite = source.tflite
+    else:
+        with log.stage("quantize") as detail:
+            tflite = quantize_model(source, data.calibration, config.calibration_samples)
+            detail.append(f"int8 .tflite, {len(tflite) / 1024:.0f} KiB")
+    (out / INT8_MODEL).write_bytes(tflite)
+    meta = {"config": asdict(config), "model": model_section(source)}
+    (out / BUILD_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+    return source, data, tflite
+
+
+def report_stage(config: BuildConfig, source: SourceModel, data: Splits, tflite: bytes,
+                 out: Path, log: Log) -> dict:
+    from .report import write_reports
+
+    target = load_target(config.target)
+    with log.stage("report") as detail:
+        report = accuracy_report(config, target, source, tflite, data, log, out)
+        acc = report["accuracy"]
+        detail.append(summary(acc))
+    report["stages"] = [asdict(s) for s in log.stages]
+    write_reports(report, out)
+    return report
+
+
+def build(config: BuildConfig, out: Path, quiet: bool = False) -> dict:
+    """``edgekit build``: every stage into ``out``, replaced atomically; the report dict."""
+    log = Log(quiet)
+    with atomic_folder(out) as tmp:
+        source, data, tflite = quantize_stage(config, tmp, log)
+        report = report_stage(config, source, data, tflite, tmp, log)
+    return report
+
+
+def quantize_only(config: BuildConfig, out: Path, quiet: bool = False) -> None:
+    """``edgekit quantize``: the float and int8 models and build.json into ``out``."""
+    log = Log(quiet)
+    with atomic_folder(out) as tmp:
+        quantize_stage(config, tmp, log)
+
+
+def report_only(folder: Path, max_drop: float | None, quiet: bool = False) -> dict:
+    """``edgekit report``: the accuracy report of a folder written by ``edgekit quantize``."""
+    folder = Path(folder)
+    try:
+        meta = json.loads((folder / BUILD_FILE).read_text())
+        config = BuildConfig.from_dict({**meta["config"], "max_drop": max_drop})
+        model = meta["model"]
+        tflite = (folder / INT8_MODEL).read_bytes()
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise EdgekitError(f"'{folder}' is not a complete quantize output folder ({exc}); run "
+                           "'edgekit quantize --out DIR' first") from None
+    target = load_target(config.target)
+    data = load_data(config.data, tuple(model["input_shape"]))
+    if (folder / FLOAT_MODEL).is_file():
+        float_model = load_user_model(folder / FLOAT_MODEL).float_model
+    elif config.model.path is not None:
+        float_model = load_user_model(config.model.path).float_model
+    else:
+        float_model = None
+    mconfig = (builtin_config(config.model, target, model["classes"])
+               if config.model.path is None else None)
+    source = SourceModel(model["name"], float_model, None, tuple(model["input_shape"]),
+                         model["classes"], model["source"], model["weights"], mconfig)
+    return report_stage(config, source, data, tflite, folder, Log(quiet))
+
+
+def describe(source: SourceModel) -> str:
+    if source.config is not None:
+        c = source.config
+        return f"{c.alpha:g}@{c.resolution}, {c.classes} classes"
+    h, w, ch = source.input_shape
+    return f"{h}x{w}x{ch} input, {source.classes} classes"
+
+
+def summary(acc: dict) -> str:
+    def pct(v):
+        return "n/a" if v is None else f"{100 * v:.2f}%"
+
+    line = f"int8 top-1 {pct(acc['int8_top1'])}"
+    if acc["float_top1"] is not None:
+        line = (f"float top-1 {pct(acc['float_top1'])}, {line}, agreement "
+                f"{pct(acc['top1_agreement'])}, logits SQNR {acc['logits_sqnr_db']:.1f} dB")
+    return line

@@ -1,0 +1,340 @@
+"""The report stage: what a person reads in report.md / report.html, and what CI reads in JSON."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+from edgekit.report import render_html, render_json, render_markdown, write_reports
+
+CLASSES = 10
+XSS_LAYER = "<script>alert(1)</script>"
+
+
+def make_report(layers: int = 62) -> dict:
+    """A full rpi4 build of MobileNetV2 1.0@224 on digits, as the pipeline would produce it."""
+    names = [
+        f"block_{i // 3}_{('expand_relu', 'depthwise_relu', 'project_BN')[i % 3]}"
+        for i in range(layers)
+    ]
+    sqnr = [30.0 + (i * 7) % 13 for i in range(layers)]
+    sqnr[17], sqnr[40], sqnr[55] = 8.25, 11.5, 14.75  # the three layers someone should look at
+    confusion = [
+        [35 if row == col else (1 if col == (row + 1) % CLASSES else 0) for col in range(CLASSES)]
+        for row in range(CLASSES)
+    ]
+    return {
+        "edgekit_version": "0.1.0",
+        "target": "rpi4",
+        "target_info": {
+            "cpu": "cortex-a72",
+            "board": "Raspberry Pi 4 Model B (4 GB)",
+            "family": "linux",
+        },
+        "model": {
+            "name": "mobilenet_v2",
+            "alpha": 1.0,
+            "resolution": 224,
+            "classes": CLASSES,
+            "params": 2236682,
+            "macs": 300000000,
+            "weights": "digits",
+            "source": "built-in",
+        },
+        "dataset": {
+            "name": "digits",
+            "calibration_samples": 128,
+            "eval_samples": 359,
+            "class_names": [str(i) for i in range(CLASSES)],
+            "skipped_files": ["data/7/broken.png: cannot identify image file"],
+        },
+        "accuracy": {
+            "float_top1": 0.9721,
+            "float_top5": 0.9986,
+            "int8_top1": 0.9638,
+            "int8_top5": 0.9972,
+            "top1_drop_points": 0.83,
+            "top1_agreement": 0.9889,
+            "logits_sqnr_db": 25.31,
+            "logits_cosine": 0.99812,
+            "layers": [
+                {
+                    "name": name,
+                    "op": "CONV_2D",
+                    "shape": [1, 28, 28, 96],
+                    "sqnr_db": value,
+                    "cosine": 0.9996,
+                }
+                for name, value in zip(names, sqnr, strict=True)
+            ],
+            "confusion_matrix": {"float": confusion, "int8": confusion},
+        },
+        "gate": {"max_drop": 1.0, "passed": True},
+        "stages": [
+            {
+                "name": "model",
+                "status": "done",
+                "detail": "built-in digits weights",
+                "seconds": 1.2,
+            },
+            {
+                "name": "quantize",
+                "status": "done",
+                "detail": "128 calibration images",
+                "seconds": 14.6,
+            },
+            {"name": "compile", "status": "skipped", "detail": "no backend asked", "seconds": 0.0},
+        ],
+        "artifacts": [
+            {
+                "backend": "litert",
+                "path": "model_int8.tflite",
+                "precision": "int8",
+                "bytes": 400000,
+                "flash_bytes": None,
+                "ram_bytes": None,
+            }
+        ],
+        "validation": [
+            {
+                "backend": "c",
+                "runner": "qemu-system-arm mps2-an500",
+                "inputs": 32,
+                "bit_exact": True,
+                "max_abs_diff": 0,
+                "top1_agreement": 1.0,
+            }
+        ],
+        "benchmark": [
+            {
+                "backend": "c",
+                "runner": "qemu-system-arm mps2-an500",
+                "instructions": 91234567,
+                "latency_ms": None,
+            }
+        ],
+    }
+
+
+def make_int8_only_report() -> dict:
+    """The user gave an int8 .tflite: nothing float was measured, and there was no gate."""
+    report = make_report()
+    report["model"].update(
+        alpha=None,
+        params=None,
+        macs=None,
+        weights="models/user.tflite",
+        source="models/user.tflite",
+    )
+    accuracy = report["accuracy"]
+    for key in (
+        "float_top1",
+        "float_top5",
+        "top1_drop_points",
+        "top1_agreement",
+        "logits_sqnr_db",
+        "logits_cosine",
+    ):
+        accuracy[key] = None
+    accuracy["layers"] = []
+    accuracy["confusion_matrix"]["float"] = None
+    report["gate"] = {"max_drop": 1.0, "passed": None}
+    report["dataset"]["skipped_files"] = []
+    report["validation"], report["benchmark"] = [], []
+    return report
+
+
+def visible_text(page: str) -> str:
+    """The page without tags, inline SVG and CSS: the words a reader sees outside the plots."""
+    page = re.sub(r"<(svg|style)\b.*?</\1>", " ", page, flags=re.S)
+    return re.sub(r"<[^>]+>", " ", page)
+
+
+def test_json_round_trips_to_the_same_dict_in_the_same_key_order():
+    report = make_report()
+    text = render_json(report)
+    assert json.loads(text) == report
+    assert list(json.loads(text)) == list(report)
+    assert '\n  "target": "rpi4",' in text  # indented, one key per line
+
+
+def test_json_is_strict_even_with_nan_and_numpy_values():
+    np = pytest.importorskip("numpy")
+    report = make_report()
+    report["accuracy"]["logits_sqnr_db"] = float("nan")
+    report["accuracy"]["confusion_matrix"]["int8"] = np.eye(CLASSES, dtype=np.int64) * 35
+    report["accuracy"]["int8_top1"] = np.float32(0.5)
+    loaded = json.loads(render_json(report), parse_constant=pytest.fail)
+    assert loaded["accuracy"]["logits_sqnr_db"] is None
+    assert loaded["accuracy"]["confusion_matrix"]["int8"][3][3] == 35
+    assert loaded["accuracy"]["int8_top1"] == 0.5
+
+
+def test_markdown_headline_shows_float_and_int8_figures():
+    md = render_markdown(make_report())
+    assert md.startswith("# edgekit report: MobileNetV2 1.0@224, 10 classes on rpi4\n")
+    assert "| Top-1 | 97.21% | 96.38% |" in md
+    assert "| Top-5 | 99.86% | 99.72% |" in md
+    assert "| Top-1 agreement with float | — | 98.89% |" in md
+    assert "| Logits SQNR vs float | — | 25.3 dB |" in md
+    assert "| Logits cosine vs float | — | 0.99812 |" in md
+    assert "| Top-1 drop | — | 0.83 points |" in md
+    assert "| Gate (max drop 1.00 points) | — | PASSED |" in md
+    assert "**Gate: PASSED**" in md
+    assert "Raspberry Pi 4 Model B (4 GB)" in md
+    assert "parameters 2,236,682; MACs 300,000,000; weights digits; source built-in" in md
+    assert "digits; calibration images 128; evaluation images 359" in md
+
+
+def test_markdown_lists_the_ten_worst_layers_worst_first():
+    report = make_report()
+    md = render_markdown(report)
+    table = md.split("## Per-layer SQNR")[1].split("## ")[0]
+    rows = [line for line in table.splitlines() if re.match(r"\| \d+ \|", line)]
+    assert len(rows) == 10
+    layers = report["accuracy"]["layers"]
+    assert rows[0] == f"| 17 | {layers[17]['name']} | CONV_2D | 1×28×28×96 | 8.2 dB | 0.99960 |"
+    assert layers[40]["name"] in rows[1] and layers[55]["name"] in rows[2]
+    best = max(layers, key=lambda layer: layer["sqnr_db"])["name"]
+    assert best not in table
+
+
+def test_markdown_has_artifacts_stages_checks_and_skipped_files():
+    md = render_markdown(make_report())
+    assert "| litert | model_int8.tflite | int8 | 390.6 KiB | — | — |" in md
+    assert "| quantize | done | 14.6 s | 128 calibration images |" in md
+    assert "Total 15.8 s." in md
+    assert "| c | qemu-system-arm mps2-an500 | 32 | yes | 0 | 100.00% |" in md
+    assert "| c | qemu-system-arm mps2-an500 | 91,234,567 | — |" in md
+    assert "- data/7/broken.png: cannot identify image file" in md
+
+
+def test_markdown_escapes_user_text_that_would_break_a_table():
+    report = make_report()
+    report["accuracy"]["layers"][17]["name"] = "conv|bad <b>"
+    md = render_markdown(report)
+    assert "conv\\|bad &lt;b&gt;" in md
+    assert "<b>" not in md
+
+
+def test_html_is_self_contained_with_svg_plots():
+    page = render_html(make_report())
+    assert page.startswith("<!DOCTYPE html>")
+    assert page.count("<svg") == 2  # per-layer SQNR, confusion matrices
+    assert "<?xml" not in page and "<!DOCTYPE svg" not in page
+    urls = re.findall(r"https?://[^\s\"'<>)]+", page)
+    assert set(urls) <= {"http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"}
+    for namespace in re.finditer(r"https?://", page):
+        assert re.search(r"xmlns(:\w+)?=\"$", page[: namespace.start()])
+    assert not re.search(r"<script|<link|<iframe|@import|url\((?!#)", page, re.I)
+    assert not re.search(r"(src|href)=\"(?!#|data:)", page)
+
+
+def test_html_plots_show_every_layer_and_the_confusion_counts():
+    report = make_report()
+    page = render_html(report)
+    sqnr_plot, confusion_plot = re.findall(r"<svg\b.*?</svg>", page, flags=re.S)
+    for i, layer in enumerate(report["accuracy"]["layers"]):
+        assert f"{i} {layer['name']}" in sqnr_plot
+    assert "median" in sqnr_plot
+    assert "float: 97.2% correct" in confusion_plot  # 35 of 36 per row
+    assert "int8: 97.2% correct" in confusion_plot
+    assert confusion_plot.count(">35<") == 2 * CLASSES  # diagonal counts written in the cells
+
+
+def test_html_float_vs_int8_table_and_all_layers():
+    page = render_html(make_report())
+    assert "<td class=num>97.21%</td><td class=num>96.38%</td>" in page
+    assert "<details><summary>All 62 rows</summary>" in page
+    assert "class='gate passed'" in page
+
+
+def test_html_escapes_layer_names_paths_and_class_names():
+    report = make_report()
+    report["accuracy"]["layers"][17]["name"] = XSS_LAYER
+    report["artifacts"][0]["path"] = "out/<img onerror=x>.tflite"
+    report["dataset"]["class_names"][3] = "<b>three</b>"
+    page = render_html(report)
+    assert XSS_LAYER not in page
+    assert "<img" not in page and "<b>three" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in visible_text(page)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.split("<svg")[1]  # in the plot too
+
+
+def test_int8_only_report_says_what_was_not_measured():
+    report = make_int8_only_report()
+    md, page = render_markdown(report), render_html(report)
+    for text in (md, visible_text(page)):
+        assert "No float reference: the model was given as int8 .tflite" in text
+        assert "not measured" in text
+        assert "Per-layer SQNR: not measured." in text
+        assert not re.search(r"\bNone\b|\bnan\b|\bNaN\b", text)
+    assert "| Top-1 | not measured | 96.38% |" in md
+    assert "| Top-1 drop | — | not measured |" in md
+    assert "MobileNetV2 @224, 10 classes" in md
+    assert "parameters not measured; MACs not measured" in md
+    assert "Gate: not checked" in md
+    assert "## Validation" not in md and "## Skipped data files" not in md
+    assert page.count("<svg") == 1  # int8 confusion matrix only
+    assert "float:" not in page.split("<svg")[1]
+    assert "Float: not measured (no float reference); int8 only." in page
+
+
+def test_missing_figures_are_never_shown_as_zero():
+    report = make_int8_only_report()
+    md = render_markdown(report)
+    headline = md.split("## Accuracy")[1].split("## ")[0]
+    assert "0.00" not in headline and "| 0" not in headline
+
+
+def test_failed_gate_is_visible():
+    report = make_report()
+    report["accuracy"].update(int8_top1=0.9521, top1_drop_points=2.0)
+    report["gate"]["passed"] = False
+    md, page = render_markdown(report), render_html(report)
+    assert (
+        "**Gate: FAILED** — the top-1 drop of 2.00 points is over the limit of 1.00 points." in md
+    )
+    assert "| Gate (max drop 1.00 points) | — | FAILED |" in md
+    assert "class='gate failed'" in page and "<b>Gate: FAILED</b>" in page
+
+
+def test_write_reports_writes_three_files_and_leaves_no_temporaries(tmp_path):
+    report = make_report()
+    paths = write_reports(report, tmp_path)
+    assert [p.name for p in paths] == ["report.json", "report.md", "report.html"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths)
+    assert json.loads(paths[0].read_text(encoding="utf-8")) == report
+    assert paths[1].read_text(encoding="utf-8") == render_markdown(report)
+    assert "<svg" in paths[2].read_text(encoding="utf-8")
+
+
+def test_writing_twice_replaces_the_reports(tmp_path):
+    write_reports(make_report(), tmp_path)
+    report = make_int8_only_report()
+    paths = write_reports(report, tmp_path)
+    assert len(list(tmp_path.iterdir())) == 3
+    assert json.loads(paths[0].read_text(encoding="utf-8")) == report
+    assert "No float reference" in paths[1].read_text(encoding="utf-8")
+
+
+def test_a_failed_render_leaves_the_old_reports_untouched(tmp_path):
+    old = write_reports(make_report(), tmp_path)
+    before = {p.name: p.read_bytes() for p in old}
+    broken = make_report()
+    broken["extra"] = object()  # not JSON-serializable: rendering fails before any write
+    with pytest.raises(TypeError):
+        write_reports(broken, tmp_path)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_importing_the_module_does_not_import_matplotlib():
+    code = "import sys, edgekit.report; print('matplotlib' in sys.modules, 'numpy' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.split() == ["False", "False"]
