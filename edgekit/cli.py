@@ -20,25 +20,38 @@ EXIT_GATE = 1
 def _model_options(parser: argparse.ArgumentParser, builtin_only: bool = False) -> None:
     group = parser.add_argument_group("model")
     if not builtin_only:
-        group.add_argument("--model", metavar="PATH",
-                           help="your model instead of the built-in MobileNetV2: .keras, .h5, "
-                                "SavedModel folder, or int8 .tflite")
-    group.add_argument("--alpha", type=float, help="MobileNetV2 width multiplier "
-                       "(0.35, 0.5, 0.75, 1.0, 1.3, 1.4; default: the target's)")
-    group.add_argument("--resolution", type=int,
-                       help="input size, 96..224 in steps of 32 (default: the target's)")
+        group.add_argument(
+            "--model",
+            metavar="PATH",
+            help="your model instead of the built-in MobileNetV2: .keras, .h5, "
+            "SavedModel folder, or int8 .tflite",
+        )
+    group.add_argument(
+        "--alpha",
+        type=float,
+        help="MobileNetV2 width multiplier (0.35, 0.5, 0.75, 1.0, 1.3, 1.4; default: the target's)",
+    )
+    group.add_argument(
+        "--resolution", type=int, help="input size, 96..224 in steps of 32 (default: the target's)"
+    )
     group.add_argument("--classes", type=int, help="classes (default: the data set's)")
     if builtin_only:
         return
-    group.add_argument("--weights", metavar="W",
-                       help="'digits' (shipped checkpoint, the default with digits data), "
-                            "'random', 'imagenet' (downloads), or a checkpoint .npz path")
+    group.add_argument(
+        "--weights",
+        metavar="W",
+        help="'digits' (shipped checkpoint, the default with digits data), "
+        "'random', 'imagenet' (downloads), or a checkpoint .npz path",
+    )
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", required=True, help="target name (see 'edgekit targets')")
-    parser.add_argument("--data", default="digits",
-                        help="'digits' (built in), an ImageFolder directory or an .npz file")
+    parser.add_argument(
+        "--data",
+        default="digits",
+        help="'digits' (built in), an ImageFolder directory or an .npz file",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress output")
 
 
@@ -46,15 +59,25 @@ def _build_config(args: argparse.Namespace):
     from .pipeline import BuildConfig, ModelSpec
 
     if getattr(args, "model", None) and any(
-            getattr(args, k) is not None for k in ("alpha", "resolution", "classes", "weights")):
-        raise EdgekitError("--model cannot be combined with --alpha/--resolution/--classes/"
-                           "--weights, which describe the built-in model")
+        getattr(args, k) is not None for k in ("alpha", "resolution", "classes", "weights")
+    ):
+        raise EdgekitError(
+            "--model cannot be combined with --alpha/--resolution/--classes/"
+            "--weights, which describe the built-in model"
+        )
     return BuildConfig(
         target=args.target,
-        model=ModelSpec(path=args.model, alpha=args.alpha, resolution=args.resolution,
-                        classes=args.classes, weights=args.weights),
-        data=args.data, calibration_samples=args.calibration_samples,
-        max_drop=getattr(args, "max_drop", None))
+        model=ModelSpec(
+            path=args.model,
+            alpha=args.alpha,
+            resolution=args.resolution,
+            classes=args.classes,
+            weights=args.weights,
+        ),
+        data=args.data,
+        calibration_samples=args.calibration_samples,
+        max_drop=getattr(args, "max_drop", None),
+    )
 
 
 def _default_out(args: argparse.Namespace) -> Path:
@@ -98,11 +121,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .train import TrainRun, run_training
 
     load_target_or_fail(args.target)
-    command = "edgekit " + shlex.join(sys.argv[1:])
-    run = TrainRun(target=args.target, data=args.data, alpha=args.alpha,
-                   resolution=args.resolution, classes=args.classes, init=args.init,
-                   epochs=args.epochs, batch_size=args.batch_size,
-                   learning_rate=args.learning_rate, seed=args.seed)
+    command = "edgekit " + shlex.join(args.argv)
+    run = TrainRun(
+        target=args.target,
+        data=args.data,
+        alpha=args.alpha,
+        resolution=args.resolution,
+        classes=args.classes,
+        init=args.init,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        seed=args.seed,
+    )
     path = run_training(run, Path(args.out) if args.out else None, command, quiet=args.quiet)
     print(f"wrote {path}")
     return 0
@@ -120,8 +151,11 @@ def _finish(report: dict, out: Path) -> int:
     print(f"{out / 'report.html'}: {summary(report['accuracy'])}")
     gate = report["gate"]
     if gate["passed"] is False:
-        print(f"Error: int8 top-1 is {report['accuracy']['top1_drop_points']:.2f} points below "
-              f"float, more than --max-drop {gate['max_drop']:g}", file=sys.stderr)
+        print(
+            f"Error: int8 top-1 is {report['accuracy']['top1_drop_points']:.2f} points below "
+            f"float, more than --max-drop {gate['max_drop']:g}",
+            file=sys.stderr,
+        )
         return EXIT_GATE
     return 0
 
@@ -130,52 +164,83 @@ def parser() -> argparse.ArgumentParser:
     from . import __version__
 
     top = argparse.ArgumentParser(
-        prog="edgekit", description="Float MobileNetV2 to int8 artifacts for Cortex-A, Cortex-M "
-        "and Ethos-U, measured against the float reference.")
+        prog="edgekit",
+        description="Float MobileNetV2 to int8 artifacts for Cortex-A, Cortex-M "
+        "and Ethos-U, measured against the float reference.",
+    )
     top.add_argument("--version", action="version", version=f"edgekit {__version__}")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("targets", help="list the targets")
     p.set_defaults(run=cmd_targets)
 
-    for name, run, text in (("build", cmd_build, "every stage: model, quantize, report"),
-                            ("quantize", cmd_quantize, "float model to int8 .tflite")):
+    for name, run, text in (
+        ("build", cmd_build, "every stage: model, quantize, report"),
+        ("quantize", cmd_quantize, "float model to int8 .tflite"),
+    ):
         p = sub.add_parser(name, help=text, description=text)
         _common(p)
         _model_options(p)
-        p.add_argument("--calibration-samples", type=int, default=128, metavar="N",
-                       help="calibration images for int8 ranges (default 128)")
-        p.add_argument("--out", metavar="DIR", help="output folder (default build/TARGET); "
-                       "replaced as a whole when the stage succeeds")
+        p.add_argument(
+            "--calibration-samples",
+            type=int,
+            default=128,
+            metavar="N",
+            help="calibration images for int8 ranges (default 128)",
+        )
+        p.add_argument(
+            "--out",
+            metavar="DIR",
+            help="output folder (default build/TARGET); "
+            "replaced as a whole when the stage succeeds",
+        )
         if name == "build":
-            p.add_argument("--max-drop", type=float, metavar="P",
-                           help="exit 1 if int8 top-1 is more than P points below float")
+            p.add_argument(
+                "--max-drop",
+                type=float,
+                metavar="P",
+                help="exit 1 if int8 top-1 is more than P points below float",
+            )
         p.set_defaults(run=run)
 
     p = sub.add_parser("report", help="accuracy report of a 'quantize' output folder")
     p.add_argument("folder", help="folder written by 'edgekit quantize'")
-    p.add_argument("--max-drop", type=float, metavar="P",
-                   help="exit 1 if int8 top-1 is more than P points below float")
+    p.add_argument(
+        "--max-drop",
+        type=float,
+        metavar="P",
+        help="exit 1 if int8 top-1 is more than P points below float",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(run=cmd_report)
 
     p = sub.add_parser("train", help="train or fine-tune the built-in MobileNetV2 on a data set")
     _common(p)
     _model_options(p, builtin_only=True)
-    p.add_argument("--init", metavar="W", help="start from these weights: a checkpoint .npz "
-                   "(any resolution of the same alpha and classes) or 'imagenet'")
+    p.add_argument(
+        "--init",
+        metavar="W",
+        help="start from these weights: a checkpoint .npz "
+        "(any resolution of the same alpha and classes) or 'imagenet'",
+    )
     p.add_argument("--epochs", type=int, default=15)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--learning-rate", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", metavar="PATH", help="checkpoint .npz to write (a .json manifest "
-                   "goes beside it; default ./<model>_<data>.npz)")
+    p.add_argument(
+        "--out",
+        metavar="PATH",
+        help="checkpoint .npz to write (a .json manifest "
+        "goes beside it; default ./<model>_<data>.npz)",
+    )
     p.set_defaults(run=cmd_train)
     return top
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = parser().parse_args(argv)
+    args.argv = argv
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         return args.run(args)

@@ -8,6 +8,7 @@ train / calibration / evaluation parts, so a build is a pure function of its con
 from __future__ import annotations
 
 import tomllib
+import zipfile
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -43,8 +44,9 @@ class Dataset:
         return len(self.labels)
 
     def subset(self, index: np.ndarray) -> Dataset:
-        return Dataset(self.name, self.images[index], self.labels[index], self.class_names,
-                       self.skipped)
+        return Dataset(
+            self.name, self.images[index], self.labels[index], self.class_names, self.skipped
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -69,6 +71,8 @@ def load_recipe(name: str) -> Recipe:
 
 def load_dataset(spec: str, resolution: int, channels: int = 3) -> Dataset:
     """Load ``digits``, an ImageFolder directory, or an ``.npz`` file, resized to the model."""
+    if channels not in (1, 3):
+        raise EdgekitError(f"models with {channels} input channels are not supported; use 1 or 3")
     if spec == "digits":
         return _digits(resolution, channels)
     path = Path(spec)
@@ -97,8 +101,8 @@ def splits(dataset: Dataset, recipe: Recipe | None = None) -> Splits:
         n_cal = int(round(len(index) * recipe.calibration / total))
         n_eval = int(round(len(index) * recipe.evaluation / total))
         parts[1] += index[:n_cal].tolist()
-        parts[2] += index[n_cal:n_cal + n_eval].tolist()
-        parts[0] += index[n_cal + n_eval:].tolist()
+        parts[2] += index[n_cal : n_cal + n_eval].tolist()
+        parts[0] += index[n_cal + n_eval :].tolist()
     train, cal, evaluation = (np.sort(np.array(p, dtype=np.int64)) for p in parts)
     if len(cal) == 0 or len(evaluation) == 0:
         raise EdgekitError(
@@ -120,8 +124,6 @@ def _resize(image: np.ndarray, resolution: int, channels: int) -> np.ndarray:
 
 
 def _stack(images, resolution: int, channels: int) -> np.ndarray:
-    if channels not in (1, 3):
-        raise EdgekitError(f"models with {channels} input channels are not supported; use 1 or 3")
     return np.stack([_resize(img, resolution, channels) for img in images])
 
 
@@ -130,8 +132,12 @@ def _digits(resolution: int, channels: int) -> Dataset:
 
     digits = load_digits()
     pixels = np.clip(digits.images * (255.0 / 16.0), 0, 255).round().astype(np.uint8)
-    return Dataset("digits", _stack(pixels, resolution, channels),
-                   digits.target.astype(np.int64), tuple(str(c) for c in range(10)))
+    return Dataset(
+        "digits",
+        _stack(pixels, resolution, channels),
+        digits.target.astype(np.int64),
+        tuple(str(c) for c in range(10)),
+    )
 
 
 def _image_folder(root: Path, resolution: int, channels: int) -> Dataset:
@@ -162,8 +168,13 @@ def _image_folder(root: Path, resolution: int, channels: int) -> Dataset:
         raise EdgekitError(
             f"ImageFolder '{root}' has no readable .jpg/.png/.bmp images in its class folders"
         )
-    return Dataset(root.name, np.stack(images), np.array(labels, dtype=np.int64), tuple(classes),
-                   tuple(skipped))
+    return Dataset(
+        root.name,
+        np.stack(images),
+        np.array(labels, dtype=np.int64),
+        tuple(classes),
+        tuple(skipped),
+    )
 
 
 def _npz(path: Path, resolution: int, channels: int) -> Dataset:
@@ -180,13 +191,21 @@ def _npz(path: Path, resolution: int, channels: int) -> Dataset:
                     f"it has {sorted(keys)}"
                 )
             images, labels = arrays[x_key], arrays[y_key]
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise EdgekitError(
-            f"cannot read '{path}' as .npz ({exc}); pass a numpy .npz file") from None
+            f"cannot read '{path}' as .npz ({exc}); pass a numpy .npz file"
+        ) from None
     if images.dtype != np.uint8 or images.ndim not in (3, 4) or len(images) != len(labels):
         raise EdgekitError(
             f"'{path}': images must be uint8 (N,H,W[,C]) with one label each; got "
             f"{images.dtype} {images.shape} and {len(labels)} labels"
+        )
+    if len(images) == 0:
+        raise EdgekitError(f"'{path}' holds no images; pass an .npz with images of every class")
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0:
+        raise EdgekitError(
+            f"'{path}': labels must be non-negative integers, one per image; got "
+            f"{labels.dtype} {labels.shape}"
         )
     if images.ndim == 4 and images.shape[-1] == 1:
         images = images[..., 0]

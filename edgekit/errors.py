@@ -10,3 +10,9 @@ class EdgekitError(Exception):
 
 
 EXIT_USAGE = 2
+
+
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """The first line of a third-party exception's message, for a one-line ``Error:``."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:limit] if text else type(exc).__name__

@@ -79,8 +79,9 @@ def match_layers(model, interp) -> list[LayerPair]:
     the model's output layer. Pairs whose shapes disagree are dropped.
     """
     layers = [layer for layer in model.layers if layer.__class__.__name__ != "InputLayer"]
-    patterns = [(layer, re.compile(rf"/{re.escape(layer.name)}(_\d+)?(/|;|:|$)"))
-                for layer in layers]
+    patterns = [
+        (layer, re.compile(rf"/{re.escape(layer.name)}(_\d+)?(/|;|:|$)")) for layer in layers
+    ]
     output_index = interp.get_output_details()[0]["index"]
     details = {t["index"]: t for t in interp.get_tensor_details()}
     found: dict[str, LayerPair] = {}
@@ -101,8 +102,13 @@ def match_layers(model, interp) -> list[LayerPair]:
             if shape[1:] != float_shape:
                 continue
             params = tensor["quantization_parameters"]
-            found[layer.name] = LayerPair(layer.name, op["op_name"], index, shape, Quantization(
-                float(params["scales"][0]), int(params["zero_points"][0])))
+            found[layer.name] = LayerPair(
+                layer.name,
+                op["op_name"],
+                index,
+                shape,
+                Quantization(float(params["scales"][0]), int(params["zero_points"][0])),
+            )
     order = {layer.name: i for i, layer in enumerate(layers)}
     return sorted(found.values(), key=lambda pair: order[pair.name])
 
@@ -116,8 +122,13 @@ def logits_layer(model, interp, pairs: list[LayerPair]) -> LayerPair | None:
     return by_tensor.get(interp.get_output_details()[0]["index"])
 
 
-def compare(float_model, tflite: bytes, data: Dataset, batch_size: int = 8,
-            progress: Callable[[int], None] | None = None) -> Comparison:
+def compare(
+    float_model,
+    tflite: bytes,
+    data: Dataset,
+    batch_size: int = 8,
+    progress: Callable[[int], None] | None = None,
+) -> Comparison:
     """Run the float and int8 models over ``data``, accumulating per-layer statistics.
 
     ``float_model`` may be None (an int8 ``.tflite`` given alone): only int8 outputs are kept.
@@ -132,16 +143,22 @@ def compare(float_model, tflite: bytes, data: Dataset, batch_size: int = 8,
         import keras
 
         inputs = float_model.inputs
-        probe = keras.Model(inputs[0] if len(inputs) == 1 else inputs,
-                            [float_model.get_layer(p.name).output for p in pairs]
-                            + [float_model.outputs[0]])
-    result = Comparison(None if probe is None else [], [], data.labels,
-                        logits=_Stats() if logits else None,
-                        layers={p.name: _Stats() for p in pairs}, pairs=pairs)
+        probe = keras.Model(
+            inputs[0] if len(inputs) == 1 else inputs,
+            [float_model.get_layer(p.name).output for p in pairs] + [float_model.outputs[0]],
+        )
+    result = Comparison(
+        None if probe is None else [],
+        [],
+        data.labels,
+        logits=_Stats() if logits else None,
+        layers={p.name: _Stats() for p in pairs},
+        pairs=pairs,
+    )
     for start in range(0, len(data), batch_size):
-        x = preprocess(data.images[start:start + batch_size])
+        x = preprocess(data.images[start : start + batch_size])
         floats = probe(x, training=False) if probe is not None else None
-        floats = [np.asarray(f) for f in floats] if floats is not None else None
+        floats = [f.numpy() for f in floats] if floats is not None else None
         for i, sample in enumerate(x):
             interp.set_tensor(inp["index"], q_in.quantize(sample[None]))
             interp.invoke()
@@ -184,13 +201,19 @@ def accuracy_section(result: Comparison, classes: int) -> dict:
     """The ``accuracy`` block of report.json."""
     labels = result.labels
     int8_pred = np.argmax(result.int8_outputs, axis=1)
-    section: dict = {"int8_runtime": INT8_RUNTIME, "float_top1": None, "float_top5": None,
-                     "int8_top1": topk(result.int8_outputs, labels, 1),
-                     "int8_top5": topk(result.int8_outputs, labels, 5),
-                     "top1_drop_points": None, "top1_agreement": None,
-                     "logits_sqnr_db": None, "logits_cosine": None, "layers": [],
-                     "confusion_matrix": {"float": None,
-                                          "int8": confusion(int8_pred, labels, classes)}}
+    section: dict = {
+        "int8_runtime": INT8_RUNTIME,
+        "float_top1": None,
+        "float_top5": None,
+        "int8_top1": topk(result.int8_outputs, labels, 1),
+        "int8_top5": topk(result.int8_outputs, labels, 5),
+        "top1_drop_points": None,
+        "top1_agreement": None,
+        "logits_sqnr_db": None,
+        "logits_cosine": None,
+        "layers": [],
+        "confusion_matrix": {"float": None, "int8": confusion(int8_pred, labels, classes)},
+    }
     if result.float_outputs is None:
         return section
     float_pred = np.argmax(result.float_outputs, axis=1)
@@ -200,10 +223,19 @@ def accuracy_section(result: Comparison, classes: int) -> dict:
         top1_agreement=float(np.mean(float_pred == int8_pred)),
         logits_sqnr_db=result.logits.sqnr_db() if result.logits else None,
         logits_cosine=result.logits.cosine() if result.logits else None,
-        layers=[{"name": p.name, "op": p.op, "shape": list(p.shape),
-                 "sqnr_db": result.layers[p.name].sqnr_db(),
-                 "cosine": result.layers[p.name].cosine()} for p in result.pairs])
+        layers=[
+            {
+                "name": p.name,
+                "op": p.op,
+                "shape": list(p.shape),
+                "sqnr_db": result.layers[p.name].sqnr_db(),
+                "cosine": result.layers[p.name].cosine(),
+            }
+            for p in result.pairs
+        ],
+    )
     section["top1_drop_points"] = 100.0 * (section["float_top1"] - section["int8_top1"])
-    section["confusion_matrix"]["float"] = confusion(float_pred, labels, len(
-        section["confusion_matrix"]["int8"]))
+    section["confusion_matrix"]["float"] = confusion(
+        float_pred, labels, len(section["confusion_matrix"]["int8"])
+    )
     return section

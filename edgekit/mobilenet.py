@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from .errors import EdgekitError
 
 ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
@@ -78,8 +80,9 @@ def build_mobilenet_v2(config: MobileNetConfig, softmax: bool = True):
     from keras import layers
 
     def conv_bn(x, filters, kernel, stride, name, bn_name, act_name=None):
-        x = layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False,
-                          name=name)(x)
+        x = layers.Conv2D(
+            filters, kernel, strides=stride, padding="same", use_bias=False, name=name
+        )(x)
         x = layers.BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=bn_name)(x)
         return layers.ReLU(6.0, name=act_name)(x) if act_name else x
 
@@ -88,12 +91,21 @@ def build_mobilenet_v2(config: MobileNetConfig, softmax: bool = True):
         prefix = f"block_{block}_" if block else "expanded_conv_"
         out = x
         if t != 1:
-            out = conv_bn(out, in_channels * t, 1, 1, prefix + "expand", prefix + "expand_BN",
-                          prefix + "expand_relu")
-        out = layers.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False,
-                                     name=prefix + "depthwise")(out)
-        out = layers.BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM,
-                                        name=prefix + "depthwise_BN")(out)
+            out = conv_bn(
+                out,
+                in_channels * t,
+                1,
+                1,
+                prefix + "expand",
+                prefix + "expand_BN",
+                prefix + "expand_relu",
+            )
+        out = layers.DepthwiseConv2D(
+            3, strides=stride, padding="same", use_bias=False, name=prefix + "depthwise"
+        )(out)
+        out = layers.BatchNormalization(
+            epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=prefix + "depthwise_BN"
+        )(out)
         out = layers.ReLU(6.0, name=prefix + "depthwise_relu")(out)
         out = conv_bn(out, channels, 1, 1, prefix + "project", prefix + "project_BN")
         if stride == 1 and in_channels == channels:
@@ -102,8 +114,9 @@ def build_mobilenet_v2(config: MobileNetConfig, softmax: bool = True):
 
     alpha = config.alpha
     inputs = keras.Input((config.resolution, config.resolution, 3), name="input")
-    x = conv_bn(inputs, make_divisible(STEM_CHANNELS * alpha), 3, 2, "Conv1", "bn_Conv1",
-                "Conv1_relu")
+    x = conv_bn(
+        inputs, make_divisible(STEM_CHANNELS * alpha), 3, 2, "Conv1", "bn_Conv1", "Conv1_relu"
+    )
     block = 0
     for t, c, n, s in BOTTLENECKS:
         for i in range(n):
@@ -139,8 +152,20 @@ def count_macs(model) -> int:
 
 
 def count_params(model) -> int:
-    """Trainable parameters, the figure the paper and its published table count."""
-    return int(sum(int(w.numpy().size) for w in model.trainable_weights))
+    """Weights and biases of the convolutions and the classifier: the figure the paper's
+    published table counts. Batch-norm parameters are left out; they fold into the int8 model's
+    per-channel requantization and biases."""
+    from keras import layers
+
+    weighted = (layers.Conv2D, layers.DepthwiseConv2D, layers.Dense)
+    return int(
+        sum(
+            int(np.prod(w.shape))
+            for layer in model.layers
+            if isinstance(layer, weighted)
+            for w in layer.weights
+        )
+    )
 
 
 def transfer_weights(source, target) -> None:
@@ -183,8 +208,12 @@ def imagenet_model(config: MobileNetConfig):
     top = config.classes == 1000
     try:
         reference = keras.applications.MobileNetV2(
-            input_shape=(config.resolution, config.resolution, 3), alpha=config.alpha,
-            include_top=top, weights="imagenet", pooling=None if top else "avg")
+            input_shape=(config.resolution, config.resolution, 3),
+            alpha=config.alpha,
+            include_top=top,
+            weights="imagenet",
+            pooling=None if top else "avg",
+        )
     except Exception as exc:  # network or cache failure: tell the user what to do instead
         raise EdgekitError(
             f"could not fetch ImageNet weights ({type(exc).__name__}: {exc}); "

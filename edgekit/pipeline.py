@@ -95,10 +95,13 @@ class Log:
 
 # ---------------------------------------------------------------- stages
 
+
 def builtin_config(spec: ModelSpec, target: Target, classes: int) -> MobileNetConfig:
-    return MobileNetConfig(alpha=spec.alpha or target.alpha,
-                           resolution=spec.resolution or target.resolution,
-                           classes=spec.classes or classes)
+    return MobileNetConfig(
+        alpha=spec.alpha or target.alpha,
+        resolution=spec.resolution or target.resolution,
+        classes=spec.classes or classes,
+    )
 
 
 def resolve_model(config: BuildConfig, target: Target, dataset: Dataset) -> SourceModel:
@@ -107,15 +110,17 @@ def resolve_model(config: BuildConfig, target: Target, dataset: Dataset) -> Sour
     spec = config.model
     weights = spec.weights or dataset.name
     samples = preprocess(dataset.images[:32]) if weights == "random" else None
-    return builtin_model(builtin_config(spec, target, len(dataset.class_names)), weights,
-                         dataset.name, samples)
+    return builtin_model(
+        builtin_config(spec, target, len(dataset.class_names)), weights, dataset.name, samples
+    )
 
 
 def load_data(spec: str, shape: tuple[int, int, int]) -> Splits:
     """The data for a build, at the input size of the model it will feed."""
     if shape[0] != shape[1]:
-        raise EdgekitError(f"the model takes {shape[0]}x{shape[1]} images; "
-                           "only square inputs are supported")
+        raise EdgekitError(
+            f"the model takes {shape[0]}x{shape[1]} images; only square inputs are supported"
+        )
     return splits(load_dataset(spec, shape[0], shape[2]))
 
 
@@ -131,22 +136,29 @@ def quantize_model(source: SourceModel, calibration: Dataset, count: int) -> byt
     if source.tflite is not None:
         tflite = source.tflite
     else:
-        tflite = quantize(source.float_model,
-                          representative_samples(calibration, min(count, len(calibration))))
+        tflite = quantize(
+            source.float_model, representative_samples(calibration, min(count, len(calibration)))
+        )
     check_int8(tflite)
     return tflite
 
 
-def accuracy_report(config: BuildConfig, target: Target, source: SourceModel, tflite: bytes,
-                    data: Splits, log: Log, out_dir: Path) -> dict:
+def accuracy_report(
+    config: BuildConfig,
+    target: Target,
+    source: SourceModel,
+    tflite: bytes,
+    data: Splits,
+    log: Log,
+    out_dir: Path,
+) -> dict:
     """The report stage: compare float and int8 on the evaluation split; the report dict."""
     from tqdm import tqdm
 
     from .evaluate import accuracy_section, compare
 
     evaluation = data.evaluation
-    with tqdm(total=len(evaluation), desc="evaluate", unit="img", disable=None,
-              leave=False) as bar:
+    with tqdm(total=len(evaluation), desc="evaluate", unit="img", disable=None, leave=False) as bar:
         result = compare(source.float_model, tflite, evaluation, progress=bar.update)
     accuracy = accuracy_section(result, source.classes)
     passed = None
@@ -157,13 +169,17 @@ def accuracy_report(config: BuildConfig, target: Target, source: SourceModel, tf
         "target": target.name,
         "target_info": {"cpu": target.cpu, "board": target.board, "family": target.family},
         "model": model_section(source),
-        "dataset": {"name": data.train.name,
-                    "calibration_samples": (0 if source.tflite is not None
-                                            else min(config.calibration_samples,
-                                                     len(data.calibration))),
-                    "eval_samples": len(evaluation),
-                    "class_names": list(evaluation.class_names),
-                    "skipped_files": list(data.train.skipped)},
+        "dataset": {
+            "name": data.train.name,
+            "calibration_samples": (
+                0
+                if source.tflite is not None
+                else min(config.calibration_samples, len(data.calibration))
+            ),
+            "eval_samples": len(evaluation),
+            "class_names": list(evaluation.class_names),
+            "skipped_files": list(data.train.skipped),
+        },
         "accuracy": accuracy,
         "gate": {"max_drop": config.max_drop, "passed": passed},
         "stages": [asdict(s) for s in log.stages],
@@ -177,31 +193,48 @@ def model_section(source: SourceModel) -> dict:
     from .mobilenet import count_macs, count_params
 
     model = source.float_model
-    counted = model is not None and not any(
-        layer.__class__.__name__ == "TFSMLayer" for layer in model.layers)
-    return {"name": source.name,
-            "alpha": source.config.alpha if source.config else None,
-            "resolution": source.input_shape[0],
-            "input_shape": list(source.input_shape),
-            "classes": source.classes,
-            "params": count_params(model) if counted else None,
-            "macs": count_macs(model) if counted else None,
-            "weights": source.weights,
-            "source": source.source}
+    counted = model is not None and not wraps_saved_model(model)
+    return {
+        "name": source.name,
+        "alpha": source.config.alpha if source.config else None,
+        "resolution": source.input_shape[0],
+        "input_shape": list(source.input_shape),
+        "classes": source.classes,
+        "params": count_params(model) if counted else None,
+        "macs": count_macs(model) if counted else None,
+        "weights": source.weights,
+        "source": source.source,
+    }
+
+
+def wraps_saved_model(model) -> bool:
+    """A user's SavedModel runs as one opaque layer: no per-layer view, no .keras copy."""
+    return any(layer.__class__.__name__ == "TFSMLayer" for layer in model.layers)
 
 
 def artifacts_section(out_dir: Path) -> list[dict]:
     rows = []
-    for name, backend, precision in ((FLOAT_MODEL, "keras", "float32"),
-                                     (INT8_MODEL, "litert", "int8")):
+    for name, backend, precision in (
+        (FLOAT_MODEL, "keras", "float32"),
+        (INT8_MODEL, "litert", "int8"),
+    ):
         path = out_dir / name
         if path.exists():
-            rows.append({"backend": backend, "path": name, "precision": precision,
-                         "bytes": path.stat().st_size, "flash_bytes": None, "ram_bytes": None})
+            rows.append(
+                {
+                    "backend": backend,
+                    "path": name,
+                    "precision": precision,
+                    "bytes": path.stat().st_size,
+                    "flash_bytes": None,
+                    "ram_bytes": None,
+                }
+            )
     return rows
 
 
 # ---------------------------------------------------------------- drivers
+
 
 @contextmanager
 def atomic_folder(out: Path) -> Iterator[Path]:
@@ -233,10 +266,13 @@ def quantize_stage(config: BuildConfig, out: Path, log: Log) -> tuple[SourceMode
             source = load_user_model(config.model.path)
             detail.append(f"{source.name} {describe(source)}, from {source.source}")
     with log.stage("data") as detail:
-        data = load_data(config.data, source.input_shape if source else
-                         builtin_shape(config.model, target))
-        detail.append(f"{data.train.name}: {len(data.train)} train, {len(data.calibration)} "
-                      f"calibration, {len(data.evaluation)} evaluation")
+        data = load_data(
+            config.data, source.input_shape if source else builtin_shape(config.model, target)
+        )
+        detail.append(
+            f"{data.train.name}: {len(data.train)} train, {len(data.calibration)} "
+            f"calibration, {len(data.evaluation)} evaluation"
+        )
         if data.train.skipped:
             detail.append(f"{len(data.train.skipped)} files skipped")
     if source is None:
@@ -245,13 +281,12 @@ def quantize_stage(config: BuildConfig, out: Path, log: Log) -> tuple[SourceMode
             detail.append(f"{source.name} {describe(source)}, weights {source.weights}")
     classes = len(data.train.class_names)
     if classes > source.classes:
-        raise EdgekitError(f"data '{config.data}' has {classes} classes but the model outputs "
-                           f"{source.classes}; pass matching data or model")
-    if source.float_model is not None:
-        try:
-            source.float_model.save(out / FLOAT_MODEL)
-        except Exception:  # a SavedModel wrapper cannot be saved as .keras; keep its path
-            log.say(f"model: the float model stays at {source.source}")
+        raise EdgekitError(
+            f"data '{config.data}' has {classes} classes but the model outputs "
+            f"{source.classes}; pass matching data or model"
+        )
+    if source.float_model is not None and not wraps_saved_model(source.float_model):
+        source.float_model.save(out / FLOAT_MODEL)
     if source.tflite is not None:
         log.skip("quantize", "the model is already an int8 .tflite")
         tflite = source.tflite
@@ -265,8 +300,9 @@ def quantize_stage(config: BuildConfig, out: Path, log: Log) -> tuple[SourceMode
     return source, data, tflite
 
 
-def report_stage(config: BuildConfig, source: SourceModel, data: Splits, tflite: bytes,
-                 out: Path, log: Log) -> dict:
+def report_stage(
+    config: BuildConfig, source: SourceModel, data: Splits, tflite: bytes, out: Path, log: Log
+) -> dict:
     from .report import write_reports
 
     target = load_target(config.target)
@@ -304,8 +340,10 @@ def report_only(folder: Path, max_drop: float | None, quiet: bool = False) -> di
         model = meta["model"]
         tflite = (folder / INT8_MODEL).read_bytes()
     except (OSError, ValueError, TypeError, KeyError) as exc:
-        raise EdgekitError(f"'{folder}' is not a complete quantize output folder ({exc}); run "
-                           "'edgekit quantize --out DIR' first") from None
+        raise EdgekitError(
+            f"'{folder}' is not a complete quantize output folder ({exc}); run "
+            "'edgekit quantize --out DIR' first"
+        ) from None
     target = load_target(config.target)
     data = load_data(config.data, tuple(model["input_shape"]))
     if (folder / FLOAT_MODEL).is_file():
@@ -314,10 +352,21 @@ def report_only(folder: Path, max_drop: float | None, quiet: bool = False) -> di
         float_model = load_user_model(config.model.path).float_model
     else:
         float_model = None
-    mconfig = (builtin_config(config.model, target, model["classes"])
-               if config.model.path is None else None)
-    source = SourceModel(model["name"], float_model, None, tuple(model["input_shape"]),
-                         model["classes"], model["source"], model["weights"], mconfig)
+    mconfig = (
+        builtin_config(config.model, target, model["classes"])
+        if config.model.path is None
+        else None
+    )
+    source = SourceModel(
+        model["name"],
+        float_model,
+        None,
+        tuple(model["input_shape"]),
+        model["classes"],
+        model["source"],
+        model["weights"],
+        mconfig,
+    )
     return report_stage(config, source, data, tflite, folder, Log(quiet))
 
 
@@ -335,6 +384,8 @@ def summary(acc: dict) -> str:
 
     line = f"int8 top-1 {pct(acc['int8_top1'])}"
     if acc["float_top1"] is not None:
-        line = (f"float top-1 {pct(acc['float_top1'])}, {line}, agreement "
-                f"{pct(acc['top1_agreement'])}, logits SQNR {acc['logits_sqnr_db']:.1f} dB")
+        line = (
+            f"float top-1 {pct(acc['float_top1'])}, {line}, agreement "
+            f"{pct(acc['top1_agreement'])}, logits SQNR {acc['logits_sqnr_db']:.1f} dB"
+        )
     return line

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .data import Dataset, preprocess
-from .errors import EdgekitError
+from .errors import EdgekitError, first_line
 
 
 @dataclass(frozen=True)
@@ -38,8 +38,12 @@ def quantize(model, samples: np.ndarray) -> bytes:
     with tempfile.TemporaryDirectory(prefix="edgekit-export-") as saved:
         # A SavedModel with a batch-1 signature: the converter freezes its variables cleanly
         # and every tensor gets a fixed shape that later tools can rely on.
-        model.export(saved, format="tf_saved_model", verbose=False,
-                     input_signature=[tf.TensorSpec(shape, tf.float32)])
+        model.export(
+            saved,
+            format="tf_saved_model",
+            verbose=False,
+            input_signature=[tf.TensorSpec(shape, tf.float32)],
+        )
         return convert_saved_model(saved, samples)
 
 
@@ -56,9 +60,8 @@ def convert_saved_model(saved: str, samples: np.ndarray) -> bytes:
     try:
         return converter.convert()
     except Exception as exc:  # the converter raises many types; the user needs one line
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise EdgekitError(
-            f"int8 conversion failed: {first}; the model must use TFLite int8 builtin ops"
+            f"int8 conversion failed: {first_line(exc)}; the model must use TFLite int8 builtin ops"
         ) from None
 
 

@@ -18,15 +18,23 @@ def interpreter(model: bytes, reference: bool = False, preserve_all: bool = Fals
     """
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-    resolver = (OpResolverType.BUILTIN_REF if reference
-                else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    resolver = (
+        OpResolverType.BUILTIN_REF
+        if reference
+        else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    )
     try:
-        interp = Interpreter(model_content=model, experimental_op_resolver_type=resolver,
-                             experimental_preserve_all_tensors=preserve_all, num_threads=1)
+        interp = Interpreter(
+            model_content=model,
+            experimental_op_resolver_type=resolver,
+            experimental_preserve_all_tensors=preserve_all,
+            num_threads=1,
+        )
         interp.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
-        raise EdgekitError(f"LiteRT cannot load the .tflite model ({exc}); "
-                           "re-export it with the TFLite converter") from None
+        raise EdgekitError(
+            f"LiteRT cannot load the .tflite model ({exc}); re-export it with the TFLite converter"
+        ) from None
     return interp
 
 

@@ -31,9 +31,17 @@ BACKENDS = ("c", "litert", "tvm", "onnx", "vela")
 FEATURES = ("fpu", "dsp", "mve", "neon", "dotprod", "fp16", "i8mm", "sse2", "avx2")
 # Vela's --accelerator-config names; the suffix is the MACs per cycle.
 NPU_ACCELERATORS = (
-    "ethos-u55-32", "ethos-u55-64", "ethos-u55-128", "ethos-u55-256",
-    "ethos-u65-256", "ethos-u65-512",
-    "ethos-u85-128", "ethos-u85-256", "ethos-u85-512", "ethos-u85-1024", "ethos-u85-2048",
+    "ethos-u55-32",
+    "ethos-u55-64",
+    "ethos-u55-128",
+    "ethos-u55-256",
+    "ethos-u65-256",
+    "ethos-u65-512",
+    "ethos-u85-128",
+    "ethos-u85-256",
+    "ethos-u85-512",
+    "ethos-u85-1024",
+    "ethos-u85-2048",
 )
 
 
@@ -82,7 +90,12 @@ Fail = Callable[[str], NoReturn]
 
 # What a value must be, as the error message says it, and the check.
 _STR, _INT, _NUM, _STRS, _TABLE = (
-    "a non-empty string", "an integer", "a number", "a list of strings", "a table")
+    "a non-empty string",
+    "an integer",
+    "a number",
+    "a list of strings",
+    "a table",
+)
 _KIND_CHECKS = {
     _STR: lambda v: isinstance(v, str) and v != "",
     _INT: lambda v: isinstance(v, int) and not isinstance(v, bool),
@@ -92,14 +105,27 @@ _KIND_CHECKS = {
 }
 # key -> (kind, required)
 _TOP_KEYS = {
-    "name": (_STR, True), "description": (_STR, True), "family": (_STR, True),
-    "cpu": (_STR, True), "arch": (_STR, True), "triple": (_STR, True),
-    "cflags": (_STRS, True), "features": (_STRS, True), "board": (_STR, True),
-    "ram_bytes": (_INT, True), "flash_bytes": (_INT, False), "backends": (_STRS, True),
-    "model": (_TABLE, True), "emulator": (_TABLE, False), "npu": (_TABLE, False),
+    "name": (_STR, True),
+    "description": (_STR, True),
+    "family": (_STR, True),
+    "cpu": (_STR, True),
+    "arch": (_STR, True),
+    "triple": (_STR, True),
+    "cflags": (_STRS, True),
+    "features": (_STRS, True),
+    "board": (_STR, True),
+    "ram_bytes": (_INT, True),
+    "flash_bytes": (_INT, False),
+    "backends": (_STRS, True),
+    "model": (_TABLE, True),
+    "emulator": (_TABLE, False),
+    "npu": (_TABLE, False),
 }
 _EMULATOR_KEYS = {
-    "kind": (_STR, True), "binary": (_STR, True), "machine": (_STR, False), "cpu": (_STR, False),
+    "kind": (_STR, True),
+    "binary": (_STR, True),
+    "machine": (_STR, False),
+    "cpu": (_STR, False),
 }
 _NPU_KEYS = {"accelerator": (_STR, True), "macs": (_INT, True)}
 _MODEL_KEYS = {"alpha": (_NUM, True), "resolution": (_INT, True)}
@@ -170,11 +196,22 @@ def _parse(data: dict, stem: str, fail: Fail) -> Target:
         fail(f"[model] {exc}")
 
     return Target(
-        name=data["name"], description=data["description"], family=family, cpu=data["cpu"],
-        arch=data["arch"], triple=data["triple"], cflags=tuple(data["cflags"]),
-        features=tuple(data["features"]), board=data["board"], ram_bytes=data["ram_bytes"],
-        flash_bytes=data.get("flash_bytes"), emulator=emulator, alpha=float(model["alpha"]),
-        resolution=model["resolution"], backends=tuple(data["backends"]), npu=npu,
+        name=data["name"],
+        description=data["description"],
+        family=family,
+        cpu=data["cpu"],
+        arch=data["arch"],
+        triple=data["triple"],
+        cflags=tuple(data["cflags"]),
+        features=tuple(data["features"]),
+        board=data["board"],
+        ram_bytes=data["ram_bytes"],
+        flash_bytes=data.get("flash_bytes"),
+        emulator=emulator,
+        alpha=float(model["alpha"]),
+        resolution=model["resolution"],
+        backends=tuple(data["backends"]),
+        npu=npu,
     )
 
 
@@ -241,8 +278,16 @@ def format_targets(targets: Iterable[Target]) -> str:
     """A plain aligned table of targets, as ``edgekit targets`` prints it."""
     rows = [("NAME", "FAMILY", "CPU", "BOARD", "RAM", "FLASH", "MODEL", "BACKENDS")]
     rows += [
-        (t.name, t.family, t.cpu, t.board, format_size(t.ram_bytes), format_size(t.flash_bytes),
-         f"{t.alpha}@{t.resolution}", ",".join(t.backends))
+        (
+            t.name,
+            t.family,
+            t.cpu,
+            t.board,
+            format_size(t.ram_bytes),
+            format_size(t.flash_bytes),
+            f"{t.alpha}@{t.resolution}",
+            ",".join(t.backends),
+        )
         for t in targets
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]

@@ -19,12 +19,23 @@ from edgekit.targets import (
 
 SHIPPED = Path(__file__).resolve().parents[1] / "targets"
 REQUIRED = {
-    "rpi4", "rpi5", "rpi3", "rpi-armv7", "cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55",
-    "ethos-u55-128", "ethos-u65-256", "host",
+    "rpi4",
+    "rpi5",
+    "rpi3",
+    "rpi-armv7",
+    "cortex-m4",
+    "cortex-m7",
+    "cortex-m33",
+    "cortex-m55",
+    "ethos-u55-128",
+    "ethos-u65-256",
+    "host",
 }
 MCU_MACHINES = {
-    "cortex-m4": "mps2-an386", "cortex-m7": "mps2-an500",
-    "cortex-m33": "mps2-an505", "cortex-m55": "mps3-an547",
+    "cortex-m4": "mps2-an386",
+    "cortex-m7": "mps2-an500",
+    "cortex-m33": "mps2-an505",
+    "cortex-m55": "mps3-an547",
 }
 
 
@@ -81,8 +92,11 @@ def test_linux_boards_run_under_qemu_user_with_their_own_cpu():
     for name, cpu in {"rpi3": "cortex-a53", "rpi4": "cortex-a72", "rpi5": "cortex-a76"}.items():
         t = load_target(name)
         assert (t.arch, t.triple, t.cpu) == ("aarch64", "aarch64-linux-gnu", cpu)
-        assert (t.emulator.kind, t.emulator.binary, t.emulator.cpu) == ("qemu-user",
-                                                                       "qemu-aarch64", cpu)
+        assert (t.emulator.kind, t.emulator.binary, t.emulator.cpu) == (
+            "qemu-user",
+            "qemu-aarch64",
+            cpu,
+        )
         assert t.flash_bytes is None
     armv7 = load_target("rpi-armv7")
     assert (armv7.arch, armv7.triple) == ("armv7-a", "arm-linux-gnueabihf")
@@ -114,11 +128,19 @@ def test_unknown_target_lists_every_valid_name():
 def test_format_targets_shows_every_target_in_aligned_columns():
     table = format_targets(list_targets())
     lines = table.splitlines()
-    assert lines[0].split() == ["NAME", "FAMILY", "CPU", "BOARD", "RAM", "FLASH", "MODEL",
-                                "BACKENDS"]
+    assert lines[0].split() == [
+        "NAME",
+        "FAMILY",
+        "CPU",
+        "BOARD",
+        "RAM",
+        "FLASH",
+        "MODEL",
+        "BACKENDS",
+    ]
     assert [line.split()[0] for line in lines[1:]] == target_names()
     column = lines[0].index("FAMILY")
-    assert all(line[column - 2:column] == "  " for line in lines)
+    assert all(line[column - 2 : column] == "  " for line in lines)
     m7 = next(line for line in lines if line.startswith("cortex-m7 "))
     assert "STM32F746G-DISCO" in m7 and "320 KiB" in m7 and "1 MiB" in m7 and "0.35@96" in m7
     rpi4 = next(line for line in lines if line.startswith("rpi4 "))
@@ -136,59 +158,141 @@ def test_format_size_uses_the_largest_whole_unit():
 # Each bad file is a shipped file with one edit: (base target, text to replace, replacement,
 # what the error must say).
 BAD_FILES = {
-    "unknown key": ("cortex-m7", "ram_bytes = 327680", "ram_bytes = 327680\nram = 1",
-                    "unknown key 'ram'"),
-    "unknown key in a table": ("cortex-m7", "resolution = 96", "resolution = 96\nclasses = 10",
-                               "unknown key 'model.classes'"),
+    "unknown key": (
+        "cortex-m7",
+        "ram_bytes = 327680",
+        "ram_bytes = 327680\nram = 1",
+        "unknown key 'ram'",
+    ),
+    "unknown key in a table": (
+        "cortex-m7",
+        "resolution = 96",
+        "resolution = 96\nclasses = 10",
+        "unknown key 'model.classes'",
+    ),
     "missing key": ("cortex-m7", 'triple = "arm-none-eabi"\n', "", "missing key 'triple'"),
-    "missing table": ("cortex-m7", "[model]\nalpha = 0.35\nresolution = 96\n", "",
-                      "missing key 'model'"),
-    "string for integer": ("cortex-m7", "ram_bytes = 327680", 'ram_bytes = "320K"',
-                           "'ram_bytes' must be an integer"),
-    "bool for integer": ("cortex-m7", "ram_bytes = 327680", "ram_bytes = true",
-                         "'ram_bytes' must be an integer"),
-    "string for list": ("cortex-m7", "backends = [\"c\"]", 'backends = "c"',
-                        "'backends' must be a list of strings"),
-    "empty string": ("cortex-m7", 'cpu = "cortex-m7"', 'cpu = ""',
-                     "'cpu' must be a non-empty string"),
-    "unknown family": ("cortex-m7", 'family = "mcu"', 'family = "fpga"',
-                       "unknown family 'fpga'"),
-    "unknown emulator kind": ("cortex-m7", 'kind = "qemu-system"', 'kind = "renode"',
-                              "unknown emulator kind 'renode'"),
-    "qemu-system without machine": ("cortex-m7", 'machine = "mps2-an500"\n', "",
-                                    "needs 'emulator.machine'"),
-    "qemu-user without cpu": ("rpi4", 'cpu = "cortex-a72"\n\n[model]', "\n[model]",
-                              "needs 'emulator.cpu'"),
+    "missing table": (
+        "cortex-m7",
+        "[model]\nalpha = 0.35\nresolution = 96\n",
+        "",
+        "missing key 'model'",
+    ),
+    "string for integer": (
+        "cortex-m7",
+        "ram_bytes = 327680",
+        'ram_bytes = "320K"',
+        "'ram_bytes' must be an integer",
+    ),
+    "bool for integer": (
+        "cortex-m7",
+        "ram_bytes = 327680",
+        "ram_bytes = true",
+        "'ram_bytes' must be an integer",
+    ),
+    "string for list": (
+        "cortex-m7",
+        'backends = ["c"]',
+        'backends = "c"',
+        "'backends' must be a list of strings",
+    ),
+    "empty string": (
+        "cortex-m7",
+        'cpu = "cortex-m7"',
+        'cpu = ""',
+        "'cpu' must be a non-empty string",
+    ),
+    "unknown family": ("cortex-m7", 'family = "mcu"', 'family = "fpga"', "unknown family 'fpga'"),
+    "unknown emulator kind": (
+        "cortex-m7",
+        'kind = "qemu-system"',
+        'kind = "renode"',
+        "unknown emulator kind 'renode'",
+    ),
+    "qemu-system without machine": (
+        "cortex-m7",
+        'machine = "mps2-an500"\n',
+        "",
+        "needs 'emulator.machine'",
+    ),
+    "qemu-user without cpu": (
+        "rpi4",
+        'cpu = "cortex-a72"\n\n[model]',
+        "\n[model]",
+        "needs 'emulator.cpu'",
+    ),
     "mcu without emulator": (
         "cortex-m7",
         '[emulator]\nkind = "qemu-system"\nbinary = "qemu-system-arm"\nmachine = "mps2-an500"\n',
-        "", "needs an [emulator] table"),
-    "zero ram": ("cortex-m7", "ram_bytes = 327680", "ram_bytes = 0",
-                 "'ram_bytes' must be positive"),
-    "negative flash": ("cortex-m7", "flash_bytes = 1048576", "flash_bytes = -1",
-                       "'flash_bytes' must be positive"),
-    "unknown backend": ("cortex-m7", 'backends = ["c"]', 'backends = ["c", "tflm"]',
-                        "unknown backend 'tflm'"),
+        "",
+        "needs an [emulator] table",
+    ),
+    "zero ram": (
+        "cortex-m7",
+        "ram_bytes = 327680",
+        "ram_bytes = 0",
+        "'ram_bytes' must be positive",
+    ),
+    "negative flash": (
+        "cortex-m7",
+        "flash_bytes = 1048576",
+        "flash_bytes = -1",
+        "'flash_bytes' must be positive",
+    ),
+    "unknown backend": (
+        "cortex-m7",
+        'backends = ["c"]',
+        'backends = ["c", "tflm"]',
+        "unknown backend 'tflm'",
+    ),
     "no backend": ("cortex-m7", 'backends = ["c"]', "backends = []", "'backends' is empty"),
-    "unknown feature": ("cortex-m7", 'features = ["fpu", "dsp"]', 'features = ["simd"]',
-                        "unknown feature 'simd'"),
-    "unsupported alpha": ("cortex-m7", "alpha = 0.35", "alpha = 0.3",
-                          "[model] alpha 0.3 is not supported"),
-    "unsupported resolution": ("cortex-m7", "resolution = 96", "resolution = 100",
-                               "[model] resolution 100 is not supported"),
-    "npu table on an mcu": ("cortex-m7", "[model]",
-                            '[npu]\naccelerator = "ethos-u55-128"\nmacs = 128\n\n[model]',
-                            "has no NPU"),
+    "unknown feature": (
+        "cortex-m7",
+        'features = ["fpu", "dsp"]',
+        'features = ["simd"]',
+        "unknown feature 'simd'",
+    ),
+    "unsupported alpha": (
+        "cortex-m7",
+        "alpha = 0.35",
+        "alpha = 0.3",
+        "[model] alpha 0.3 is not supported",
+    ),
+    "unsupported resolution": (
+        "cortex-m7",
+        "resolution = 96",
+        "resolution = 100",
+        "[model] resolution 100 is not supported",
+    ),
+    "npu table on an mcu": (
+        "cortex-m7",
+        "[model]",
+        '[npu]\naccelerator = "ethos-u55-128"\nmacs = 128\n\n[model]',
+        "has no NPU",
+    ),
     "npu target without npu table": (
-        "ethos-u55-128", '[npu]\naccelerator = "ethos-u55-128"\nmacs = 128\n', "",
-        "needs an [npu] table"),
-    "unknown accelerator": ("ethos-u55-128", 'accelerator = "ethos-u55-128"',
-                            'accelerator = "ethos-u99-128"',
-                            "unknown npu accelerator 'ethos-u99-128'"),
-    "macs not matching the accelerator": ("ethos-u55-128", "macs = 128", "macs = 256",
-                                          "'npu.macs' 256 does not match"),
-    "broken TOML": ("cortex-m7", 'board = "STM32F746G-DISCO"', "board = STM32F746G-DISCO",
-                    "not valid TOML"),
+        "ethos-u55-128",
+        '[npu]\naccelerator = "ethos-u55-128"\nmacs = 128\n',
+        "",
+        "needs an [npu] table",
+    ),
+    "unknown accelerator": (
+        "ethos-u55-128",
+        'accelerator = "ethos-u55-128"',
+        'accelerator = "ethos-u99-128"',
+        "unknown npu accelerator 'ethos-u99-128'",
+    ),
+    "macs not matching the accelerator": (
+        "ethos-u55-128",
+        "macs = 128",
+        "macs = 256",
+        "'npu.macs' 256 does not match",
+    ),
+    "broken TOML": (
+        "cortex-m7",
+        'board = "STM32F746G-DISCO"',
+        "board = STM32F746G-DISCO",
+        "not valid TOML",
+    ),
 }
 
 

@@ -1,0 +1,129 @@
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import error_lines
+
+
+def test_help_and_targets_do_not_import_tensorflow():
+    code = (
+        "import sys, contextlib, io\n"
+        "from edgekit.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        "    assert main(['targets']) == 0\n"
+        "assert 'rpi4' in out.getvalue() and 'cortex-m7' in out.getvalue()\n"
+        "heavy = [m for m in ('tensorflow', 'keras', 'ai_edge_litert') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    help_text = subprocess.run(
+        [sys.executable, "-m", "edgekit.cli", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    for command in ("build", "train", "quantize", "report", "targets"):
+        assert command in help_text
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["build", "--target", "nope"], "unknown target 'nope'; valid targets: host, rpi3, rpi4"),
+        (["build", "--target", "host", "--alpha", "0.6"], "alpha 0.6 is not supported; use one of"),
+        (["build", "--target", "host", "--resolution", "100"], "resolution 100 is not supported"),
+        (
+            ["build", "--target", "host", "--data", "/no/such/folder"],
+            "data '/no/such/folder' not found",
+        ),
+        (
+            ["quantize", "--target", "host", "--model", "x.keras", "--alpha", "1.0"],
+            "cannot be combined",
+        ),
+        (["build", "--target", "host", "--weights", "/no/such.npz"], "edgekit train"),
+        (["train", "--target", "host", "--epochs", "0"], "--epochs must be at least 1"),
+        (["report", "/no/such/build"], "not a complete quantize output folder"),
+    ],
+)
+def test_user_mistakes_give_one_error_line_and_exit_2(cli, tmp_path, args, message):
+    code, _, err = cli(*args, "--quiet")
+    assert code == 2
+    lines = error_lines(err)
+    assert len(lines) == 1 and message in lines[0], err
+    assert not (tmp_path / "build").exists()
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5", ".tflite"])
+def test_corrupted_model_file_is_a_user_error(cli, tmp_path, suffix):
+    bad = tmp_path / f"model{suffix}"
+    bad.write_bytes(b"\x00garbage" * 64)
+    out = tmp_path / "out"
+    code, _, err = cli("build", "--target", "host", "--model", bad, "--out", out, "--quiet")
+    assert code == 2
+    [line] = error_lines(err)
+    assert str(bad) in line
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir()] == [bad.name]  # no temporary folder left
+
+
+def test_empty_image_folder_is_a_user_error(cli, tmp_path):
+    (tmp_path / "images").mkdir()
+    code, _, err = cli("build", "--target", "host", "--data", tmp_path / "images", "--quiet")
+    assert code == 2 and "no class subfolders" in error_lines(err)[0]
+
+
+def test_max_drop_gate_fails_the_command_but_keeps_the_report(cli, host_build, tmp_path):
+    import shutil
+
+    out, report = host_build
+    folder = tmp_path / "copy"
+    shutil.copytree(out, folder)
+    drop = report["accuracy"]["top1_drop_points"]
+    code, stdout, err = cli("report", folder, "--max-drop", drop - 0.5, "--quiet")
+    assert code == 1
+    assert "more than --max-drop" in error_lines(err)[0]
+    saved = json.loads((folder / "report.json").read_text())
+    assert saved["gate"] == {"max_drop": drop - 0.5, "passed": False}
+    code, stdout, _ = cli("report", folder, "--max-drop", drop + 0.5, "--quiet")
+    assert code == 0 and "report.html" in stdout
+    assert json.loads((folder / "report.json").read_text())["gate"]["passed"] is True
+
+
+def test_train_writes_a_checkpoint_that_build_can_use(cli, tmp_path):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(2), 20)
+    images = np.zeros((40, 96, 96, 3), np.uint8)
+    images[labels == 1, :, 48:] = 255  # class 1: right half bright
+    images += rng.integers(0, 40, images.shape, dtype=np.uint8)
+    data = tmp_path / "halves.npz"
+    np.savez(data, images=images, labels=labels)
+    ckpt = tmp_path / "halves.npz.ckpt.npz"
+    code, out, err = cli(
+        "train", "--target", "cortex-m4", "--data", data, "--epochs", "2", "--out", ckpt, "--quiet"
+    )
+    assert code == 0, err
+    manifest = json.loads(ckpt.with_suffix(".json").read_text())
+    assert manifest["command"].startswith("edgekit train --target cortex-m4")
+    assert manifest["model"] == {
+        "name": "mobilenet_v2",
+        "alpha": 0.35,
+        "resolution": 96,
+        "classes": 2,
+    }
+    assert len(manifest["train_accuracy"]) == 2 and manifest["eval_samples"] == 8
+    code, out, err = cli(
+        "build",
+        "--target",
+        "cortex-m4",
+        "--data",
+        data,
+        "--weights",
+        ckpt,
+        "--out",
+        tmp_path / "b",
+        "--quiet",
+    )
+    assert code == 0, err
+    report = json.loads((tmp_path / "b" / "report.json").read_text())
+    assert report["model"]["weights"] == str(ckpt) and report["model"]["classes"] == 2
+    assert report["dataset"]["name"] == "halves"

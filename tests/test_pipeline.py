@@ -1,0 +1,116 @@
+import json
+
+import pytest
+
+from edgekit.pipeline import BuildConfig, ModelSpec, build, quantize_only, report_only
+
+
+def test_build_writes_every_artifact_and_the_report_contract(host_build):
+    out, report = host_build
+    for name in (
+        "model_float.keras",
+        "model_int8.tflite",
+        "build.json",
+        "report.json",
+        "report.md",
+        "report.html",
+    ):
+        assert (out / name).stat().st_size > 0
+    saved = json.loads((out / "report.json").read_text())
+    for key in (
+        "edgekit_version",
+        "target",
+        "model",
+        "dataset",
+        "accuracy",
+        "artifacts",
+        "validation",
+        "benchmark",
+    ):
+        assert key in saved
+    assert saved["target"] == "host"
+    model = saved["model"]
+    assert (model["name"], model["alpha"], model["resolution"], model["classes"]) == (
+        "mobilenet_v2",
+        0.35,
+        96,
+        10,
+    )
+    assert model["weights"] == "digits"
+    assert model["params"] == pytest.approx(400e3, rel=0.05)
+    assert model["macs"] == pytest.approx(10.7e6, rel=0.02)
+    assert saved["dataset"] == {
+        **saved["dataset"],
+        "name": "digits",
+        "calibration_samples": 128,
+        "eval_samples": 359,
+    }
+    backends = {a["backend"]: a for a in saved["artifacts"]}
+    assert backends["litert"]["precision"] == "int8"
+    assert backends["keras"]["precision"] == "float32"
+    assert backends["litert"]["bytes"] == (out / "model_int8.tflite").stat().st_size
+    assert [s["name"] for s in saved["stages"]] == ["data", "model", "quantize", "report"]
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]
+
+
+def test_shipped_checkpoint_is_accurate_in_float_and_int8(host_build):
+    acc = host_build[1]["accuracy"]
+    assert acc["float_top1"] >= 0.95
+    assert acc["top1_drop_points"] <= 1.0
+    assert acc["top1_agreement"] >= 0.98
+    assert acc["logits_sqnr_db"] > 15
+    assert sum(map(sum, acc["confusion_matrix"]["int8"])) == 359
+
+
+def test_quantize_then_report_reproduces_the_build(host_build, tmp_path):
+    _, report = host_build
+    folder = tmp_path / "q"
+    quantize_only(BuildConfig(target="host"), folder, quiet=True)
+    assert not (folder / "report.json").exists()
+    again = report_only(folder, max_drop=None, quiet=True)
+    assert again["accuracy"]["int8_top1"] == report["accuracy"]["int8_top1"]
+    assert again["accuracy"]["float_top1"] == report["accuracy"]["float_top1"]
+    assert (folder / "report.html").is_file()
+
+
+def test_int8_tflite_alone_is_reported_without_a_float_reference(host_build, tmp_path):
+    out, report = host_build
+    alone = build(
+        BuildConfig(target="host", model=ModelSpec(path=str(out / "model_int8.tflite"))),
+        tmp_path / "int8",
+        quiet=True,
+    )
+    acc = alone["accuracy"]
+    assert acc["int8_top1"] == report["accuracy"]["int8_top1"]  # same model, same data
+    assert acc["float_top1"] is None and acc["top1_agreement"] is None and acc["layers"] == []
+    stages = {s["name"]: s["status"] for s in alone["stages"]}
+    assert stages["quantize"] == "skipped"
+    assert alone["dataset"]["calibration_samples"] == 0
+    assert not (tmp_path / "int8" / "model_float.keras").exists()
+
+
+def test_users_keras_model_is_quantized_and_compared(host_build, tmp_path):
+    out, report = host_build
+    user = build(
+        BuildConfig(target="cortex-m7", model=ModelSpec(path=str(out / "model_float.keras"))),
+        tmp_path / "user",
+        quiet=True,
+    )
+    assert user["model"]["source"].endswith("model_float.keras")
+    assert user["model"]["alpha"] is None and user["model"]["resolution"] == 96
+    assert user["accuracy"]["float_top1"] == pytest.approx(report["accuracy"]["float_top1"])
+    assert len(user["accuracy"]["layers"]) == len(report["accuracy"]["layers"])
+
+
+def test_failed_build_leaves_the_previous_output_untouched(tmp_path):
+    from edgekit.errors import EdgekitError
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "marker").write_text("previous build")
+    bad = tmp_path / "broken.keras"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(EdgekitError):
+        build(BuildConfig(target="host", model=ModelSpec(path=str(bad))), out, quiet=True)
+    assert [p.name for p in out.iterdir()] == ["marker"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.keras", "out"]
