@@ -199,11 +199,6 @@ def imagenet_model(config: MobileNetConfig):
     """
     import keras
 
-    if config.resolution not in (96, 128, 160, 192, 224):
-        raise EdgekitError(
-            f"ImageNet weights exist for resolutions 96, 128, 160, 192 and 224, "
-            f"not {config.resolution}"
-        )
     model = build_mobilenet_v2(config)
     top = config.classes == 1000
     try:

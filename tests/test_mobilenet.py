@@ -119,3 +119,48 @@ def test_conditioning_keeps_random_activations_alive():
     features = keras.Model(model.input, probe)(x, training=False).numpy()
     assert features.std() > 0.05  # alive: not collapsed to a constant
     assert np.unique(model(x, training=False).numpy().argmax(axis=1)).size > 1
+
+
+def _random_keras_mobilenet(original):
+    """keras.applications.MobileNetV2 with local random weights in place of the download."""
+
+    def make(**kwargs):
+        assert kwargs.pop("weights") == "imagenet"
+        model = original(weights=None, **kwargs)
+        rng = np.random.default_rng(3)
+        for weight in model.weights:
+            low = 0.5 if "variance" in weight.path else -0.2
+            weight.assign(rng.uniform(low, low + 1.5 if low > 0 else 0.2, weight.shape))
+        return model
+
+    return make
+
+
+def test_imagenet_weights_load_into_the_backbone(monkeypatch):
+    import keras
+
+    from edgekit.mobilenet import imagenet_model
+
+    fake = _random_keras_mobilenet(keras.applications.MobileNetV2)
+    monkeypatch.setattr(keras.applications, "MobileNetV2", fake)
+    model = imagenet_model(MobileNetConfig(0.35, 96, 10))
+    reference = fake(
+        input_shape=(96, 96, 3), alpha=0.35, include_top=False, weights="imagenet", pooling="avg"
+    )
+    x = np.random.default_rng(4).uniform(-1, 1, (2, 96, 96, 3)).astype("float32")
+    pooled = keras.Model(model.input, model.get_layer("global_average_pooling2d").output)
+    np.testing.assert_array_equal(pooled(x).numpy(), reference(x).numpy())
+    assert model.output_shape == (None, 10)
+
+
+def test_imagenet_weights_offline_is_a_user_error(monkeypatch):
+    import keras
+
+    from edgekit.mobilenet import imagenet_model
+
+    def offline(**kwargs):
+        raise Exception("URL fetch failure: Name or service not known")
+
+    monkeypatch.setattr(keras.applications, "MobileNetV2", offline)
+    with pytest.raises(EdgekitError, match="connect to the internet or use --weights"):
+        imagenet_model(MobileNetConfig(0.35, 96, 10))

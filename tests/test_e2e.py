@@ -1,0 +1,24 @@
+"""The foundation's acceptance: the default build of each target family, through the CLI."""
+
+import json
+
+import pytest
+
+from edgekit.runtime import interpreter
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target, alpha, resolution", [("rpi4", 1.0, 224), ("cortex-m7", 0.35, 96)])
+def test_default_build_keeps_int8_within_a_point_of_float(cli, tmp_path, target, alpha, resolution):
+    out = tmp_path / target
+    code, stdout, err = cli("build", "--target", target, "--out", out, "--max-drop", 1, "--quiet")
+    assert code == 0, err
+    report = json.loads((out / "report.json").read_text())
+    model, acc = report["model"], report["accuracy"]
+    assert (model["alpha"], model["resolution"], model["weights"]) == (alpha, resolution, "digits")
+    assert acc["float_top1"] >= 0.95
+    assert abs(acc["float_top1"] - acc["int8_top1"]) <= 0.01
+    assert report["gate"] == {"max_drop": 1, "passed": True}
+    ops = interpreter((out / "model_int8.tflite").read_bytes())._get_ops_details()
+    assert len(acc["layers"]) == len(ops)  # a per-layer SQNR for every quantized layer
+    assert all(layer["sqnr_db"] > 5 for layer in acc["layers"])
