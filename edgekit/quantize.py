@@ -56,13 +56,20 @@ def convert_saved_model(saved: str, samples: np.ndarray) -> bytes:
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.int8
     converter.inference_output_type = tf.int8
-    converter.representative_dataset = lambda: ([sample[None]] for sample in samples)
+    converter.representative_dataset = lambda: _calibration_batches(samples)
     try:
         return converter.convert()
     except Exception as exc:  # the converter raises many types; the user needs one line
         raise EdgekitError(
             f"int8 conversion failed: {first_line(exc)}; the model must use TFLite int8 builtin ops"
         ) from None
+
+
+def _calibration_batches(samples: np.ndarray):
+    from tqdm import tqdm
+
+    for sample in tqdm(samples, desc="calibrate", unit="img", disable=None, leave=False):
+        yield [sample[None]]
 
 
 def check_int8(tflite: bytes) -> None:

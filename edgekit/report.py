@@ -536,6 +536,8 @@ def _svg(fig, salt: str) -> str:
         fig.savefig(
             buffer,
             format="svg",
+            bbox_inches="tight",
+            pad_inches=0.2,  # the browser's font may be wider than matplotlib's estimate
             metadata={"Creator": None, "Date": None, "Format": None, "Type": None},
         )
     text = buffer.getvalue()

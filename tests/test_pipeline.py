@@ -114,3 +114,26 @@ def test_failed_build_leaves_the_previous_output_untouched(tmp_path):
         build(BuildConfig(target="host", model=ModelSpec(path=str(bad))), out, quiet=True)
     assert [p.name for p in out.iterdir()] == ["marker"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.keras", "out"]
+
+
+def test_users_saved_model_is_quantized_and_reported_again_from_its_folder(host_build, tmp_path):
+    import keras
+    import tensorflow as tf
+
+    out, report = host_build
+    saved = tmp_path / "saved"
+    model = keras.models.load_model(out / "model_float.keras")
+    model.export(
+        saved,
+        format="tf_saved_model",
+        verbose=False,
+        input_signature=[tf.TensorSpec([None, 96, 96, 3], tf.float32)],
+    )
+    folder = tmp_path / "sm"
+    first = build(BuildConfig(target="host", model=ModelSpec(path=str(saved))), folder, quiet=True)
+    assert first["accuracy"]["float_top1"] == pytest.approx(report["accuracy"]["float_top1"])
+    assert abs(first["accuracy"]["int8_top1"] - report["accuracy"]["int8_top1"]) <= 0.01
+    assert first["model"]["params"] is None  # an opaque SavedModel has no layer view
+    assert not (folder / "model_float.keras").exists()
+    again = report_only(folder, max_drop=None, quiet=True)
+    assert again["accuracy"]["float_top1"] == first["accuracy"]["float_top1"]
