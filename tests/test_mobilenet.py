@@ -108,17 +108,19 @@ def test_every_multiple_of_32_from_96_to_224_is_accepted(resolution):
 
 
 def test_conditioning_keeps_random_activations_alive():
+    import keras
+
     from edgekit.mobilenet import condition_batchnorm
 
+    keras.utils.set_random_seed(0)
     model = build_mobilenet_v2(MobileNetConfig(0.35, 96, 10), softmax=False)
     x = np.random.default_rng(1).uniform(-1, 1, (16, 96, 96, 3)).astype("float32")
     condition_batchnorm(model, x)
     probe = model.get_layer("out_relu").output
-    import keras
-
     features = keras.Model(model.input, probe)(x, training=False).numpy()
     assert features.std() > 0.05  # alive: not collapsed to a constant
-    assert np.unique(model(x, training=False).numpy().argmax(axis=1)).size > 1
+    logits = model(x, training=False).numpy()
+    assert logits.std(axis=0).mean() > 0.01 * np.abs(logits).mean()  # inputs are told apart
 
 
 def _random_keras_mobilenet(original):
