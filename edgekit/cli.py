@@ -77,6 +77,8 @@ def _build_config(args: argparse.Namespace):
         data=args.data,
         calibration_samples=args.calibration_samples,
         max_drop=getattr(args, "max_drop", None),
+        validate_inputs=getattr(args, "validate_inputs", 20),
+        force=getattr(args, "force", False),
     )
 
 
@@ -117,6 +119,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     return _finish(report, Path(args.folder))
 
 
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .pipeline import validate_folder
+
+    report = validate_folder(Path(args.folder), args.inputs, args.layers, quiet=args.quiet)
+    return _finish(report, Path(args.folder))
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from .train import TrainRun, run_training
 
@@ -149,6 +158,21 @@ def _finish(report: dict, out: Path) -> int:
     from .pipeline import summary
 
     print(f"{out / 'report.html'}: {summary(report['accuracy'])}")
+    for row in report["validation"]:
+        print(
+            f"{row['backend']} on {row['runner']}: {row['inputs']} inputs, bit-exact "
+            f"{row['bit_exact']}, max abs diff {row['max_abs_diff']}, top-1 agreement "
+            f"{row['top1_agreement']:.3f}"
+        )
+    broken = [r for r in report["validation"] if r["backend"] == "c" and not r["bit_exact"]]
+    if broken:
+        where = broken[0].get("first_differing_layer")
+        print(
+            "Error: the c artifact differs from TFLite's reference kernels"
+            + (f", first at layer {where}" if where else "; run 'edgekit validate --layers'"),
+            file=sys.stderr,
+        )
+        return EXIT_GATE
     gate = report["gate"]
     if gate["passed"] is False:
         print(
@@ -196,6 +220,18 @@ def parser() -> argparse.ArgumentParser:
         )
         if name == "build":
             p.add_argument(
+                "--validate-inputs",
+                type=int,
+                default=20,
+                metavar="N",
+                help="evaluation inputs each artifact runs on (default 20)",
+            )
+            p.add_argument(
+                "--force",
+                action="store_true",
+                help="build firmware even when it exceeds the board's RAM or flash",
+            )
+            p.add_argument(
                 "--max-drop",
                 type=float,
                 metavar="P",
@@ -213,6 +249,19 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(run=cmd_report)
+
+    p = sub.add_parser("validate", help="run a build's artifacts again against the reference")
+    p.add_argument("folder", help="folder written by 'edgekit build'")
+    p.add_argument(
+        "--inputs", type=int, default=20, metavar="N", help="evaluation inputs to run (default 20)"
+    )
+    p.add_argument(
+        "--layers",
+        action="store_true",
+        help="also compare every intermediate tensor of the first input",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(run=cmd_validate)
 
     p = sub.add_parser("train", help="train or fine-tune the built-in MobileNetV2 on a data set")
     _common(p)

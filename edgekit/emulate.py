@@ -17,7 +17,7 @@ import shutil
 import struct
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 
@@ -114,6 +114,7 @@ class RunResult:
     instructions: int | None
     stdout: str
     counts: tuple[int, ...] = ()
+    files: dict[str, bytes] = field(default_factory=dict)
 
 
 def boards_dir() -> Path:
@@ -256,8 +257,18 @@ def build_firmware(
     return fw
 
 
-def run_firmware(fw: Firmware, target: Target, input: bytes, timeout: float = 120) -> RunResult:
+def run_firmware(
+    fw: Firmware,
+    target: Target,
+    input: bytes,
+    timeout: float = 120,
+    files: dict[str, bytes] | None = None,
+    collect: tuple[str, ...] = (),
+) -> RunResult:
     """Run ``fw`` in QEMU on the target's machine with ``input`` as its input file.
+
+    ``files`` are further input files for the firmware; the files named in ``collect`` that it
+    writes come back in ``RunResult.files``.
 
     Raises if the firmware fails (non-zero exit, fault), writes no output, or is still running
     after ``timeout`` seconds of wall-clock time.
@@ -289,6 +300,8 @@ def run_firmware(fw: Firmware, target: Target, input: bytes, timeout: float = 12
     with tempfile.TemporaryDirectory(prefix="edgekit-qemu-") as tmp:
         work = Path(tmp)
         (work / INPUT_FILE).write_bytes(input)
+        for name, data in (files or {}).items():
+            (work / name).write_bytes(data)
         try:
             done = subprocess.run(
                 cmd, cwd=work, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout
@@ -310,6 +323,7 @@ def run_firmware(fw: Firmware, target: Target, input: bytes, timeout: float = 12
         output = (work / OUTPUT_FILE).read_bytes()
         ticks_path = work / TICKS_FILE
         raw = ticks_path.read_bytes() if ticks_path.is_file() else b""
+        extra = {name: (work / name).read_bytes() for name in collect if (work / name).is_file()}
     ticks = struct.unpack(f"<{len(raw) // 8}Q", raw[: len(raw) // 8 * 8])
     counts = tuple(round(t * per_tick) for t in ticks)
-    return RunResult(output, counts[0] if counts else None, stdout, counts)
+    return RunResult(output, counts[0] if counts else None, stdout, counts, extra)

@@ -52,6 +52,8 @@ class BuildConfig:
     data: str = "digits"
     calibration_samples: int = 128
     max_drop: float | None = None
+    validate_inputs: int = 20
+    force: bool = False
 
     @staticmethod
     def from_dict(values: dict) -> BuildConfig:
@@ -313,9 +315,143 @@ def report_stage(
         report = accuracy_report(config, target, source, tflite, data, log, out)
         acc = report["accuracy"]
         detail.append(summary(acc))
+    backend_stages(config, target, tflite, data, out, log, report)
     report["stages"] = [asdict(s) for s in log.stages]
     write_reports(report, out)
     return report
+
+
+def validate_folder(folder: Path, inputs: int, layers: bool, quiet: bool = False) -> dict:
+    """``edgekit validate``: run a build's compiled artifacts again, on ``inputs`` evaluation
+    inputs (and with ``layers``, every intermediate tensor of the first); the report is
+    updated with the new validation and benchmark rows."""
+    from .backends import Artifact, registry
+    from .ir import macs, read_tflite
+    from .report import write_reports
+    from .validate import validate
+
+    folder = Path(folder)
+    try:
+        meta = json.loads((folder / BUILD_FILE).read_text())
+        report = json.loads((folder / "report.json").read_text())
+        tflite = (folder / INT8_MODEL).read_bytes()
+    except (OSError, ValueError) as exc:
+        raise EdgekitError(
+            f"'{folder}' is not a build folder ({exc}); run 'edgekit build' first"
+        ) from None
+    config = BuildConfig.from_dict(meta["config"])
+    target = load_target(config.target)
+    data = load_data(config.data, tuple(meta["model"]["input_shape"]))
+    found = [p.parent for p in sorted(folder.glob("*/artifact.json"))]
+    if not found:
+        raise EdgekitError(
+            f"'{folder}' holds no compiled artifacts; build for a target whose "
+            "backends edgekit can compile (see 'edgekit targets')"
+        )
+    log = Log(quiet)
+    backends = registry()
+    for path in found:
+        artifact = Artifact.load(path)
+        count = min(inputs, len(data.evaluation))
+        with log.stage(f"validate {artifact.backend}") as detail:
+            row, bench = validate(
+                backends[artifact.backend],
+                artifact,
+                target,
+                tflite,
+                data.evaluation,
+                count,
+                layers,
+                macs(read_tflite(tflite)),
+            )
+            detail.append(f"bit-exact {row['bit_exact']}, max abs diff {row['max_abs_diff']}")
+            if layers:
+                detail.append(f"first differing layer: {row['first_differing_layer']}")
+        for key, new in (("validation", row), ("benchmark", bench)):
+            report[key] = [r for r in report[key] if r["backend"] != artifact.backend] + [new]
+    write_reports(report, folder)
+    return report
+
+
+def backend_stages(
+    config: BuildConfig,
+    target: Target,
+    tflite: bytes,
+    data: Splits,
+    out: Path,
+    log: Log,
+    report: dict,
+) -> None:
+    """Compile and validate each of the target's default backends that this edgekit has."""
+    from .backends import registry
+    from .ir import macs, read_tflite
+    from .validate import validate
+
+    backends = registry()
+    for name in target.backends:
+        backend = backends.get(name)
+        if backend is None:
+            log.skip(f"backend {name}", "not available in this edgekit version")
+            continue
+        if not backend.supports(target):
+            log.skip(f"backend {name}", f"does not build for {target.family} targets yet")
+            continue
+        with log.stage(f"compile {name}") as detail:
+            artifact = backend.compile(tflite, target, out / name, force=config.force)
+            artifact.save()
+            detail.append(artifact_summary(artifact, target))
+        report["artifacts"].append(artifact_row(artifact, target, out))
+        count = min(config.validate_inputs, len(data.evaluation))
+        with log.stage(f"validate {name}") as detail:
+            row, bench = validate(
+                backend,
+                artifact,
+                target,
+                tflite,
+                data.evaluation,
+                count,
+                macs=macs(read_tflite(tflite)),
+            )
+            detail.append(
+                f"{row['runner']}: {row['inputs']} inputs, bit-exact "
+                f"{row['bit_exact']}, max abs diff {row['max_abs_diff']}"
+            )
+        report["validation"].append(row)
+        report["benchmark"].append(bench)
+
+
+def artifact_row(artifact, target: Target, out: Path) -> dict:
+    d = artifact.details
+    row = {
+        "backend": artifact.backend,
+        "path": str(artifact.path.relative_to(out)),
+        "precision": artifact.precision,
+        "bytes": None,
+        "flash_bytes": artifact.flash_bytes,
+        "ram_bytes": artifact.ram_bytes,
+        "arena_bytes": d.get("arena_bytes"),
+        "arena_lower_bound": d.get("arena_lower_bound"),
+        "peak_layer": d.get("peak_layer"),
+    }
+    if target.family in ("mcu", "npu"):
+        row["fits"] = {
+            "ram_budget": target.ram_bytes,
+            "flash_budget": target.flash_bytes,
+            "ok": (artifact.ram_bytes or 0) <= target.ram_bytes
+            and (artifact.flash_bytes or 0) <= (target.flash_bytes or 1 << 62),
+        }
+    return row
+
+
+def artifact_summary(artifact, target: Target) -> str:
+    d = artifact.details
+    text = (
+        f"arena {d['arena_bytes']} B (lower bound {d['arena_lower_bound']} B, peak at "
+        f"{d['peak_layer']})"
+    )
+    if artifact.flash_bytes is not None:
+        text += f"; flash {artifact.flash_bytes} B, RAM {artifact.ram_bytes} B"
+    return text
 
 
 def build(config: BuildConfig, out: Path, quiet: bool = False) -> dict:

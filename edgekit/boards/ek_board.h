@@ -20,6 +20,13 @@
 long ek_read_file(const char *path, void *buf, size_t size);
 /* Creates (or truncates) the host file at path and writes size bytes to it; 0, or -1. */
 int ek_write_file(const char *path, const void *buf, size_t size);
+/* Streaming output (QEMU's semihosting ignores append mode): creates or truncates the host
+ * file at path and returns a handle (or -1); ek_write writes size bytes at the current
+ * position (0, or -1); ek_close closes the handle. */
+int ek_open_output(const char *path);
+int ek_write(int handle, const void *buf, size_t size);
+void ek_close(int handle);
+
 /* Writes a NUL-terminated string to the host's console. */
 void ek_puts(const char *text);
 /* Ends the program: status 0 is success, anything else is reported to the host as a failure. */

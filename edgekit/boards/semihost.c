@@ -12,7 +12,7 @@ enum {
     SYS_READ = 0x06,
     SYS_EXIT = 0x18,
 };
-enum { MODE_RB = 1, MODE_WB = 5 };
+enum { MODE_RB = 1, MODE_WB = 5 }; /* fopen modes "rb" and "wb" */
 enum { ADP_STOPPED_RUNTIME_ERROR = 0x20023, ADP_STOPPED_APPLICATION_EXIT = 0x20026 };
 
 static int semihost(int op, const void *arg)
@@ -47,9 +47,9 @@ long ek_read_file(const char *path, void *buf, size_t size)
     return unread < 0 || (size_t)unread > size ? -1 : (long)(size - (size_t)unread);
 }
 
-int ek_write_file(const char *path, const void *buf, size_t size)
+static int write_file(const char *path, const void *buf, size_t size, int mode)
 {
-    int handle = open_file(path, MODE_WB);
+    int handle = open_file(path, mode);
     if (handle < 0)
         return -1;
     /* SYS_WRITE returns the number of bytes it did NOT write. */
@@ -57,6 +57,27 @@ int ek_write_file(const char *path, const void *buf, size_t size)
     int unwritten = semihost(SYS_WRITE, args);
     close_file(handle);
     return unwritten == 0 ? 0 : -1;
+}
+
+int ek_write_file(const char *path, const void *buf, size_t size)
+{
+    return write_file(path, buf, size, MODE_WB);
+}
+
+int ek_open_output(const char *path)
+{
+    return open_file(path, MODE_WB);
+}
+
+int ek_write(int handle, const void *buf, size_t size)
+{
+    const uintptr_t args[3] = {(uintptr_t)handle, (uintptr_t)buf, size};
+    return semihost(SYS_WRITE, args) == 0 ? 0 : -1;
+}
+
+void ek_close(int handle)
+{
+    close_file(handle);
 }
 
 void ek_puts(const char *text)

@@ -1,0 +1,68 @@
+"""Backends: one small class per way of running the int8 model, in one registry.
+
+A backend compiles the int8 model for a target into an artifact folder and runs that artifact
+where it will run (host, emulator) on int8 inputs. Validation against TFLite's reference
+kernels is the same for every backend (``edgekit.validate``), so a backend only says how to
+build and how to run.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from ..targets import Target
+
+
+@dataclass(frozen=True)
+class Artifact:
+    backend: str
+    path: Path  # the artifact folder
+    precision: str  # what the backend really computes in
+    flash_bytes: int | None = None
+    ram_bytes: int | None = None
+    details: dict = field(default_factory=dict)
+
+    def save(self) -> None:
+        """Record the artifact in its folder (``artifact.json``) so it can be run again."""
+        fields = {**asdict(self), "path": "."}
+        (self.path / "artifact.json").write_text(json.dumps(fields, indent=2) + "\n")
+
+    @staticmethod
+    def load(folder: Path) -> Artifact:
+        fields = json.loads((folder / "artifact.json").read_text())
+        return Artifact(**{**fields, "path": folder})
+
+
+@dataclass(frozen=True)
+class RunOutput:
+    outputs: np.ndarray  # int8, one row per input
+    runner: str  # where it ran, e.g. "qemu-system-arm mps2-an500"
+    instructions: tuple[int, ...] | None = None  # per inference, when the runner counts them
+    layer_instructions: tuple[int, ...] | None = None  # per layer, first inference
+    layers: list[np.ndarray] | None = None  # every layer's output, first input (layers mode)
+
+
+class Backend(Protocol):
+    name: str
+
+    def supports(self, target: Target) -> bool: ...
+
+    def compile(
+        self, tflite: bytes, target: Target, out: Path, force: bool = False
+    ) -> Artifact: ...
+
+    def run(
+        self, artifact: Artifact, target: Target, inputs: np.ndarray, layers: bool = False
+    ) -> RunOutput: ...
+
+
+def registry() -> dict[str, Backend]:
+    """Backend name → instance. Imports stay lazy: each backend pulls in only what it needs."""
+    from .c import CBackend
+
+    return {"c": CBackend()}

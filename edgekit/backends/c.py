@@ -1,0 +1,166 @@
+"""The ``c`` backend: edgekit's own C99, built as Cortex-M firmware (run in QEMU) or as a host
+program (run here), from the int8 ``.tflite``."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from ..codegen import CModel, generate_c
+from ..errors import EdgekitError, first_line
+from ..ir import read_tflite
+from ..oprules import require_supported
+from ..targets import Target
+from . import Artifact, RunOutput
+
+HOST_CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-O2"]
+LAYERS_FLAG, LAYERS_FILE = "layers.flag", "layers.bin"
+
+
+class CBackend:
+    name = "c"
+    precision = "int8"
+
+    def supports(self, target: Target) -> bool:
+        return target.family in ("mcu", "npu", "host")
+
+    def compile(self, tflite: bytes, target: Target, out: Path, force: bool = False) -> Artifact:
+        """The C folder (``out/c``) and, for microcontrollers, the firmware (``out/firmware``)."""
+        graph = read_tflite(tflite)
+        require_supported(graph, target)
+        cmodel = generate_c(graph)
+        folder = write_c_folder(cmodel, out / "c")
+        details = {
+            "arena_bytes": cmodel.plan.arena_bytes,
+            "arena_lower_bound": cmodel.plan.lower_bound,
+            "peak_layer": cmodel.plan.peak_layer,
+            "weight_bytes": cmodel.weight_bytes,
+            "in_place_ops": len(cmodel.plan.in_place),
+            "layers": list(cmodel.layers),
+            "layer_bytes": list(cmodel.layer_bytes),
+        }
+        if target.family == "host":
+            build_host(folder, out / "host")
+            return Artifact(self.name, out, self.precision, None, cmodel.plan.arena_bytes, details)
+        from ..emulate import boards_dir, build_firmware
+
+        sources = [folder / n for n in cmodel.files if n.endswith(".c")]
+        sources.append(folder / "main_semihosting.c")
+        fw = build_firmware(sources, [folder, boards_dir()], target, out / "firmware", force=force)
+        details["firmware"] = {
+            "elf": str(fw.elf.relative_to(out)),
+            "hex": str(fw.hex.relative_to(out)),
+            "bin": str(fw.bin.relative_to(out)) if fw.bin else None,
+        }
+        return Artifact(self.name, out, self.precision, fw.flash_bytes, fw.ram_bytes, details)
+
+    def run(
+        self, artifact: Artifact, target: Target, inputs: np.ndarray, layers: bool = False
+    ) -> RunOutput:
+        if target.family == "host":
+            sizes = artifact.details["layer_bytes"] if layers else None
+            return run_host(artifact.path / "host" / "model_run", inputs, sizes)
+        return _run_qemu(artifact, target, inputs, layers)
+
+
+# ---------------------------------------------------------------- the C folder
+
+
+def write_c_folder(cmodel: CModel, folder: Path) -> Path:
+    """Write the generated sources, the example mains, build files and README into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    templates = resources.files("edgekit.templates")
+    for name, text in cmodel.files.items():
+        (folder / name).write_text(text)
+    sources = " ".join(n for n in cmodel.files if n.endswith(".c"))
+    for name in ("main.c", "main_semihosting.c", "Makefile", "CMakeLists.txt", "README.md"):
+        text = (templates / name).read_text()
+        text = text.replace("@SOURCES@", sources).replace("@ARENA@", str(cmodel.plan.arena_bytes))
+        (folder / name).write_text(text)
+    return folder
+
+
+def build_host(folder: Path, out: Path) -> Path:
+    """``folder``'s model with its stdio ``main.c`` as a host program, warnings as errors."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        raise EdgekitError("no C compiler found; install one with: apt-get install gcc")
+    out.mkdir(parents=True, exist_ok=True)
+    binary = out / "model_run"
+    sources = sorted(str(p) for p in folder.glob("*.c") if p.name != "main_semihosting.c")
+    done = subprocess.run(
+        [cc, *HOST_CFLAGS, "-I", str(folder), *sources, "-o", str(binary)],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise EdgekitError(f"the generated C does not compile: {first_line(done.stderr)}")
+    return binary
+
+
+def run_host(binary: Path, inputs: np.ndarray, layer_bytes: list[int] | None = None) -> RunOutput:
+    """Run the host program on int8 ``inputs`` (one row per input), all in one process; with
+    ``layer_bytes``, also every layer's output for the first input."""
+    with tempfile.TemporaryDirectory(prefix="edgekit-host-") as tmp:
+        work = Path(tmp)
+        (work / "input.bin").write_bytes(np.ascontiguousarray(inputs, np.int8).tobytes())
+        cmd = [str(binary), "input.bin", "output.bin"] + ([LAYERS_FILE] if layer_bytes else [])
+        done = subprocess.run(cmd, cwd=work, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise EdgekitError(f"{binary.name} failed: {first_line(done.stderr or done.stdout)}")
+        outputs = np.frombuffer((work / "output.bin").read_bytes(), np.int8)
+        dumped = (work / LAYERS_FILE).read_bytes() if layer_bytes else None
+    return RunOutput(
+        outputs.reshape(len(inputs), -1),
+        "host",
+        layers=_split(dumped, layer_bytes) if dumped is not None else None,
+    )
+
+
+def _split(dumped: bytes, sizes: list[int]) -> list[np.ndarray]:
+    """The per-layer outputs in a layers dump, one array per layer."""
+    data, out, start = np.frombuffer(dumped, np.int8), [], 0
+    for n in sizes:
+        out.append(data[start : start + n])
+        start += n
+    return out
+
+
+def _run_qemu(artifact: Artifact, target: Target, inputs: np.ndarray, layers: bool) -> RunOutput:
+    from ..emulate import BOARDS, Firmware, run_firmware
+
+    fw_dir = artifact.path / "firmware"
+    fw = Firmware(
+        fw_dir / "firmware.elf",
+        fw_dir / "firmware.bin",
+        fw_dir / "firmware.hex",
+        artifact.flash_bytes or 0,
+        artifact.ram_bytes or 0,
+        target.emulator.machine,
+    )
+    assert target.emulator.machine in BOARDS
+    outputs, counts, layer_counts, dumped = [], [], None, None
+    for i, x in enumerate(np.ascontiguousarray(inputs, np.int8)):
+        want_layers = layers and i == 0
+        result = run_firmware(
+            fw,
+            target,
+            x.tobytes(),
+            timeout=600,
+            files={LAYERS_FLAG: b"1"} if want_layers else None,
+            collect=(LAYERS_FILE,) if want_layers else (),
+        )
+        outputs.append(np.frombuffer(result.output, np.int8))
+        counts.append(result.instructions)
+        if i == 0:
+            layer_counts = result.counts[1:]
+            if want_layers:
+                dumped = result.files.get(LAYERS_FILE, b"")
+    layer_outputs = _split(dumped, artifact.details["layer_bytes"]) if dumped else None
+    runner = f"{target.emulator.binary} {target.emulator.machine}"
+    return RunOutput(np.stack(outputs), runner, tuple(counts), tuple(layer_counts), layer_outputs)

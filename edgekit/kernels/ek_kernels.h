@@ -1,0 +1,284 @@
+/*
+ * edgekit int8 reference kernels.
+ *
+ * Each kernel reproduces, bit for bit, what TFLite's reference int8 kernels compute (LiteRT 2.3
+ * with OpResolverType.BUILTIN_REF): the same integer accumulation, the same requantization and
+ * rounding, the same saturating clamps. Where the reference kernel rescales in double precision
+ * (FULLY_CONNECTED), the kernel reproduces that double rounding exactly with integers. They are
+ * plain C99: no allocation, no floating point, int32_t accumulators. Everything a kernel needs
+ * from float scales (multipliers, shifts, exact double factors, clamp bounds) is precomputed on
+ * the host by edgekit/fixedpoint.py.
+ *
+ * Conventions
+ * - Activation tensors are NHWC with batch 1 (edgekit converts models with batch 1), stored
+ *   densely; "offset" fields hold the negated zero point of an input and the zero point of an
+ *   output, as TFLite's Prepare does.
+ * - Per-channel weights are symmetric (zero point 0), as TFLite's int8 spec requires.
+ * - multiplier/shift pairs stand for multiplier * 2^(shift - 31): multiplier is in Q31,
+ *   shift > 0 shifts left, shift < 0 shifts right.
+ * - act_min/act_max are the fused activation as clamp bounds in output units
+ *   (-128/127 for no activation).
+ * - Kernels named *_ref are the simple reference variants; faster variants for a target's
+ *   features register under the same (op, features) key and must produce the same bytes.
+ * - Signed right shifts are arithmetic (every compiler edgekit targets: gcc, clang, arm-none-eabi).
+ */
+#ifndef EK_KERNELS_H
+#define EK_KERNELS_H
+
+#include <stdint.h>
+
+/* TFLite has two requantization variants. The default build, and the one the LiteRT reference
+ * kernels use, rounds twice: a rounding doubling high multiply, then a rounding right shift.
+ * Builds with TFLITE_SINGLE_ROUNDING round once in 64 bits; define EK_SINGLE_ROUNDING=1 to
+ * match such a build (the host precomputation must then match it too). */
+#ifndef EK_SINGLE_ROUNDING
+#define EK_SINGLE_ROUNDING 0
+#endif
+
+/* ---- fixed-point helpers (inline: kernels call them once per element) ---------------------- */
+
+static inline int32_t ek_clamp(int32_t x, int32_t lo, int32_t hi)
+{
+    return x < lo ? lo : (x > hi ? hi : x);
+}
+
+/* round(a * b / 2^31), ties away from zero, saturating the one overflowing case
+ * (INT32_MIN * INT32_MIN). gemmlowp's SaturatingRoundingDoublingHighMul. */
+static inline int32_t ek_saturating_rounding_doubling_high_mul(int32_t a, int32_t b)
+{
+    const int64_t ab = (int64_t)a * (int64_t)b;
+    const int64_t nudge = ab >= 0 ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
+    if (a == INT32_MIN && b == INT32_MIN) {
+        return INT32_MAX;
+    }
+    return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+}
+
+/* x / 2^exponent rounded to nearest, ties away from zero; exponent in [0, 31]. */
+static inline int32_t ek_rounding_divide_by_pot(int32_t x, int32_t exponent)
+{
+    const int32_t mask = (int32_t)(((int64_t)1 << exponent) - 1);
+    const int32_t remainder = x & mask;
+    const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+    return (x >> exponent) + (remainder > threshold ? 1 : 0);
+}
+
+/* x * multiplier * 2^(shift - 31), rounded as TFLite's MultiplyByQuantizedMultiplier. */
+static inline int32_t ek_multiply_by_quantized_multiplier(int32_t x, int32_t multiplier,
+                                                          int32_t shift)
+{
+#if EK_SINGLE_ROUNDING
+    const int32_t total_shift = 31 - shift;
+    const int64_t round = (int64_t)1 << (total_shift - 1);
+    return (int32_t)(((int64_t)x * multiplier + round) >> total_shift);
+#else
+    const int32_t left_shift = shift > 0 ? shift : 0;
+    const int32_t right_shift = shift > 0 ? 0 : -shift;
+    /* TFLite multiplies by 2^left_shift in int32 and lets it wrap; so does this. */
+    const int32_t shifted = (int32_t)((uint32_t)x << left_shift);
+    return ek_rounding_divide_by_pot(ek_saturating_rounding_doubling_high_mul(shifted, multiplier),
+                                     right_shift);
+#endif
+}
+
+/* Number of significant bits of x (0 for 0). */
+static inline int32_t ek_bit_length(uint64_t x)
+{
+    int32_t bits = 0;
+    while (x != 0) {
+        x >>= 1;
+        ++bits;
+    }
+    return bits;
+}
+
+/* round(acc * scale) for a scale given exactly as the IEEE double mantissa * 2^exponent
+ * (mantissa in [2^52, 2^53), or 0), the way C computes it in double: the product is rounded to
+ * 53 significant bits (ties to even), then to an integer (ties away from zero). Integer
+ * arithmetic only. LiteRT's reference FULLY_CONNECTED rescales its accumulators this way.
+ * Results beyond the int32 range saturate (TFLite's float-to-int conversion is undefined there;
+ * no int8 model gets near it). */
+static inline int32_t ek_multiply_by_double_scale(int32_t acc, int64_t mantissa,
+                                                  int32_t exponent)
+{
+    const uint64_t magnitude = acc < 0 ? (uint64_t)0 - (uint64_t)(int64_t)acc : (uint64_t)acc;
+    const uint64_t m = (uint64_t)mantissa;
+    /* the exact product, < 2^85, as two 64-bit words */
+    const uint64_t low = magnitude * (m & 0xFFFFFFFFu);
+    const uint64_t mid = magnitude * (m >> 32);
+    const uint64_t lo = low + (mid << 32);
+    const uint64_t hi = (mid >> 32) + (lo < low ? 1u : 0u);
+    const int32_t bits = hi != 0 ? 64 + ek_bit_length(hi) : ek_bit_length(lo);
+    const int32_t dropped = bits > 53 ? bits - 53 : 0; /* at most 32 */
+    uint64_t q = lo;
+    uint64_t n;
+    int32_t g;
+
+    if (magnitude == 0 || m == 0) {
+        return 0;
+    }
+    if (dropped > 0) { /* round to 53 bits, ties to even */
+        const uint64_t rest = lo & (((uint64_t)1 << dropped) - 1);
+        const uint64_t half = (uint64_t)1 << (dropped - 1);
+        q = (lo >> dropped) | (hi << (64 - dropped));
+        if (rest > half || (rest == half && (q & 1u) != 0)) {
+            ++q;
+        }
+    }
+    g = -(exponent + dropped); /* the rounded product is q / 2^g */
+    if (g <= 0) {
+        n = INT32_MAX;
+    } else if (g > 55) {
+        n = 0; /* q <= 2^53: below one half */
+    } else {
+        n = (q >> g) + ((q >> (g - 1)) & 1u); /* ties away from zero */
+    }
+    if (n > INT32_MAX) {
+        n = INT32_MAX;
+    }
+    return acc < 0 ? -(int32_t)n : (int32_t)n;
+}
+
+/* ---- parameters --------------------------------------------------------------------------- */
+
+/* One multiplier/shift per output channel (or a single entry where a kernel says so). */
+typedef struct {
+    const int32_t *multiplier; /* Q31 multipliers */
+    const int32_t *shift;      /* matching shifts: > 0 left, < 0 right */
+} ek_channel_quant;
+
+/* CONV_2D: input [1, input_h, input_w, input_c], filter [output_c, filter_h, filter_w, input_c]
+ * (OHWI, as TFLite stores it), bias [output_c] int32 or NULL, output [1, output_h, output_w,
+ * output_c]. Dilation 1, one group. */
+typedef struct {
+    int32_t input_h, input_w, input_c;    /* input tensor dimensions */
+    int32_t output_h, output_w, output_c; /* output tensor dimensions */
+    int32_t filter_h, filter_w;           /* kernel window */
+    int32_t stride_h, stride_w;           /* strides */
+    int32_t pad_top, pad_left;            /* implicit zero padding before the first row/column */
+    int32_t input_offset;                 /* minus the input zero point */
+    int32_t output_offset;                /* the output zero point */
+    int32_t act_min, act_max;             /* fused activation as clamp bounds */
+} ek_conv_params;
+
+/* DEPTHWISE_CONV_2D: input [1, input_h, input_w, input_c], filter [1, filter_h, filter_w,
+ * input_c * depth_multiplier], bias [output_c] int32 or NULL, output [1, output_h, output_w,
+ * input_c * depth_multiplier]; output channel c * depth_multiplier + m reads input channel c.
+ * Dilation 1. */
+typedef struct {
+    int32_t input_h, input_w, input_c; /* input tensor dimensions */
+    int32_t output_h, output_w;        /* output spatial dimensions */
+    int32_t depth_multiplier;          /* output channels per input channel (>= 1) */
+    int32_t filter_h, filter_w;        /* kernel window */
+    int32_t stride_h, stride_w;        /* strides */
+    int32_t pad_top, pad_left;         /* implicit zero padding before the first row/column */
+    int32_t input_offset;              /* minus the input zero point */
+    int32_t output_offset;             /* the output zero point */
+    int32_t act_min, act_max;          /* fused activation as clamp bounds */
+} ek_depthwise_conv_params;
+
+/* Rescaling factors given exactly as IEEE doubles: scale = mantissa * 2^exponent. */
+typedef struct {
+    const int64_t *mantissa; /* significands in [2^52, 2^53) (0 for a zero scale) */
+    const int32_t *exponent; /* matching powers of two */
+} ek_double_scale;
+
+/* FULLY_CONNECTED: input [batches, input_depth], filter [output_depth, input_depth],
+ * bias [output_depth] int32 or NULL, output [batches, output_depth].
+ * LiteRT's reference kernel rescales each accumulator as round(acc * s) in double precision,
+ * s = input_scale * filter_scale / output_scale (fixedpoint.fully_connected_scales); this kernel
+ * reproduces that rounding exactly with integers. (TFLite Micro and CMSIS-NN use the Q31
+ * requantization instead, which differs by one LSB in roughly one output in 2^|shift|.) */
+typedef struct {
+    int32_t batches;      /* rows of the input */
+    int32_t input_depth;  /* input features per row */
+    int32_t output_depth; /* output features per row */
+    int32_t input_offset; /* minus the input zero point */
+    int32_t filter_offset; /* minus the filter zero point (0 for int8 weights) */
+    int32_t output_offset; /* the output zero point */
+    int32_t per_channel;   /* 1: scale holds output_depth entries; 0: one entry for all */
+    int32_t act_min, act_max; /* fused activation as clamp bounds */
+} ek_fully_connected_params;
+
+/* ADD of two tensors of the same shape (no broadcasting), TFLite's int8 arithmetic: both inputs
+ * are shifted left by left_shift, rescaled to a common scale, summed, and rescaled to the
+ * output. The output may alias either input (in-place add). */
+typedef struct {
+    int32_t size;                                /* elements in each tensor */
+    int32_t left_shift;                          /* 20 for int8 */
+    int32_t input1_offset, input2_offset;        /* minus the input zero points */
+    int32_t input1_multiplier, input1_shift;     /* input 1 to the common scale (shift <= 0) */
+    int32_t input2_multiplier, input2_shift;     /* input 2 to the common scale (shift <= 0) */
+    int32_t output_multiplier, output_shift;     /* common scale to the output (shift <= 0) */
+    int32_t output_offset;                       /* the output zero point */
+    int32_t act_min, act_max;                    /* fused activation as clamp bounds */
+} ek_add_params;
+
+/* MEAN over H and W of [1, input_h, input_w, channels] into [1, channels] (or [1,1,1,channels]
+ * with keep_dims: same bytes). multiplier/shift already include the division by
+ * input_h * input_w (fixedpoint.mean_params). */
+typedef struct {
+    int32_t input_h, input_w, channels; /* input tensor dimensions */
+    int32_t input_offset;               /* minus the input zero point */
+    int32_t output_offset;              /* the output zero point */
+    int32_t multiplier, shift;          /* input_scale / (output_scale * input_h * input_w) */
+} ek_mean_params;
+
+/* AVERAGE_POOL_2D: input [1, input_h, input_w, channels], output [1, output_h, output_w,
+ * channels] with the input's quantization (TFLite does not rescale). Padded positions are left
+ * out of each average. */
+typedef struct {
+    int32_t input_h, input_w, channels; /* input tensor dimensions */
+    int32_t output_h, output_w;         /* output spatial dimensions */
+    int32_t filter_h, filter_w;         /* pooling window */
+    int32_t stride_h, stride_w;         /* strides */
+    int32_t pad_top, pad_left;          /* padding before the first row/column */
+    int32_t act_min, act_max;           /* fused activation as clamp bounds */
+} ek_avg_pool_params;
+
+/* SOFTMAX along the last axis of [rows, depth], int8 output with zero point -128 and scale
+ * 1/256 (TFLite's int8 softmax output quantization). Fixed point throughout. Like TFLite, a
+ * row where 512 or more entries tie for the maximum is outside the supported range. */
+typedef struct {
+    int32_t rows;             /* independent rows (product of the leading dimensions) */
+    int32_t depth;            /* entries per row */
+    int32_t input_multiplier; /* beta * input_scale * 2^26 as Q31 multiplier ... */
+    int32_t input_left_shift; /* ... and its left shift (fixedpoint.softmax_params) */
+    int32_t diff_min;         /* differences to the row maximum below this give exp = 0 */
+} ek_softmax_params;
+
+/* PAD of a 4-D tensor with a constant: output dim d = input_dims[d] + before[d] + after[d].
+ * TFLite pads int8 with the output zero point when the model gives no constant. */
+typedef struct {
+    int32_t input_dims[4]; /* input tensor dimensions */
+    int32_t before[4];     /* elements added before each dimension */
+    int32_t after[4];      /* elements added after each dimension */
+    int32_t pad_value;     /* value of the added elements (int8 range) */
+} ek_pad_params;
+
+/* ---- kernels ------------------------------------------------------------------------------ */
+
+void ek_conv2d_s8_ref(const ek_conv_params *params, const ek_channel_quant *quant,
+                      const int8_t *input, const int8_t *filter, const int32_t *bias,
+                      int8_t *output);
+
+void ek_depthwise_conv2d_s8_ref(const ek_depthwise_conv_params *params,
+                                const ek_channel_quant *quant, const int8_t *input,
+                                const int8_t *filter, const int32_t *bias, int8_t *output);
+
+void ek_fully_connected_s8_ref(const ek_fully_connected_params *params,
+                               const ek_double_scale *scale, const int8_t *input,
+                               const int8_t *filter, const int32_t *bias, int8_t *output);
+
+void ek_add_s8_ref(const ek_add_params *params, const int8_t *input1, const int8_t *input2,
+                   int8_t *output);
+
+void ek_mean_hw_s8_ref(const ek_mean_params *params, const int8_t *input, int8_t *output);
+
+void ek_avg_pool2d_s8_ref(const ek_avg_pool_params *params, const int8_t *input, int8_t *output);
+
+void ek_softmax_s8_ref(const ek_softmax_params *params, const int8_t *input, int8_t *output);
+
+void ek_pad_s8_ref(const ek_pad_params *params, const int8_t *input, int8_t *output);
+
+#endif /* EK_KERNELS_H */

@@ -1,0 +1,1 @@
+"""Files edgekit writes beside the generated C: example mains, build files, README."""

@@ -1,0 +1,58 @@
+/* Example program for the generated model (host or Linux board): runs the model on every input
+ * in INPUT (int8 tensors of MODEL_INPUT_BYTES back to back) and writes the int8 outputs to
+ * OUTPUT. With a third argument it also writes every layer's output for the first input.
+ *
+ *     ./model_run input.bin output.bin [layers.bin]
+ */
+#include <stdio.h>
+
+#include "model.h"
+
+static FILE *layers_file;
+
+static void write_layer(int32_t layer, const int8_t *output, int32_t bytes, void *context)
+{
+    (void)layer;
+    (void)context;
+    if (fwrite(output, 1, (size_t)bytes, layers_file) != (size_t)bytes)
+        fprintf(stderr, "cannot write layer %ld\n", (long)layer);
+}
+
+int main(int argc, char **argv)
+{
+    FILE *in, *out;
+    long count = 0;
+    if (argc < 3) {
+        fprintf(stderr, "usage: %s INPUT OUTPUT [LAYERS]\n", argv[0]);
+        return 2;
+    }
+    in = fopen(argv[1], "rb");
+    out = fopen(argv[2], "wb");
+    if (in == NULL || out == NULL) {
+        fprintf(stderr, "cannot open %s or %s\n", argv[1], argv[2]);
+        return 2;
+    }
+    if (argc > 3) {
+        layers_file = fopen(argv[3], "wb");
+        if (layers_file == NULL) {
+            fprintf(stderr, "cannot open %s\n", argv[3]);
+            return 2;
+        }
+        model_set_layer_hook(write_layer, NULL);
+    }
+    while (fread(model_input(), 1, MODEL_INPUT_BYTES, in) == MODEL_INPUT_BYTES) {
+        model_run();
+        if (fwrite(model_output(), 1, MODEL_OUTPUT_BYTES, out) != MODEL_OUTPUT_BYTES) {
+            fprintf(stderr, "cannot write %s\n", argv[2]);
+            return 1;
+        }
+        if (layers_file != NULL) { /* layers of the first input only */
+            fclose(layers_file);
+            layers_file = NULL;
+            model_set_layer_hook(NULL, NULL);
+        }
+        count++;
+    }
+    fclose(in);
+    return fclose(out) == 0 && count > 0 ? 0 : 1;
+}

@@ -1,0 +1,350 @@
+"""The op support check: MobileNetV2 passes on every Cortex-M target, each rule rejects what it
+should with a one-line message, and docs/supported-ops.md is generated from the same rules."""
+
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgekit.errors import EdgekitError
+from edgekit.ir import Graph, Quant, read_tflite
+from edgekit.oprules import (
+    GENERIC_RULES,
+    SUPPORTED,
+    check_graph,
+    check_op,
+    require_supported,
+    rules_for,
+    supported_ops_markdown,
+)
+from edgekit.targets import list_targets, load_target
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "supported-ops.md"
+MOBILENET_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "MEAN", "FULLY_CONNECTED", "SOFTMAX"}
+
+
+@pytest.fixture(scope="module")
+def target():
+    return load_target("cortex-m7")
+
+
+def _samples(model, count: int = 4) -> np.ndarray:
+    shape = (count, *model.input_shape[1:])
+    return np.random.default_rng(0).uniform(-1, 1, shape).astype(np.float32)
+
+
+def _int8(model) -> bytes:
+    from edgekit.quantize import quantize
+
+    return quantize(model, _samples(model))
+
+
+def _convert(model, quantized: bool) -> bytes:
+    """The quantize stage's recipe with float32 input and output (QUANTIZE / DEQUANTIZE at the
+    edges), or no quantization at all."""
+    import tensorflow as tf
+
+    with tempfile.TemporaryDirectory() as saved:
+        spec = tf.TensorSpec([1, *model.input_shape[1:]], tf.float32)
+        model.export(saved, format="tf_saved_model", verbose=False, input_signature=[spec])
+        converter = tf.lite.TFLiteConverter.from_saved_model(saved)
+        if quantized:
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            samples = _samples(model)
+            converter.representative_dataset = lambda: ([s[None]] for s in samples)
+        return converter.convert()
+
+
+@pytest.fixture(scope="module")
+def mobilenet() -> Graph:
+    """MobileNetV2 0.35@96, 10 classes, from the shipped digits checkpoint, int8."""
+    from edgekit.mobilenet import MobileNetConfig
+    from edgekit.modelio import builtin_model
+
+    source = builtin_model(MobileNetConfig(0.35, 96, 10), "digits")
+    return read_tflite(_int8(source.float_model))
+
+
+@pytest.fixture(scope="module")
+def graphs() -> dict[str, Graph]:
+    """Small real models: one of every supported op but MEAN ('ok'), float I/O ('float_io'),
+    no quantization ('float'), and layers the c backend refuses ('refused')."""
+    import keras
+    import tensorflow as tf
+    from keras import layers
+
+    x = inp = keras.Input((12, 12, 3), batch_size=1)
+    x = layers.ZeroPadding2D(((1, 0), (1, 0)))(x)
+    x = layers.Conv2D(8, 3, strides=2, padding="valid", activation="relu6")(x)
+    y = layers.DepthwiseConv2D(3, padding="same", depth_multiplier=2, activation="relu")(x)
+    x = layers.Add()([x, layers.Conv2D(8, 1)(y)])
+    x = layers.Flatten()(layers.AveragePooling2D(2)(x))
+    x = layers.Softmax()(layers.Dense(5, bias_initializer="ones")(x))
+    ok = keras.Model(inp, x)
+
+    x = inp = keras.Input((6, 6, 3), batch_size=1)
+    small = keras.Model(inp, layers.Softmax()(layers.Conv2D(4, 1)(x)))
+
+    x = inp = keras.Input((12, 12, 4), batch_size=1)
+    dilated = layers.Conv2D(8, 3, dilation_rate=2, padding="same")(x)
+    grouped = layers.Conv2D(8, 3, groups=2, padding="same")(dilated)
+    channel_mean = layers.Lambda(lambda t: tf.reduce_mean(t, axis=-1, keepdims=True))(grouped)
+    broadcast = layers.Add()([grouped, channel_mean])
+    pooled = layers.Flatten()(layers.MaxPooling2D(2)(dilated))
+    refused = keras.Model(inp, [broadcast, layers.Dense(3)(pooled)])
+
+    return {
+        "ok": read_tflite(_int8(ok)),
+        "float_io": read_tflite(_convert(small, quantized=True)),
+        "float": read_tflite(_convert(small, quantized=False)),
+        "refused": read_tflite(_int8(refused)),
+    }
+
+
+# ---------------------------------------------------------------- models that pass
+
+
+def test_mobilenet_v2_passes_on_every_cortex_m_target(mobilenet):
+    assert {op.kind for op in mobilenet.ops} == MOBILENET_OPS
+    mcus = [t for t in list_targets() if t.family == "mcu"]
+    assert {t.name for t in mcus} >= {"cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55"}
+    for target in mcus:
+        require_supported(mobilenet, target)
+    findings = check_graph(mobilenet, mcus[0])
+    assert all(f.ok for f in findings)
+    assert len(findings) == sum(len(rules_for(op.kind)) for op in mobilenet.ops)
+
+
+def test_small_models_with_every_other_supported_op_pass(graphs, target):
+    ok, float_io = graphs["ok"], graphs["float_io"]
+    assert {op.kind for op in ok.ops} | MOBILENET_OPS >= set(SUPPORTED)
+    require_supported(ok, target)
+    # float input and output (QUANTIZE / DEQUANTIZE at the edges) have no C kernels yet
+    assert {"QUANTIZE", "DEQUANTIZE"} <= {op.kind for op in float_io.ops}
+    with pytest.raises(EdgekitError, match="QUANTIZE"):
+        require_supported(float_io, target)
+
+
+def test_absent_bias_and_depth_multiplier_2_are_accepted(graphs, target):
+    refused = graphs["refused"]
+    dense = next(op for op in refused.ops if op.kind == "FULLY_CONNECTED")
+    assert dense.inputs[2] == -1  # the converter drops an all-zero bias
+    assert all(f.ok for f in check_op(refused, dense, target))
+    depthwise = next(op for op in graphs["ok"].ops if op.kind == "DEPTHWISE_CONV_2D")
+    assert depthwise.options["depth_multiplier"] == 2
+
+
+# ---------------------------------------------------------------- each rule rejects
+
+
+def _op(graph: Graph, kind: str, nth: int = 0):
+    return [op for op in graph.ops if op.kind == kind][nth]
+
+
+def _edit_tensor(graph: Graph, index: int, **changes) -> Graph:
+    tensors = list(graph.tensors)
+    tensors[index] = replace(tensors[index], **changes)
+    return replace(graph, tensors=tuple(tensors))
+
+
+def _edit_op(graph: Graph, op, **changes) -> Graph:
+    ops = list(graph.ops)
+    ops[op.index] = replace(op, **changes)
+    return replace(graph, ops=tuple(ops))
+
+
+def _edit_options(graph: Graph, kind: str, **options) -> tuple[Graph, int]:
+    op = _op(graph, kind)
+    return _edit_op(graph, op, options={**op.options, **options}), op.index
+
+
+def _edit_input(graph: Graph, kind: str, k: int, **changes) -> tuple[Graph, int]:
+    op = _op(graph, kind)
+    return _edit_tensor(graph, op.inputs[k], **changes), op.index
+
+
+def _edit_output(graph: Graph, kind: str, **changes) -> tuple[Graph, int]:
+    op = _op(graph, kind)
+    return _edit_tensor(graph, op.outputs[0], **changes), op.index
+
+
+def _quant(scale: float, zero_point: int) -> Quant:
+    return Quant(np.array([scale]), np.array([zero_point]))
+
+
+def _unsupported_kind(g):
+    return g["refused"], _op(g["refused"], "MAX_POOL_2D").index
+
+
+def _missing_input(g):
+    conv = _op(g["ok"], "CONV_2D")
+    return _edit_op(g["ok"], conv, inputs=conv.inputs[:1]), conv.index
+
+
+def _float_activations(g):
+    return g["float"], 0
+
+
+def _batch_two(g):
+    conv = _op(g["ok"], "CONV_2D")
+    shape = g["ok"].tensor(conv.outputs[0]).shape
+    return _edit_output(g["ok"], "CONV_2D", shape=(2, *shape[1:]))
+
+
+def _weights_zero_point(g):
+    conv = _op(g["ok"], "CONV_2D")
+    q = g["ok"].tensor(conv.inputs[1]).quant
+    return _edit_input(g["ok"], "CONV_2D", 1, quant=replace(q, zero_point=q.zero_point + 3))
+
+
+def _int64_bias(g):
+    bias = g["ok"].tensor(_op(g["ok"], "CONV_2D").inputs[2])
+    return _edit_input(g["ok"], "CONV_2D", 2, dtype="int64", data=bias.data.astype(np.int64))
+
+
+def _grouped_conv(g):
+    return g["refused"], _op(g["refused"], "CONV_2D", 1).index
+
+
+def _depthwise_channels(g):
+    op = _op(g["ok"], "DEPTHWISE_CONV_2D")
+    shape = g["ok"].tensor(op.outputs[0]).shape
+    return _edit_output(g["ok"], "DEPTHWISE_CONV_2D", shape=(*shape[:3], shape[3] + 1))
+
+
+def _pool_channels(g):
+    op = _op(g["ok"], "AVERAGE_POOL_2D")
+    shape = g["ok"].tensor(op.outputs[0]).shape
+    return _edit_output(g["ok"], "AVERAGE_POOL_2D", shape=(*shape[:3], shape[3] * 2))
+
+
+def _pool_rescales(g):
+    op = _op(g["ok"], "AVERAGE_POOL_2D")
+    q = g["ok"].tensor(op.outputs[0]).quant
+    return _edit_output(g["ok"], "AVERAGE_POOL_2D", quant=_quant(q.scale[0] * 2, 0))
+
+
+def _negative_padding(g):
+    pads = np.array([[0, 0], [-1, 2], [1, 0], [0, 0]], np.int32)
+    return _edit_input(g["ok"], "PAD", 1, data=pads)
+
+
+def _reshape_size(g):
+    return _edit_output(g["ok"], "RESHAPE", shape=(1, 71))
+
+
+def _dense_input_size(g):
+    return _edit_input(g["ok"], "FULLY_CONNECTED", 0, shape=(1, 71))
+
+
+def _softmax_zero_point(g):
+    return _edit_output(g["ok"], "SOFTMAX", quant=_quant(1 / 256, 0))
+
+
+def _collapsed_logits(g):
+    return _edit_input(g["ok"], "SOFTMAX", 0, quant=_quant(1e-9, 0))
+
+
+# rule name -> a graph and the index of an op that breaks that rule (and no rule before it).
+CASES = {
+    "supported_kind": _unsupported_kind,
+    "operand_count": _missing_input,
+    "int8_activations": _float_activations,
+    "static_batch_one": _batch_two,
+    "fused_activation": lambda g: _edit_options(g["ok"], "ADD", activation="TANH"),
+    "int8_weights": _weights_zero_point,
+    "int32_bias": _int64_bias,
+    "no_dilation": lambda g: (g["refused"], _op(g["refused"], "CONV_2D").index),
+    "window_geometry": lambda g: _edit_options(g["ok"], "CONV_2D", stride_h=3),
+    "same_quantization": _pool_rescales,
+    "conv_shapes": _grouped_conv,
+    "depthwise_shapes": _depthwise_channels,
+    "add_shapes": lambda g: (g["refused"], _op(g["refused"], "ADD").index),
+    "pool_channels": _pool_channels,
+    "mean_axes": lambda g: (g["refused"], _op(g["refused"], "MEAN").index),
+    "fully_connected_shapes": _dense_input_size,
+    "default_weights_layout": lambda g: _edit_options(
+        g["ok"], "FULLY_CONNECTED", weights_format="SHUFFLED4x16INT8"
+    ),
+    "softmax_output": _softmax_zero_point,
+    "softmax_input_scale": _collapsed_logits,
+    "reshape_size": _reshape_size,
+    "pad_amounts": _negative_padding,
+}
+
+
+def test_every_rule_has_a_rejection_case():
+    rules = {r.__name__ for r in GENERIC_RULES}
+    rules |= {r.__name__ for support in SUPPORTED.values() for r in support.rules}
+    assert rules == set(CASES)
+
+
+@pytest.mark.parametrize("rule", list(CASES))
+def test_rule_rejects_what_it_should(graphs, target, rule):
+    graph, index = CASES[rule](graphs)
+    op = graph.ops[index]
+    findings = check_op(graph, op, target)
+    failure = findings[-1]
+    assert not failure.ok and failure.rule == rule
+    assert all(f.ok for f in findings[:-1])
+    layer = graph.layer_name(op)
+    assert (failure.op_index, failure.op_kind, failure.layer) == (index, op.kind, layer)
+    message = failure.message
+    assert "\n" not in message
+    assert message.startswith(f"{op.kind} '{layer}' (op {index}) cannot run on cortex-m7: ")
+    assert message in [f.message for f in check_graph(graph, target)]
+    with pytest.raises(EdgekitError):
+        require_supported(graph, target)
+
+
+def test_unsupported_op_is_one_line_naming_op_layer_and_remedy(graphs, target):
+    refused = graphs["refused"]
+    without_dilated = replace(refused, ops=refused.ops[1:])  # MAX_POOL_2D reads its output
+    failures = [f for f in check_graph(without_dilated, target) if not f.ok]
+    maxpool = next(f for f in failures if f.op_kind == "MAX_POOL_2D")
+    assert maxpool.layer.endswith("max_pooling2d_1/MaxPool2d") and ";" not in maxpool.layer
+    assert "the c backend has no MAX_POOL_2D kernel" in maxpool.message
+    assert "Replace the layer" in maxpool.message and "docs/supported-ops.md" in maxpool.message
+
+    with pytest.raises(EdgekitError) as info:
+        require_supported(refused, target)
+    message = str(info.value)
+    assert "\n" not in message and message.startswith("CONV_2D ")
+    assert "dilation is 2x2" in message and "Use dilation_rate=1" in message
+    assert "(4 more ops fail too" in message
+
+
+def test_a_float_model_is_told_to_quantize(graphs, target):
+    with pytest.raises(EdgekitError, match="is float32.*edgekit quantize") as info:
+        require_supported(graphs["float"], target)
+    assert "\n" not in str(info.value)
+
+
+def test_activations_with_a_bad_zero_point_or_per_channel_scales_are_refused(graphs, target):
+    ok = graphs["ok"]
+    for quant in (_quant(0.1, 200), Quant(np.array([0.1, 0.2]), np.array([0, 0]), 3)):
+        graph, index = _edit_output(ok, "ADD", quant=quant)
+        failure = check_op(graph, graph.ops[index], target)[-1]
+        assert failure.rule == "int8_activations" and not failure.ok
+
+
+# ---------------------------------------------------------------- the document
+
+
+def test_supported_ops_document_is_up_to_date():
+    assert DOCS.read_text(encoding="utf-8") == supported_ops_markdown(), (
+        "docs/supported-ops.md is stale: run 'python -m edgekit.oprules > docs/supported-ops.md'"
+    )
+
+
+def test_every_rule_states_a_constraint_and_a_remedy():
+    from edgekit.oprules import _doc
+
+    for kind in SUPPORTED:
+        for rule in rules_for(kind):
+            constraint, fix = _doc(rule)
+            assert constraint.endswith(".") and fix.endswith("."), rule.__name__
+            assert constraint in supported_ops_markdown()
