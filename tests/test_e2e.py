@@ -22,3 +22,13 @@ def test_default_build_keeps_int8_within_a_point_of_float(cli, tmp_path, target,
     ops = interpreter((out / "model_int8.tflite").read_bytes())._get_ops_details()
     assert len(acc["layers"]) == len(ops)  # a per-layer SQNR for every quantized layer
     assert all(layer["sqnr_db"] > 5 for layer in acc["layers"])
+    if target == "cortex-m7":  # the c backend: firmware proven in QEMU
+        [row] = report["validation"]
+        assert row["backend"] == "c" and row["runner"] == "qemu-system-arm mps2-an500"
+        assert row["bit_exact"] and row["inputs"] == 20 and row["max_abs_diff"] == 0
+        [bench] = report["benchmark"]
+        assert bench["instructions"] > 10e6 and len(bench["layers"]) == len(ops)
+        c = next(a for a in report["artifacts"] if a["backend"] == "c")
+        assert c["fits"]["ok"] and c["arena_bytes"] < c["arena_lower_bound"]
+        assert (out / "c" / "firmware" / "firmware.elf").is_file()
+        assert (out / "c" / "src" / "model.c").is_file()

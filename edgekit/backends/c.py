@@ -30,11 +30,11 @@ class CBackend:
         return target.family in ("mcu", "npu", "host")
 
     def compile(self, tflite: bytes, target: Target, out: Path, force: bool = False) -> Artifact:
-        """The C folder (``out/c``) and, for microcontrollers, the firmware (``out/firmware``)."""
+        """The C folder (``out/src``) and, for microcontrollers, the firmware (``out/firmware``)."""
         graph = read_tflite(tflite)
         require_supported(graph, target)
         cmodel = generate_c(graph)
-        folder = write_c_folder(cmodel, out / "c")
+        folder = write_c_folder(cmodel, out / "src")
         details = {
             "arena_bytes": cmodel.plan.arena_bytes,
             "arena_lower_bound": cmodel.plan.lower_bound,
