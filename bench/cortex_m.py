@@ -12,7 +12,6 @@ target's board, and whether N evaluation inputs matched TFLite's reference kerne
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -92,9 +91,8 @@ def main() -> None:
                     flush=True,
                 )
     print(
-        f"MACs: {', '.join(label for label, _, _ in MODELS)} "
-        "(counted from the int8 graph); QEMU counts retired instructions (-icount shift=0)",
-        file=sys.stderr,
+        "instr/MAC: instructions per multiply-accumulate of the int8 graph; QEMU counts retired "
+        "instructions (-icount shift=0), a proxy for cycles, not a latency"
     )
 
 
