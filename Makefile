@@ -5,8 +5,10 @@ BIN := $(VENV)/bin
 PYTHON ?= python3
 TARGET ?= rpi4
 
-# Debian packages the tests and the Cortex-M path need: cross compiler, newlib, QEMU.
-APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+# Debian packages the tests and the artifacts need: cross compilers (Cortex-M bare metal,
+# 64- and 32-bit Raspberry Pi OS), newlib, and QEMU (board and user-mode emulation).
+APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm \
+	gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf qemu-user
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup system-deps demo test test-fast lint clean

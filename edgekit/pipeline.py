@@ -426,7 +426,7 @@ def artifact_row(artifact, target: Target, out: Path) -> dict:
         "backend": artifact.backend,
         "path": str(artifact.path.relative_to(out)),
         "precision": artifact.precision,
-        "bytes": None,
+        "bytes": d.get("executable_bytes"),
         "flash_bytes": artifact.flash_bytes,
         "ram_bytes": artifact.ram_bytes,
         "arena_bytes": d.get("arena_bytes"),
@@ -434,11 +434,16 @@ def artifact_row(artifact, target: Target, out: Path) -> dict:
         "peak_layer": d.get("peak_layer"),
     }
     if target.family in ("mcu", "npu"):
+        measured = artifact.ram_bytes is not None and artifact.flash_bytes is not None
         row["fits"] = {
             "ram_budget": target.ram_bytes,
             "flash_budget": target.flash_bytes,
-            "ok": (artifact.ram_bytes or 0) <= target.ram_bytes
-            and (artifact.flash_bytes or 0) <= (target.flash_bytes or 1 << 62),
+            "ok": (
+                artifact.ram_bytes <= target.ram_bytes
+                and artifact.flash_bytes <= (target.flash_bytes or artifact.flash_bytes)
+            )
+            if measured
+            else None,
         }
     return row
 

@@ -24,6 +24,7 @@ from typing import Any
 MISSING = "not measured"
 DASH = "—"
 WORST_LAYERS = 10
+COSTLIEST_LAYERS = 10
 SKIPPED_LISTED = 20
 CONFUSION_COUNTS_UP_TO = 20  # classes; beyond this the cells are too small for numbers
 CONFUSION_TICKS_UP_TO = 40
@@ -52,6 +53,7 @@ class Section:
     plot: Callable[[], str] | None = None  # an inline <svg>, rendered only for HTML
     more: Table | None = None  # the full listing, HTML only (folded)
     html_only: bool = False
+    footnotes: list[str] = field(default_factory=list)  # shown under the table
 
 
 # ---------------------------------------------------------------------------- public API
@@ -129,9 +131,20 @@ def _sections(report: dict) -> list[Section]:
             plot=(lambda: _confusion_svg(report)) if _confusion_matrices(report) else None,
         ),
         Section("Artifacts", [], _records_table(report.get("artifacts"), _ARTIFACTS)),
+        Section(
+            "Microcontroller memory",
+            _memory_notes(report),
+            _records_table([_memory_record(a) for a in _mcu_artifacts(report)], _MEMORY),
+        ),
         Section("Stages", _stage_notes(report), _records_table(report.get("stages"), _STAGES)),
-        Section("Validation", [], _records_table(report.get("validation"), _VALIDATION)),
-        Section("Benchmark", [], _records_table(report.get("benchmark"), _BENCHMARK)),
+        Section("Validation", [], _records_table(_validation_records(report), _VALIDATION)),
+        Section(
+            "Benchmark",
+            [],
+            _records_table(report.get("benchmark"), _BENCHMARK),
+            footnotes=_benchmark_footnotes(report),
+        ),
+        *_layer_instruction_sections(report),
         Section(
             "Skipped data files",
             [f"{len(skipped)} data file(s) skipped:"] if skipped else [],
@@ -309,6 +322,185 @@ def _skipped_lines(skipped: list[str]) -> list[str]:
     return skipped[:SKIPPED_LISTED] + ([f"... and {extra} more"] if extra > 0 else [])
 
 
+def short_layer_name(name: Any) -> str:
+    """The layer a converter tensor name belongs to: ``mobilenet_v2_1/block_1_depthwise_relu_1/
+    Relu6`` -> ``block_1_depthwise_relu``. Names without a path are already layer names.
+
+    The layer is the segment right under the model's scope, not always the one before the last
+    ``/``: a folded batch norm writes ``.../block_1_project_BN_1/batchnorm/add_1``. The converter
+    appends ``_<digits>`` to each Keras layer scope; that suffix is dropped.
+    """
+    parts = str(name).split("/")
+    if len(parts) < 2:
+        return str(name)
+    layer = parts[1] if len(parts) > 2 else parts[0]
+    return re.sub(r"_\d+$", "", layer) or layer
+
+
+def _board(report: dict) -> str:
+    info = report.get("target_info") or {}
+    return str(info.get("board") or report.get("target") or "target")
+
+
+def _mcu_artifacts(report: dict) -> list[dict]:
+    """Artifacts with a static arena or a board budget: the ones that run on a microcontroller."""
+    keys = ("arena_bytes", "arena_lower_bound", "fits")
+    return [a for a in report.get("artifacts") or [] if any(a.get(k) is not None for k in keys)]
+
+
+def _budget_checks(artifact: dict) -> list[tuple[str, float | None, float]]:
+    """(what, bytes used or None, budget) for each memory the board has a budget for."""
+    fits = artifact.get("fits") or {}
+    return [
+        (what, _number(artifact.get(used)), budget)
+        for what, used, limit in (
+            ("RAM", "ram_bytes", "ram_budget"),
+            ("flash", "flash_bytes", "flash_budget"),
+        )
+        if (budget := _number(fits.get(limit))) is not None
+    ]
+
+
+def _over_budget(artifact: dict) -> tuple[bool | None, list[str]]:
+    """(fits, the memories over budget): fits is None where nothing could be checked."""
+    checks = _budget_checks(artifact)
+    over = [what for what, used, budget in checks if used is not None and used > budget]
+    if over or (artifact.get("fits") or {}).get("ok") is False:
+        return False, over
+    if checks and all(used is not None for _, used, _ in checks):
+        return True, []
+    return None, []
+
+
+def _fit_verdict(artifact: dict) -> str:
+    """'fits', 'does not fit (RAM)', or — where there is no budget or no figure to check."""
+    fits, over = _over_budget(artifact)
+    if fits is None:
+        return DASH
+    return "fits" if fits else "does not fit" + (f" ({', '.join(over)})" if over else "")
+
+
+def _memory_record(artifact: dict) -> dict:
+    arena, bound = _number(artifact.get("arena_bytes")), _number(artifact.get("arena_lower_bound"))
+    fits = artifact.get("fits") or {}
+    peak = artifact.get("peak_layer")
+    return {
+        **artifact,
+        "arena_ratio": arena / bound if arena is not None and bound else None,
+        "peak": None if peak is None else short_layer_name(peak),
+        "ram_budget": fits.get("ram_budget"),
+        "flash_budget": fits.get("flash_budget"),
+        "verdict": _fit_verdict(artifact),
+    }
+
+
+def _memory_notes(report: dict) -> list[str]:
+    artifacts = _mcu_artifacts(report)
+    if not artifacts:
+        return []
+    board = _board(report)
+    notes = [
+        f"Target board: {board}. The arena holds every activation tensor. Its layer-by-layer "
+        "lower bound is the largest total size of the tensors live during one layer, placed "
+        "side by side; layers that write their output over the part of their input already "
+        "read let the arena go below it."
+    ]
+    for artifact in artifacts:
+        backend, (fits, _) = _text(artifact.get("backend")), _over_budget(artifact)
+        used = "; ".join(
+            f"{what} {_size(u)} of {_size(b)}" + (f" ({u / b:.0%})" if u is not None and b else "")
+            for what, u, b in _budget_checks(artifact)
+        )
+        if fits is None:
+            why = "no budget for this board" if not used else "a figure was not measured"
+            notes.append(f"{backend}: fit on the {board} not checked ({why}).")
+        else:
+            verdict = "fits" if fits else "does not fit"
+            notes.append(f"{backend} {verdict} the {board}" + (f": {used}." if used else "."))
+    return notes
+
+
+def _layer_check(row: dict) -> str:
+    """'all 65 layers equal', 'first differs at block_3_expand', or — when not compared."""
+    compared, first = row.get("layers_compared"), row.get("first_differing_layer")
+    if first is not None:
+        of = f" (of {_fmt(compared, 'd')})" if _number(compared) is not None else ""
+        return f"first differs at {short_layer_name(first)}{of}"
+    if _number(compared) is not None:
+        return f"all {_fmt(compared, 'd')} layers equal"
+    return DASH
+
+
+def _validation_records(report: dict) -> list[dict]:
+    return [{**row, "layers": _layer_check(row)} for row in report.get("validation") or []]
+
+
+def _benchmark_footnotes(report: dict) -> list[str]:
+    rows = report.get("benchmark") or []
+    if not any("qemu" in str(row.get("runner") or "").lower() for row in rows):
+        return []
+    return [
+        "Instructions: retired instructions per inference (mean over the inputs), counted by "
+        "QEMU. They are a proxy for cycles (no wait states), comparable between "
+        "builds on the same board, but not a latency, so no latency is given for QEMU runs. "
+        "Instructions / MAC divides them by the model's multiply-accumulates."
+    ]
+
+
+def _instruction_layers(row: dict) -> list[tuple[int, str, float | None]]:
+    """(network position, short name, instructions) of each layer of one benchmark row."""
+    return [
+        (i, short_layer_name(layer.get("name", "")), _number(layer.get("instructions")))
+        for i, layer in enumerate(row.get("layers") or [])
+    ]
+
+
+def _costliest(layers: list[tuple[int, str, float | None]]) -> list[tuple[int, str, float]]:
+    measured = [(i, name, n) for i, name, n in layers if n is not None]
+    return sorted(measured, key=lambda item: -item[2])[:COSTLIEST_LAYERS]
+
+
+def _layer_instruction_sections(report: dict) -> list[Section]:
+    """One HTML-only section per benchmark row that counted instructions layer by layer."""
+    sections = []
+    for k, row in enumerate(report.get("benchmark") or []):
+        layers = _instruction_layers(row)
+        if not layers:
+            continue
+        measured = [n for _, _, n in layers if n is not None]
+        total = sum(measured)
+        costliest = _costliest(layers)
+        share = sum(n for _, _, n in costliest) / total if total else None
+        notes = [
+            f"Retired instructions of each layer, in network order: {len(layers)} layers, "
+            f"{len(measured)} measured, {_fmt(total, ',d')} instructions together. The "
+            f"{len(costliest)} most expensive (red) take {_pct(share)} of them."
+        ]
+        rows = [
+            (
+                str(i),
+                name,
+                _fmt(n, ",d", "", DASH),
+                _pct(n / total if n is not None and total else None, DASH),
+                _text(layer.get("name")),
+            )
+            for (i, name, n), layer in zip(layers, row.get("layers") or [], strict=True)
+        ]
+        sections.append(
+            Section(
+                f"Per-layer instructions: {_text(row.get('backend'))} on "
+                f"{_text(row.get('runner'))}",
+                notes,
+                html_only=True,
+                plot=(lambda layers=layers, k=k: _instructions_svg(layers, k))
+                if measured
+                else None,
+                more=Table(("#", "Layer", "Instructions", "Share", "Tensor"), rows, (0, 2, 3)),
+            )
+        )
+    return sections
+
+
 # ------------------------------------------------------------------------------ formatting
 
 
@@ -374,18 +566,33 @@ _STAGES: tuple[Column, ...] = (
     ("Time", "seconds", lambda v: _fmt(v, ".1f", " s", DASH)),
     ("Detail", "detail", _text),
 )
+_MEMORY: tuple[Column, ...] = (
+    ("Backend", "backend", _text),
+    ("Arena", "arena_bytes", _size),
+    ("Lower bound", "arena_lower_bound", _size),
+    ("Arena / bound", "arena_ratio", lambda v: _fmt(v, ".2f", "×", DASH)),
+    ("Bound set by", "peak", _text),
+    ("RAM", "ram_bytes", _size),
+    ("RAM budget", "ram_budget", _size),
+    ("Flash", "flash_bytes", _size),
+    ("Flash budget", "flash_budget", _size),
+    ("Fits", "verdict", _text),
+)
 _VALIDATION: tuple[Column, ...] = (
     ("Backend", "backend", _text),
     ("Runner", "runner", _text),
+    ("Reference", "reference", _text),
     ("Inputs", "inputs", lambda v: _fmt(v, "d", "", DASH)),
     ("Bit-exact", "bit_exact", _yes_no),
     ("Max abs diff", "max_abs_diff", lambda v: _fmt(v, "g", "", DASH)),
     ("Top-1 agreement", "top1_agreement", lambda v: _pct(v, DASH)),
+    ("Layers", "layers", _text),
 )
 _BENCHMARK: tuple[Column, ...] = (
     ("Backend", "backend", _text),
     ("Runner", "runner", _text),
     ("Instructions", "instructions", lambda v: _fmt(v, ",d", "", DASH)),
+    ("Instructions / MAC", "instructions_per_mac", lambda v: _fmt(v, ".2f", "", DASH)),
     ("Latency", "latency_ms", lambda v: _fmt(v, ".2f", " ms", DASH)),
 )
 
@@ -442,6 +649,7 @@ def _md_section(section: Section) -> list[str]:
         lines += ["", *_md_table(section.table)]
     if section.items:
         lines += ["", *(f"- {_md(item)}" for item in section.items)]
+    lines += [item for note in section.footnotes for item in ("", _md(note))]
     return lines
 
 
@@ -474,6 +682,7 @@ def _html_section(section: Section) -> str:
         parts.append(f"<figure>{section.plot()}</figure>")
     if section.table is not None:
         parts.append(_html_table(section.table))
+    parts += [f"<p class='note'>{_h(note)}</p>" for note in section.footnotes]
     if section.items:
         parts.append(
             "<ul>" + "".join(f"<li><code>{_h(i)}</code></li>" for i in section.items) + "</ul>"
@@ -493,7 +702,7 @@ h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ddd; margin-top: 2em; }
 table { border-collapse: collapse; margin: .8em 0; }
 th, td { border: 1px solid #ddd; padding: .3em .7em; text-align: left; vertical-align: top; }
 th { background: #f3f5f8; } tbody tr:nth-child(even) { background: #fafbfc; }
-.num { text-align: right; font-variant-numeric: tabular-nums; }
+.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .gate { padding: .6em 1em; border-radius: 4px; border-left: 6px solid; }
 .passed { background: #e8f6ec; border-color: #2e8b57; }
 .failed { background: #fdecea; border-color: #c0392b; }
@@ -583,8 +792,47 @@ def _sqnr_labels(layers: list[dict]) -> list[str]:
     for i, layer in enumerate(layers):
         value = _number(layer.get("sqnr_db"))
         note = " (not measured)" if value is None else " (exact)" if math.isinf(value) else ""
-        labels.append(f"{i} {layer.get('name', '')}{note}")
+        labels.append(_plain(f"{i} {layer.get('name', '')}{note}"))
     return labels
+
+
+def _plain(text: str) -> str:
+    """Text matplotlib draws as written: a pair of ``$`` would otherwise start math mode."""
+    return text.replace("$", r"\$")
+
+
+def _instructions_svg(layers: list[tuple[int, str, float | None]], salt: int) -> str:
+    """Horizontal bars in network order (first layer on top), the most expensive ones in red."""
+    from matplotlib.patches import Patch
+
+    measured = [(i, n) for i, _, n in layers if n is not None]
+    total = sum(n for _, n in measured)
+    costliest = {i for i, _, _ in _costliest(layers)}
+    fig = _new_figure(9, 1.5 + 0.17 * len(layers))
+    ax = fig.add_subplot()
+    ax.barh(
+        [i for i, _ in measured],
+        [n / 1e6 for _, n in measured],
+        color=[_WORST_COLOR if i in costliest else _BAR_COLOR for i, _ in measured],
+        height=0.75,
+    )
+    for i, n in measured:
+        if i in costliest and total:
+            ax.annotate(
+                f" {n / total:.1%}", (n / 1e6, i), va="center", fontsize=7, color=_WORST_COLOR
+            )
+    labels = [
+        _plain(f"{i} {name}" + (" (not measured)" if n is None else "")) for i, name, n in layers
+    ]
+    ax.set_yticks(range(len(layers)), labels=labels, fontsize=7)
+    ax.set_ylim(len(layers) - 0.5, -0.5)
+    ax.set_xlim(0, max((n for _, n in measured), default=0) / 1e6 * 1.12 or 1)
+    handles = [Patch(color=_WORST_COLOR, label=f"{len(costliest)} most expensive layers")]
+    fig.legend(handles=handles, loc="outside upper left", fontsize=8, frameon=False)
+    ax.set_xlabel("retired instructions per inference, millions (QEMU; % of all layers)")
+    ax.tick_params(axis="x", top=True, labeltop=True)
+    ax.grid(axis="x", alpha=0.3)
+    return _svg(fig, f"edgekit-instructions-{salt}")
 
 
 def _confusion_svg(report: dict) -> str:

@@ -9,10 +9,18 @@ import sys
 
 import pytest
 
-from edgekit.report import render_html, render_json, render_markdown, write_reports
+from edgekit.report import (
+    render_html,
+    render_json,
+    render_markdown,
+    short_layer_name,
+    write_reports,
+)
 
 CLASSES = 10
 XSS_LAYER = "<script>alert(1)</script>"
+MCU_LAYERS = 65
+BOARD = "STM32F746G-DISCO"
 
 
 def make_report(layers: int = 62) -> dict:
@@ -120,6 +128,76 @@ def make_report(layers: int = 62) -> dict:
     }
 
 
+def converter_names(layers: list[dict]) -> list[str]:
+    """The tensor names the TFLite converter gives the layers' outputs."""
+    suffix = {"CONV_2D": "Relu6", "DEPTHWISE_CONV_2D": "Relu6", "ADD": "Add"}
+    return [
+        f"mobilenet_v2_1/{layer['name']}_1/"
+        + ("batchnorm/add_1" if layer["name"].endswith("_BN") else suffix[layer["op"]])
+        for layer in layers
+    ]
+
+
+def make_mcu_report() -> dict:
+    """MobileNetV2 0.35@96 compiled by the ``c`` backend, run as Cortex-M7 firmware in QEMU."""
+    report = make_report(layers=MCU_LAYERS)
+    report["target"] = "cortex-m7"
+    report["target_info"] = {"cpu": "cortex-m7", "board": BOARD, "family": "mcu"}
+    report["model"].update(alpha=0.35, resolution=96, params=394858, macs=10666928)
+    layers = report["accuracy"]["layers"]
+    for i, layer in enumerate(layers):
+        layer["op"] = ("CONV_2D", "DEPTHWISE_CONV_2D", "CONV_2D")[i % 3]
+    names = converter_names(layers)
+    instructions = [600_000 + 37_000 * ((i * 11) % 17) for i in range(MCU_LAYERS)]
+    for i, n in zip((3, 0, 61, 1, 7, 4, 10, 6, 2, 14), range(10), strict=True):
+        instructions[i] = 19_000_000 - n * 1_500_000  # the ten a person should look at
+    report["artifacts"].append(
+        {
+            "backend": "c",
+            "path": "c",
+            "precision": "int8",
+            "bytes": None,  # a folder of C sources and firmware
+            "flash_bytes": 494002,
+            "ram_bytes": 147120,
+            "arena_bytes": 130176,
+            "arena_lower_bound": 138240,
+            "peak_layer": names[4],
+            "fits": {"ram_budget": 327680, "flash_budget": 1048576, "ok": True},
+        }
+    )
+    report["validation"] = [
+        {
+            "backend": "c",
+            "runner": "qemu-system-arm mps2-an500",
+            "reference": "LiteRT BUILTIN_REF (TFLite reference kernels)",
+            "inputs": 5,
+            "bit_exact": True,
+            "max_abs_diff": 0,
+            "top1_agreement": 1.0,
+            "layers_compared": MCU_LAYERS,
+            "first_differing_layer": None,
+        }
+    ]
+    report["benchmark"] = [
+        {
+            "backend": "c",
+            "runner": "qemu-system-arm mps2-an500",
+            "instructions": sum(instructions) + 728,
+            "instructions_per_mac": 14.61,
+            "latency_ms": None,
+            "layers": [
+                {"name": name, "instructions": n}
+                for name, n in zip(names, instructions, strict=True)
+            ],
+        }
+    ]
+    return report
+
+
+def section(md: str, heading: str) -> str:
+    return md.split(f"## {heading}\n")[1].split("\n## ")[0]
+
+
 def make_int8_only_report() -> dict:
     """The user gave an int8 .tflite: nothing float was measured, and there was no gate."""
     report = make_report()
@@ -208,8 +286,8 @@ def test_markdown_has_artifacts_stages_checks_and_skipped_files():
     assert "| litert | model_int8.tflite | int8 | 390.6 KiB | — | — |" in md
     assert "| quantize | done | 14.6 s | 128 calibration images |" in md
     assert "Total 15.8 s." in md
-    assert "| c | qemu-system-arm mps2-an500 | 32 | yes | 0 | 100.00% |" in md
-    assert "| c | qemu-system-arm mps2-an500 | 91,234,567 | — |" in md
+    assert "| c | qemu-system-arm mps2-an500 | — | 32 | yes | 0 | 100.00% | — |" in md
+    assert "| c | qemu-system-arm mps2-an500 | 91,234,567 | — | — |" in md
     assert "- data/7/broken.png: cannot identify image file" in md
 
 
@@ -338,3 +416,153 @@ def test_importing_the_module_does_not_import_matplotlib():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.split() == ["False", "False"]
+
+
+@pytest.mark.parametrize(
+    ("name", "layer"),
+    [
+        ("mobilenet_v2_1/block_1_depthwise_relu_1/Relu6", "block_1_depthwise_relu"),
+        ("mobilenet_v2_1/expanded_conv_project_BN_1/batchnorm/add_1", "expanded_conv_project_BN"),
+        ("mobilenet_v2_1/block_2_add_1/Add", "block_2_add"),
+        ("mobilenet_v2_1/logits_1/MatMul", "logits"),
+        ("Conv1_relu", "Conv1_relu"),  # already a layer name
+        ("StatefulPartitionedCall_1:0", "StatefulPartitionedCall_1:0"),
+    ],
+)
+def test_converter_tensor_names_are_shortened_to_their_layer(name, layer):
+    assert short_layer_name(name) == layer
+
+
+def test_markdown_microcontroller_memory_fits_the_board():
+    md = render_markdown(make_mcu_report())
+    memory = section(md, "Microcontroller memory")
+    assert f"Target board: {BOARD}." in memory
+    assert f"c fits the {BOARD}: RAM 143.7 KiB of 320.0 KiB (45%); flash 482.4 KiB of 1.0 MiB" in md
+    assert (
+        "| c | 127.1 KiB | 135.0 KiB | 0.94× | block_1_depthwise_relu | 143.7 KiB | 320.0 KiB "
+        "| 482.4 KiB | 1.0 MiB | fits |" in memory
+    )
+    assert "does not fit" not in md
+    assert "| c | c | int8 | — | 482.4 KiB | 143.7 KiB |" in section(md, "Artifacts")
+    assert "keras" not in memory and "litert" not in memory  # host artifacts have no arena
+
+
+def test_markdown_says_which_memory_does_not_fit():
+    report = make_mcu_report()
+    report["artifacts"][-1].update(
+        ram_bytes=400_000, fits={**report["artifacts"][-1]["fits"], "ok": False}
+    )
+    md = render_markdown(report)
+    memory = section(md, "Microcontroller memory")
+    assert f"c does not fit the {BOARD}: RAM 390.6 KiB of 320.0 KiB (122%);" in memory
+    assert memory.rstrip().endswith("| 482.4 KiB | 1.0 MiB | does not fit (RAM) |")
+    assert "| fits |" not in memory and " fits the" not in memory
+
+
+def test_a_failed_fit_check_is_believed_even_without_the_figure():
+    report = make_mcu_report()
+    report["artifacts"][-1].update(
+        flash_bytes=None, fits={"ram_budget": 327680, "flash_budget": 1048576, "ok": False}
+    )
+    memory = section(render_markdown(report), "Microcontroller memory")
+    assert memory.rstrip().endswith("| — | 1.0 MiB | does not fit |")
+    assert "fits" not in memory
+
+
+def test_memory_without_budget_or_figures_is_not_guessed():
+    report = make_mcu_report()
+    c = report["artifacts"][-1]
+    c.update(fits=None, arena_lower_bound=None, peak_layer=None)
+    del report["target_info"]["board"]
+    md = render_markdown(report)
+    memory = section(md, "Microcontroller memory")
+    assert "Target board: cortex-m7." in memory
+    assert "c: fit on the cortex-m7 not checked (no budget for this board)." in memory
+    assert "| c | 127.1 KiB | — | — | — | 143.7 KiB | — | 482.4 KiB | — | — |" in memory
+    c.update(ram_bytes=None, fits={"ram_budget": 327680, "flash_budget": None, "ok": None})
+    memory = section(render_markdown(report), "Microcontroller memory")
+    assert "c: fit on the cortex-m7 not checked (a figure was not measured)." in memory
+    page = render_html(report)
+    for text in (md, visible_text(page)):
+        assert not re.search(r"\bNone\b|\bnan\b|\bNaN\b|\binf\b", text)
+
+
+def test_no_microcontroller_section_without_arena_figures():
+    md, page = render_markdown(make_report()), render_html(make_report())
+    assert "Microcontroller memory" not in md and "Microcontroller memory" not in page
+    assert "Per-layer instructions" not in page
+
+
+def test_validation_names_the_reference_and_the_layer_comparison():
+    report = make_mcu_report()
+    row = "| c | qemu-system-arm mps2-an500 | LiteRT BUILTIN_REF (TFLite reference kernels) | 5 |"
+    assert f"{row} yes | 0 | 100.00% | all 65 layers equal |" in render_markdown(report)
+    report["validation"][0].update(
+        bit_exact=False,
+        max_abs_diff=3,
+        top1_agreement=0.8,
+        first_differing_layer="mobilenet_v2_1/block_3_expand_relu_1/Relu6",
+    )
+    assert f"{row} no | 3 | 80.00% | first differs at block_3_expand_relu (of 65) |" in (
+        render_markdown(report)
+    )
+    md = render_markdown(make_report())  # no reference, layers not compared
+    assert "| c | qemu-system-arm mps2-an500 | — | 32 | yes | 0 | 100.00% | — |" in md
+
+
+def test_benchmark_shows_instructions_per_mac_and_why_there_is_no_latency():
+    report = make_mcu_report()
+    md = render_markdown(report)
+    bench = section(md, "Benchmark")
+    total = report["benchmark"][0]["instructions"]
+    assert f"| c | qemu-system-arm mps2-an500 | {total:,} | 14.61 | — |" in bench
+    assert "counted by QEMU" in bench and "not a latency" in bench
+    report["benchmark"][0].update(instructions_per_mac=None, runner="host")
+    bench = section(render_markdown(report), "Benchmark")
+    assert f"| c | host | {total:,} | — | — |" in bench
+    assert "QEMU" not in bench
+
+
+def test_html_per_layer_instruction_chart_in_network_order_with_the_costliest_in_red():
+    report = make_mcu_report()
+    page = render_html(report)
+    assert page.count("<svg") == 3  # SQNR, confusion, instructions
+    chart = re.findall(r"<svg\b.*?</svg>", page, flags=re.S)[2]
+    layers = report["benchmark"][0]["layers"]
+    positions = [
+        chart.index(f"{i} {short_layer_name(layer['name'])}<") for i, layer in enumerate(layers)
+    ]
+    assert positions == sorted(positions)  # one row per layer, first layer on top
+    assert "mobilenet_v2_1" not in chart and "Relu6" not in chart
+    total = sum(layer["instructions"] for layer in layers)
+    shares = sorted((layer["instructions"] / total for layer in layers), reverse=True)
+    for share in shares[:10]:
+        assert f" {share:.1%}<" in chart  # the ten most expensive are labelled with their share
+    assert f" {shares[10]:.1%}<" not in chart
+    assert "10 most expensive layers" in chart
+    assert "<details><summary>All 65 rows</summary>" in page
+    assert "Per-layer instructions" not in render_markdown(report)
+
+
+def test_html_escapes_new_fields_and_markdown_keeps_tables_intact():
+    report = make_mcu_report()
+    evil = "<img src=x onerror=alert(1)>"
+    report["artifacts"][-1]["peak_layer"] = f"mobilenet_v2_1/{evil}_1/Relu6"
+    report["benchmark"][0]["layers"][5]["name"] = f"mobilenet_v2_1/{evil}_1/Relu6"
+    report["benchmark"][0]["layers"][6]["name"] = "mobilenet_v2_1/cost_$x$_1/Relu6"
+    report["validation"][0]["reference"] = "ref | <u>"
+    report["target_info"]["board"] = "board <i>"
+    page = render_html(report)
+    assert "<img" not in page and "<u>" not in page and "<i>" not in page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in visible_text(page)
+    assert "5 &lt;img src=x onerror=alert(1)&gt;<" in page.split("<svg")[3]
+    assert "6 cost_$x$<" in page.split("<svg")[3]  # drawn as written, not as math
+    md = render_markdown(report)
+    assert "ref \\| &lt;u&gt;" in md and "&lt;img src=x onerror=alert(1)&gt;" in md
+    assert "<" not in md.replace("&lt;", "")
+
+
+def test_mcu_html_is_self_contained():
+    page = render_html(make_mcu_report())
+    assert not re.search(r"<script|<link|<iframe|@import|url\((?!#)", page, re.I)
+    assert not re.search(r"(src|href)=\"(?!#|data:)", page)

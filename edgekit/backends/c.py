@@ -1,5 +1,6 @@
-"""The ``c`` backend: edgekit's own C99, built as Cortex-M firmware (run in QEMU) or as a host
-program (run here), from the int8 ``.tflite``."""
+"""The ``c`` backend: edgekit's own C99 from the int8 ``.tflite``, built as Cortex-M firmware
+(run in QEMU's board emulation), as a static Linux executable for a Raspberry Pi / Cortex-A
+board (run under QEMU user-mode emulation), or as a host program (run here)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,12 @@ from ..targets import Target
 from . import Artifact, RunOutput
 
 HOST_CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-O2"]
+# Debian package of each Linux cross compiler and of the user-mode emulators.
+CROSS_PACKAGES = {
+    "aarch64-linux-gnu": "gcc-aarch64-linux-gnu",
+    "arm-linux-gnueabihf": "gcc-arm-linux-gnueabihf",
+}
+QEMU_USER_PACKAGE = "qemu-user"
 LAYERS_FLAG, LAYERS_FILE = "layers.flag", "layers.bin"
 
 
@@ -27,7 +34,7 @@ class CBackend:
     precision = "int8"
 
     def supports(self, target: Target) -> bool:
-        return target.family in ("mcu", "npu", "host")
+        return target.family in ("mcu", "npu", "host") or target.triple in CROSS_PACKAGES
 
     def compile(self, tflite: bytes, target: Target, out: Path, force: bool = False) -> Artifact:
         """The C folder (``out/src``) and, for microcontrollers, the firmware (``out/firmware``)."""
@@ -47,6 +54,11 @@ class CBackend:
         if target.family == "host":
             build_host(folder, out / "host")
             return Artifact(self.name, out, self.precision, None, cmodel.plan.arena_bytes, details)
+        if target.family == "linux":
+            binary = build_host(folder, out / "linux", cross=target)
+            details["executable"] = str(binary.relative_to(out))
+            details["executable_bytes"] = binary.stat().st_size
+            return Artifact(self.name, out, self.precision, None, cmodel.plan.arena_bytes, details)
         from ..emulate import boards_dir, build_firmware
 
         sources = [folder / n for n in cmodel.files if n.endswith(".c")]
@@ -62,9 +74,13 @@ class CBackend:
     def run(
         self, artifact: Artifact, target: Target, inputs: np.ndarray, layers: bool = False
     ) -> RunOutput:
+        sizes = artifact.details["layer_bytes"] if layers else None
         if target.family == "host":
-            sizes = artifact.details["layer_bytes"] if layers else None
             return run_host(artifact.path / "host" / "model_run", inputs, sizes)
+        if target.family == "linux":
+            return run_host(
+                artifact.path / "linux" / "model_run", inputs, sizes, emulator=_qemu_user(target)
+            )
         return _run_qemu(artifact, target, inputs, layers)
 
 
@@ -85,16 +101,26 @@ def write_c_folder(cmodel: CModel, folder: Path) -> Path:
     return folder
 
 
-def build_host(folder: Path, out: Path) -> Path:
-    """``folder``'s model with its stdio ``main.c`` as a host program, warnings as errors."""
-    cc = shutil.which("cc") or shutil.which("gcc")
-    if cc is None:
-        raise EdgekitError("no C compiler found; install one with: apt-get install gcc")
+def build_host(folder: Path, out: Path, cross: Target | None = None) -> Path:
+    """``folder``'s model with its stdio ``main.c`` as a program, warnings as errors: for this
+    machine, or with ``cross`` a static executable for that Linux target."""
+    if cross is None:
+        cc, flags = shutil.which("cc") or shutil.which("gcc"), []
+        if cc is None:
+            raise EdgekitError("no C compiler found; install one with: apt-get install gcc")
+    else:
+        cc = shutil.which(f"{cross.triple}-gcc")
+        if cc is None:
+            raise EdgekitError(
+                f"{cross.triple}-gcc not found; install it with: apt-get install "
+                f"{CROSS_PACKAGES[cross.triple]}"
+            )
+        flags = [*cross.cflags, "-static"]
     out.mkdir(parents=True, exist_ok=True)
     binary = out / "model_run"
     sources = sorted(str(p) for p in folder.glob("*.c") if p.name != "main_semihosting.c")
     done = subprocess.run(
-        [cc, *HOST_CFLAGS, "-I", str(folder), *sources, "-o", str(binary)],
+        [cc, *HOST_CFLAGS, *flags, "-I", str(folder), *sources, "-o", str(binary)],
         capture_output=True,
         text=True,
     )
@@ -103,23 +129,38 @@ def build_host(folder: Path, out: Path) -> Path:
     return binary
 
 
-def run_host(binary: Path, inputs: np.ndarray, layer_bytes: list[int] | None = None) -> RunOutput:
-    """Run the host program on int8 ``inputs`` (one row per input), all in one process; with
-    ``layer_bytes``, also every layer's output for the first input."""
-    with tempfile.TemporaryDirectory(prefix="edgekit-host-") as tmp:
+def _qemu_user(target: Target) -> list[str]:
+    qemu = shutil.which(target.emulator.binary)
+    if qemu is None:
+        raise EdgekitError(
+            f"{target.emulator.binary} not found; install it with: apt-get "
+            f"install {QEMU_USER_PACKAGE}"
+        )
+    return [qemu, "-cpu", target.emulator.cpu]
+
+
+def run_host(
+    binary: Path,
+    inputs: np.ndarray,
+    layer_bytes: list[int] | None = None,
+    emulator: list[str] | None = None,
+) -> RunOutput:
+    """Run the program on int8 ``inputs`` (one row per input), all in one process, natively or
+    under ``emulator`` (a QEMU user-mode command); with ``layer_bytes``, also every layer's
+    output for the first input."""
+    with tempfile.TemporaryDirectory(prefix="edgekit-run-") as tmp:
         work = Path(tmp)
         (work / "input.bin").write_bytes(np.ascontiguousarray(inputs, np.int8).tobytes())
-        cmd = [str(binary), "input.bin", "output.bin"] + ([LAYERS_FILE] if layer_bytes else [])
+        cmd = [*(emulator or []), str(binary.resolve()), "input.bin", "output.bin"]
+        cmd += [LAYERS_FILE] if layer_bytes else []
         done = subprocess.run(cmd, cwd=work, capture_output=True, text=True)
         if done.returncode != 0:
             raise EdgekitError(f"{binary.name} failed: {first_line(done.stderr or done.stdout)}")
         outputs = np.frombuffer((work / "output.bin").read_bytes(), np.int8)
         dumped = (work / LAYERS_FILE).read_bytes() if layer_bytes else None
-    return RunOutput(
-        outputs.reshape(len(inputs), -1),
-        "host",
-        layers=_split(dumped, layer_bytes) if dumped is not None else None,
-    )
+    runner = f"{Path(emulator[0]).name} -cpu {emulator[2]}" if emulator else "host"
+    layers = _split(dumped, layer_bytes) if dumped is not None else None
+    return RunOutput(outputs.reshape(len(inputs), -1), runner, layers=layers)
 
 
 def _split(dumped: bytes, sizes: list[int]) -> list[np.ndarray]:
