@@ -315,6 +315,8 @@ def report_stage(
         report = accuracy_report(config, target, source, tflite, data, log, out)
         acc = report["accuracy"]
         detail.append(summary(acc))
+    if "onnx" in target.backends:
+        onnx_stage(config, source, data, out, log, report)
     backend_stages(config, target, tflite, data, out, log, report)
     report["stages"] = [asdict(s) for s in log.stages]
     write_reports(report, out)
@@ -373,6 +375,36 @@ def validate_folder(folder: Path, inputs: int, layers: bool, quiet: bool = False
     return report
 
 
+def onnx_stage(
+    config: BuildConfig, source: SourceModel, data: Splits, out: Path, log: Log, report: dict
+) -> None:
+    """ONNX Runtime's int8 path beside TFLite's: the float model exported to ONNX, quantized
+    statically (QDQ, per-channel) with each calibration method, evaluated on the same split."""
+    if source.float_model is None or wraps_saved_model(source.float_model):
+        log.skip("onnx", "needs the float Keras model")
+        return
+    from .onnx_int8 import onnx_section
+
+    with log.stage("onnx") as detail:
+        section = onnx_section(source.float_model, data, config.calibration_samples, out)
+        detail.append(
+            ", ".join(f"{m['method']} top-1 {100 * m['top1']:.2f}%" for m in section["methods"])
+        )
+    report["onnx"] = section
+    for m in section["methods"]:
+        report["artifacts"].append(
+            {
+                "backend": "onnx",
+                "path": m["path"],
+                "precision": m["computes_in"],
+                "bytes": m["model_bytes"],
+                "flash_bytes": None,
+                "ram_bytes": None,
+                "calibration": m["method"],
+            }
+        )
+
+
 def backend_stages(
     config: BuildConfig,
     target: Target,
@@ -390,6 +422,8 @@ def backend_stages(
     backends = registry()
     for name in target.backends:
         backend = backends.get(name)
+        if name == "onnx":
+            continue  # the onnx stage above: evaluated beside TFLite, not run on the board yet
         if backend is None:
             log.skip(f"backend {name}", "not available in this edgekit version")
             continue

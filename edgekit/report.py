@@ -117,6 +117,7 @@ def _sections(report: dict) -> list[Section]:
     skipped = _skipped(report)
     return [
         Section("Accuracy: float vs int8", _accuracy_notes(report), _accuracy_table(report)),
+        *_onnx_sections(report),
         Section(
             "Per-layer SQNR",
             _layer_notes(layers),
@@ -235,6 +236,122 @@ def _accuracy_table(report: dict) -> Table:
         (gate, DASH, _GATE_WORDS[gate_summary(report)[0]]),
     ]
     return Table(("", "float", "int8"), rows, numeric=(1, 2))
+
+
+def _onnx_sections(report: dict) -> list[Section]:
+    """ONNX Runtime's int8 models beside the TFLite one; nothing where no ONNX was built."""
+    onnx = report.get("onnx")
+    if not isinstance(onnx, dict):
+        return []
+    methods = [m for m in onnx.get("methods") or [] if isinstance(m, dict)]
+    footnotes = [
+        "Top-1 agreement: the TFLite int8 model against the Keras float model; each ONNX int8 "
+        "model against the ONNX float model. Computes in: the ops ONNX Runtime runs on integer "
+        "kernels once it has optimized the graph, and those it runs in float32 between a "
+        "dequantize and a quantize."
+    ]
+    if any(m.get("calibration_capped") is True for m in methods):
+        budget = onnx.get("histogram_budget_bytes")
+        within = f"the {_size(budget)} histogram budget" if _number(budget) else "their budget"
+        footnotes.append(
+            "Capped: the histogram calibrators keep every intermediate tensor of every sample "
+            f"in memory, so they got only the samples that fit in {within}."
+        )
+    return [
+        Section(
+            "ONNX Runtime int8",
+            _onnx_notes(onnx),
+            _onnx_table(report, onnx, methods),
+            footnotes=footnotes,
+        )
+    ]
+
+
+def _onnx_notes(onnx: dict) -> list[str]:
+    runtime, host = onnx.get("runtime"), onnx.get("host")
+    precision, opset = onnx.get("precision"), _number(onnx.get("opset"))
+    ran = (
+        f"Evaluated with {runtime}"
+        if runtime
+        else "Evaluated with ONNX Runtime (version not recorded)"
+    )
+    ran += f" on {host}" if host else " (host not recorded)"
+    model = "; ".join(
+        part
+        for part in (
+            str(precision) if precision else "",
+            f"opset {opset:.0f}" if opset is not None else "",
+        )
+        if part
+    )
+    diff = _number(onnx.get("float_max_abs_diff_vs_keras"))
+    check = (
+        "The float ONNX export was not compared with the Keras model (max abs difference "
+        "not measured)."
+        if diff is None
+        else "The float ONNX export's outputs differ from the Keras model's by at most "
+        f"{_fmt(diff, '.2g')} (max abs difference)."
+    )
+    return [f"{ran}" + (f": {model}." if model else ".") + f" {check}"]
+
+
+def _calibration_cell(samples: Any, capped: Any, offered: Any = None) -> str:
+    count = _fmt(samples, "d", "", DASH)
+    if capped is not True:
+        return count
+    of = f" of {_fmt(offered, 'd')}" if _number(offered) is not None else ""
+    return f"{count}{of} (capped)"
+
+
+def _onnx_table(report: dict, onnx: dict, methods: list[dict]) -> Table:
+    acc = report.get("accuracy") or {}
+    runtime = acc.get("int8_runtime")
+    litert = next((a for a in report.get("artifacts") or [] if a.get("backend") == "litert"), {})
+    offered = onnx.get("calibration_samples")
+    rows = [
+        (
+            f"TFLite int8 ({runtime})" if runtime else "TFLite int8",
+            _pct(acc.get("int8_top1"), DASH),
+            _pct(acc.get("int8_top5"), DASH),
+            _pct(acc.get("top1_agreement"), DASH),
+            _size(litert.get("bytes")),
+            DASH,
+            _fmt((report.get("dataset") or {}).get("calibration_samples"), "d", "", DASH),
+        ),
+        (
+            "ONNX float32",
+            _pct(onnx.get("float_top1"), DASH),
+            _pct(onnx.get("float_top5"), DASH),
+            DASH,
+            _size(onnx.get("float_bytes")),
+            "float32",
+            DASH,
+        ),
+        *(
+            (
+                f"ONNX int8, {_text(m.get('method'))} calibration",
+                _pct(m.get("top1"), DASH),
+                _pct(m.get("top5"), DASH),
+                _pct(m.get("top1_agreement_with_float"), DASH),
+                _size(m.get("model_bytes")),
+                _text(m.get("computes_in")),
+                _calibration_cell(
+                    m.get("calibration_samples"), m.get("calibration_capped"), offered
+                ),
+            )
+            for m in methods
+        ),
+    ]
+    headers = (
+        "Model",
+        "Top-1",
+        "Top-5",
+        "Top-1 agreement",
+        "Size",
+        "Computes in",
+        "Calibration samples",
+    )
+    return Table(headers, rows, numeric=(1, 2, 3, 4, 6))
 
 
 def _measured_layers(layers: list[dict]) -> list[tuple[int, dict, float]]:
@@ -533,7 +650,7 @@ def _size(value: Any) -> str:
     x = _number(value)
     if x is None:
         return DASH
-    for unit, scale in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
         if abs(x) >= scale:
             return f"{x / scale:.1f} {unit}"
     return f"{x:.0f} B"

@@ -566,3 +566,135 @@ def test_mcu_html_is_self_contained():
     page = render_html(make_mcu_report())
     assert not re.search(r"<script|<link|<iframe|@import|url\((?!#)", page, re.I)
     assert not re.search(r"(src|href)=\"(?!#|data:)", page)
+
+
+def onnx_method(method: str, top1: float, agreement: float, samples: int, capped: bool) -> dict:
+    return {
+        "method": method,
+        "calibration_samples": samples,
+        "calibration_capped": capped,
+        "top1": top1,
+        "top5": 1.0,
+        "top1_agreement_with_float": agreement,
+        "model_bytes": 648431,
+        "path": f"onnx/model_int8_{method}.onnx",
+        "computes_in": "mixed: 40 ops on integer kernels, 25 (10 Add, 15 Conv) as "
+        "dequantize -> float32 -> quantize",
+        "executed_ops": {
+            "integer": {"QLinearConv": 37, "QGemm": 1},
+            "float": {"Conv": 15, "Add": 10},
+        },
+        "quantize_seconds": 1.8,
+        "evaluate_seconds": 0.3,
+    }
+
+
+def make_onnx_report() -> dict:
+    """An x86_64 build with ONNX Runtime's int8 models beside the TFLite one."""
+    report = make_report()
+    report["accuracy"]["int8_runtime"] = "LiteRT builtin int8 kernels, host"
+    report["onnx"] = {
+        "runtime": "ONNX Runtime 1.32.0, CPUExecutionProvider",
+        "host": "x86_64",
+        "precision": "int8 QDQ (per-channel int8 weights, int8 activations)",
+        "opset": 17,
+        "float_path": "onnx/model_float.onnx",
+        "float_bytes": 1658260,
+        "float_max_abs_diff_vs_keras": 1.1e-06,
+        "float_top1": 0.9805,
+        "float_top5": 1.0,
+        "calibration_samples": 128,
+        "histogram_budget_bytes": 1073741824,
+        "methods": [
+            onnx_method("minmax", 0.9805, 0.9944, 128, False),
+            onnx_method("entropy", 0.9749, 0.9889, 64, True),
+            onnx_method("percentile", 0.9777, 0.9916, 128, False),
+        ],
+    }
+    return report
+
+
+def test_onnx_section_sits_beside_the_tflite_accuracy():
+    report = make_onnx_report()
+    md = render_markdown(report)
+    assert md.index("## Accuracy: float vs int8") < md.index("## ONNX Runtime int8")
+    assert md.index("## ONNX Runtime int8") < md.index("## Per-layer SQNR")
+    onnx = section(md, "ONNX Runtime int8")
+    assert (
+        "Evaluated with ONNX Runtime 1.32.0, CPUExecutionProvider on x86_64: int8 QDQ "
+        "(per-channel int8 weights, int8 activations); opset 17." in onnx
+    )
+    assert "differ from the Keras model's by at most 1.1e-06 (max abs difference)." in onnx
+    computes = "mixed: 40 ops on integer kernels, 25 (10 Add, 15 Conv) as dequantize -&gt; "
+    assert (
+        "| TFLite int8 (LiteRT builtin int8 kernels, host) | 96.38% | 99.72% | 98.89% "
+        "| 390.6 KiB | — | 128 |" in onnx
+    )
+    assert "| ONNX float32 | 98.05% | 100.00% | — | 1.6 MiB | float32 | — |" in onnx
+    assert (
+        f"| ONNX int8, minmax calibration | 98.05% | 100.00% | 99.44% | 633.2 KiB | {computes}"
+        "float32 -&gt; quantize | 128 |" in onnx
+    )
+    assert "| ONNX int8, entropy calibration | 97.49% | 100.00% | 98.89% |" in onnx
+    assert "| 64 of 128 (capped) |" in onnx
+    assert "| ONNX int8, percentile calibration | 97.77% |" in onnx
+    rows = [line for line in onnx.splitlines() if line.startswith("| ONNX int8")]
+    assert len(rows) == 3
+    assert "the 1.0 GiB histogram budget." in onnx
+    page = render_html(report)
+    assert "<h2>ONNX Runtime int8</h2>" in page
+    assert "<td class=num>98.05%</td><td class=num>100.00%</td><td class=num>99.44%</td>" in page
+    assert "dequantize -&gt; float32 -&gt; quantize" in page
+    assert not re.search(r"<script|<link|<iframe|@import|url\((?!#)", page, re.I)
+
+
+def test_onnx_section_with_figures_missing_says_so_and_never_none():
+    report = make_onnx_report()
+    onnx = report["onnx"]
+    for key in list(onnx):
+        if key != "methods":
+            onnx[key] = None
+    for m in onnx["methods"]:
+        for key in list(m):
+            m[key] = None
+    report["accuracy"]["int8_runtime"] = None
+    report["accuracy"]["top1_agreement"] = None
+    md, page = render_markdown(report), render_html(report)
+    text = section(md, "ONNX Runtime int8")
+    assert "ONNX Runtime (version not recorded) (host not recorded)." in text
+    assert "max abs difference not measured" in text
+    assert "| TFLite int8 | 96.38% | 99.72% | — | 390.6 KiB | — | 128 |" in text
+    assert "| ONNX float32 | — | — | — | — | float32 | — |" in text
+    assert text.count("| ONNX int8, — calibration | — | — | — | — | — | — |") == 3
+    assert "capped" not in text.lower()
+    for shown in (md, visible_text(page)):
+        assert not re.search(r"\bNone\b|\bnan\b|\bNaN\b|\binf\b", shown)
+    onnx["methods"] = None
+    assert "## ONNX Runtime int8" in render_markdown(report)
+
+
+def test_no_onnx_block_renders_no_onnx_section():
+    report = make_report()
+    md, page = render_markdown(report), render_html(report)
+    assert "ONNX" not in md and "ONNX" not in page
+    report["onnx"] = None
+    assert "ONNX" not in render_markdown(report) and "ONNX" not in render_html(report)
+
+
+def test_onnx_fields_are_escaped():
+    report = make_onnx_report()
+    evil = "<img src=x onerror=alert(1)>"
+    report["onnx"]["runtime"] = f"ORT | {evil}"
+    report["onnx"]["host"] = "<b>host</b>"
+    report["onnx"]["methods"][0]["method"] = "min|max <i>"
+    report["onnx"]["methods"][1]["computes_in"] = evil
+    report["accuracy"]["int8_runtime"] = "<u>litert</u>"
+    page = render_html(report)
+    assert "<img" not in page and "<b>host" not in page and "<i>" not in page
+    assert "<u>" not in page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in visible_text(page)
+    md = render_markdown(report)
+    assert "ORT \\| &lt;img" in md and "min\\|max &lt;i&gt;" in md
+    assert "<" not in md.replace("&lt;", "")
+    onnx = section(md, "ONNX Runtime int8")
+    assert all(line.count(" | ") == 6 for line in onnx.splitlines() if line.startswith("| ONNX"))
