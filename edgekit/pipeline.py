@@ -86,6 +86,10 @@ class Log:
         self.stages.append(Stage(name, "done", "; ".join(detail), round(seconds, 2)))
         self.say(f"{name}: {'; '.join(detail)} ({seconds:.1f} s)")
 
+    def fail(self, name: str, why: str) -> None:
+        self.stages.append(Stage(name, "failed", why, 0.0))
+        self.say(f"{name}: failed, {why}")
+
     def skip(self, name: str, why: str) -> None:
         self.stages.append(Stage(name, "skipped", why, 0.0))
         self.say(f"{name}: skipped, {why}")
@@ -430,26 +434,33 @@ def backend_stages(
         if not backend.supports(target):
             log.skip(f"backend {name}", f"does not build for {target.family} targets yet")
             continue
-        with log.stage(f"compile {name}") as detail:
-            artifact = backend.compile(tflite, target, out / name, force=config.force)
-            artifact.save()
-            detail.append(artifact_summary(artifact, target))
-        report["artifacts"].append(artifact_row(artifact, target, out))
-        count = min(config.validate_inputs, len(data.evaluation))
-        with log.stage(f"validate {name}") as detail:
-            row, bench = validate(
-                backend,
-                artifact,
-                target,
-                tflite,
-                data.evaluation,
-                count,
-                macs=macs(read_tflite(tflite)),
-            )
-            detail.append(
-                f"{row['runner']}: {row['inputs']} inputs, bit-exact "
-                f"{row['bit_exact']}, max abs diff {row['max_abs_diff']}"
-            )
+        try:
+            with log.stage(f"compile {name}") as detail:
+                artifact = backend.compile(tflite, target, out / name, force=config.force)
+                artifact.save()
+                detail.append(artifact_summary(artifact, target))
+            report["artifacts"].append(artifact_row(artifact, target, out))
+            count = min(config.validate_inputs, len(data.evaluation))
+            with log.stage(f"validate {name}") as detail:
+                row, bench = validate(
+                    backend,
+                    artifact,
+                    target,
+                    tflite,
+                    data.evaluation,
+                    count,
+                    macs=macs(read_tflite(tflite)),
+                )
+                detail.append(
+                    f"{row['runner']}: {row['inputs']} inputs, bit-exact "
+                    f"{row['bit_exact']}, max abs diff {row['max_abs_diff']}"
+                )
+        except EdgekitError as exc:
+            if name == "c":  # edgekit's own backend: its failures are the user's to fix
+                raise
+            # another backend's failure must not cost the artifacts the others made
+            log.fail(f"backend {name}", str(exc))
+            continue
         report["validation"].append(row)
         report["benchmark"].append(bench)
 
@@ -484,6 +495,8 @@ def artifact_row(artifact, target: Target, out: Path) -> dict:
 
 def artifact_summary(artifact, target: Target) -> str:
     d = artifact.details
+    if "arena_bytes" not in d:
+        return f"{artifact.path.name}/ ({artifact.precision})"
     text = (
         f"arena {d['arena_bytes']} B (lower bound {d['arena_lower_bound']} B, peak at "
         f"{d['peak_layer']})"

@@ -64,5 +64,6 @@ class Backend(Protocol):
 def registry() -> dict[str, Backend]:
     """Backend name → instance. Imports stay lazy: each backend pulls in only what it needs."""
     from .c import CBackend
+    from .runtimes import LiteRTBackend, TVMBackend
 
-    return {"c": CBackend()}
+    return {"c": CBackend(), "litert": LiteRTBackend(), "tvm": TVMBackend()}

@@ -1,0 +1,94 @@
+"""The litert and tvm backends: bundles with runners, run as the board runs them."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from edgekit.backends.runtimes import LiteRTBackend, TVMBackend, tvm_target
+from edgekit.errors import EdgekitError
+from edgekit.targets import load_target
+from edgekit.validate import compare, int8_inputs, reference
+
+
+@pytest.fixture(scope="module")
+def model(host_build):
+    from edgekit.data import load_dataset, splits
+
+    tflite = (host_build[0] / "model_int8.tflite").read_bytes()
+    inputs = int8_inputs(tflite, splits(load_dataset("digits", 96)).evaluation, 20)
+    return tflite, inputs, reference(tflite, inputs)
+
+
+def test_litert_bundle_runs_its_runner_on_the_host(model, tmp_path):
+    tflite, inputs, ref = model
+    artifact = LiteRTBackend().compile(tflite, load_target("host"), tmp_path)
+    assert (tmp_path / "model_int8.tflite").read_bytes() == tflite
+    assert "ai-edge-litert" in (tmp_path / "requirements.txt").read_text()
+    run = LiteRTBackend().run(artifact, load_target("host"), inputs)
+    row = compare(ref, run, "litert", [])
+    # XNNPACK is not the reference arithmetic: a few LSB apart, same answers
+    assert row["top1_agreement"] >= 0.95 and row["max_abs_diff"] <= 16
+
+
+def test_tvm_compiles_and_runs_in_float_simulated_int8(model, tmp_path):
+    tflite, inputs, ref = model
+    backend = TVMBackend()
+    artifact = backend.compile(tflite, load_target("host"), tmp_path)
+    assert "float32-simulated" in artifact.precision
+    assert (tmp_path / "model.so").stat().st_size > 100_000
+    run = backend.run(artifact, load_target("host"), inputs[:8])
+    assert run.outputs.shape == (8, 10) and run.outputs.dtype == np.int8
+    agreement = np.mean(run.outputs.argmax(1) == ref.outputs[:8].argmax(1))
+    assert agreement >= 0.875
+
+
+def test_tvm_targets_follow_the_target_files():
+    assert tvm_target(load_target("rpi4")) == {
+        "kind": "llvm",
+        "mtriple": "aarch64-linux-gnu",
+        "mcpu": "cortex-a72",
+        "mattr": ["+neon"],
+    }
+    assert "+dotprod" in tvm_target(load_target("rpi5"))["mattr"]
+    assert tvm_target(load_target("rpi-armv7"))["mtriple"] == "armv7a-linux-gnueabihf"
+    assert tvm_target(load_target("host")) == {"kind": "llvm"}
+
+
+def test_a_failing_backend_does_not_lose_the_others(host_build, tmp_path, monkeypatch):
+    from edgekit.data import load_dataset, splits
+    from edgekit.pipeline import BuildConfig, Log, backend_stages
+
+    def broken(self, *args, **kwargs):
+        raise EdgekitError("TVM could not compile the model: simulated failure")
+
+    monkeypatch.setattr(TVMBackend, "compile", broken)
+    target = replace(load_target("host"), backends=("tvm", "litert"))
+    monkeypatch.setattr("edgekit.pipeline.load_target", lambda name: target)
+    tflite = (host_build[0] / "model_int8.tflite").read_bytes()
+    report = {"artifacts": [], "validation": [], "benchmark": []}
+    log = Log(quiet=True)
+    backend_stages(
+        BuildConfig(target="host", validate_inputs=4),
+        target,
+        tflite,
+        splits(load_dataset("digits", 96)),
+        tmp_path,
+        log,
+        report,
+    )
+    stages = {s.name: (s.status, s.detail) for s in log.stages}
+    assert stages["backend tvm"] == ("failed", "TVM could not compile the model: simulated failure")
+    assert [a["backend"] for a in report["artifacts"]] == ["litert"]
+    assert (tmp_path / "litert" / "model_int8.tflite").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", [LiteRTBackend(), TVMBackend()], ids=["litert", "tvm"])
+def test_runs_on_aarch64_in_the_emulated_raspberry_pi_userland(model, tmp_path, backend):
+    tflite, inputs, ref = model
+    rpi4 = load_target("rpi4")
+    artifact = backend.compile(tflite, rpi4, tmp_path)
+    run = backend.run(artifact, rpi4, inputs[:5])
+    assert run.runner.startswith("qemu-aarch64 -cpu cortex-a72")
+    assert np.mean(run.outputs.argmax(1) == ref.outputs[:5].argmax(1)) >= 0.8
