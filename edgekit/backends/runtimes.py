@@ -40,9 +40,11 @@ def _run_runner(
     runner: str,
     model: str,
     inputs: np.ndarray,
+    packages: dict[str, tuple[str, ...] | None],
     extra: tuple[str, ...] = (),
 ) -> RunOutput:
-    """Run ``runner`` on ``inputs`` where the target runs it; int8 outputs."""
+    """Run ``runner`` on ``inputs`` where the target runs it; int8 outputs. ``packages`` are
+    the runner's pip requirements in each emulated userland (None: that userland's default)."""
     with tempfile.TemporaryDirectory(prefix="edgekit-runner-") as tmp:
         work = Path(tmp)
         (work / "input.bin").write_bytes(np.ascontiguousarray(inputs, np.int8).tobytes())
