@@ -222,7 +222,7 @@ def artifacts_section(out_dir: Path) -> list[dict]:
     rows = []
     for name, backend, precision in (
         (FLOAT_MODEL, "keras", "float32"),
-        (INT8_MODEL, "litert", "int8"),
+        (INT8_MODEL, "tflite", "int8"),
     ):
         path = out_dir / name
         if path.exists():

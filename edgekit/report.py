@@ -306,7 +306,7 @@ def _calibration_cell(samples: Any, capped: Any, offered: Any = None) -> str:
 def _onnx_table(report: dict, onnx: dict, methods: list[dict]) -> Table:
     acc = report.get("accuracy") or {}
     runtime = acc.get("int8_runtime")
-    litert = next((a for a in report.get("artifacts") or [] if a.get("backend") == "litert"), {})
+    litert = next((a for a in report.get("artifacts") or [] if a.get("backend") == "tflite"), {})
     offered = onnx.get("calibration_samples")
     rows = [
         (

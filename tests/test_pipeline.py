@@ -46,10 +46,21 @@ def test_build_writes_every_artifact_and_the_report_contract(host_build):
         "eval_samples": 359,
     }
     backends = {a["backend"]: a for a in saved["artifacts"]}
-    assert backends["litert"]["precision"] == "int8"
+    assert backends["tflite"]["precision"] == "int8"
     assert backends["keras"]["precision"] == "float32"
-    assert backends["litert"]["bytes"] == (out / "model_int8.tflite").stat().st_size
-    assert [s["name"] for s in saved["stages"]] == ["data", "model", "quantize", "report"]
+    assert backends["tflite"]["bytes"] == (out / "model_int8.tflite").stat().st_size
+    assert (out / backends["litert"]["path"] / "run_litert.py").is_file()
+    assert [s["name"] for s in saved["stages"]] == [
+        "data",
+        "model",
+        "quantize",
+        "report",
+        "compile c",
+        "validate c",
+        "compile litert",
+        "validate litert",
+    ]
+    assert {v["backend"]: v["bit_exact"] for v in saved["validation"]}["c"] is True
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]
 
 

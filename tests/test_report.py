@@ -99,7 +99,7 @@ def make_report(layers: int = 62) -> dict:
         ],
         "artifacts": [
             {
-                "backend": "litert",
+                "backend": "tflite",
                 "path": "model_int8.tflite",
                 "precision": "int8",
                 "bytes": 400000,
@@ -283,7 +283,7 @@ def test_markdown_lists_the_ten_worst_layers_worst_first():
 
 def test_markdown_has_artifacts_stages_checks_and_skipped_files():
     md = render_markdown(make_report())
-    assert "| litert | model_int8.tflite | int8 | 390.6 KiB | — | — |" in md
+    assert "| tflite | model_int8.tflite | int8 | 390.6 KiB | — | — |" in md
     assert "| quantize | done | 14.6 s | 128 calibration images |" in md
     assert "Total 15.8 s." in md
     assert "| c | qemu-system-arm mps2-an500 | — | 32 | yes | 0 | 100.00% | — |" in md
@@ -444,7 +444,7 @@ def test_markdown_microcontroller_memory_fits_the_board():
     )
     assert "does not fit" not in md
     assert "| c | c | int8 | — | 482.4 KiB | 143.7 KiB |" in section(md, "Artifacts")
-    assert "keras" not in memory and "litert" not in memory  # host artifacts have no arena
+    assert "keras" not in memory and "tflite" not in memory  # host artifacts have no arena
 
 
 def test_markdown_says_which_memory_does_not_fit():
