@@ -11,7 +11,18 @@ from edgekit.runtime import interpreter
 @pytest.mark.parametrize("target, alpha, resolution", [("rpi4", 1.0, 224), ("cortex-m7", 0.35, 96)])
 def test_default_build_keeps_int8_within_a_point_of_float(cli, tmp_path, target, alpha, resolution):
     out = tmp_path / target
-    code, stdout, err = cli("build", "--target", target, "--out", out, "--max-drop", 1, "--quiet")
+    code, stdout, err = cli(
+        "build",
+        "--target",
+        target,
+        "--out",
+        out,
+        "--max-drop",
+        1,
+        "--validate-inputs",
+        10,
+        "--quiet",
+    )
     assert code == 0, err
     report = json.loads((out / "report.json").read_text())
     model, acc = report["model"], report["accuracy"]
@@ -22,10 +33,25 @@ def test_default_build_keeps_int8_within_a_point_of_float(cli, tmp_path, target,
     ops = interpreter((out / "model_int8.tflite").read_bytes())._get_ops_details()
     assert len(acc["layers"]) == len(ops)  # a per-layer SQNR for every quantized layer
     assert all(layer["sqnr_db"] > 5 for layer in acc["layers"])
+    if target == "rpi4":  # every artifact executed on aarch64 under emulation
+        rows = {r["backend"]: r for r in report["validation"]}
+        assert set(rows) == {"c", "litert", "tvm"}
+        assert rows["c"]["bit_exact"] and rows["c"]["runner"] == "qemu-aarch64 -cpu cortex-a72"
+        for name in ("litert", "tvm"):
+            assert rows[name]["runner"].startswith("qemu-aarch64 -cpu cortex-a72")
+            assert rows[name]["top1_agreement"] >= 0.99 and rows[name]["inputs"] == 10
+        precisions = {a["backend"]: a["precision"] for a in report["artifacts"]}
+        assert "float32-simulated" in precisions["tvm"]
+        assert [m["method"] for m in report["onnx"]["methods"]] == [
+            "minmax",
+            "entropy",
+            "percentile",
+        ]
+        assert all(m["top1"] >= 0.95 for m in report["onnx"]["methods"])
     if target == "cortex-m7":  # the c backend: firmware proven in QEMU
         [row] = report["validation"]
         assert row["backend"] == "c" and row["runner"] == "qemu-system-arm mps2-an500"
-        assert row["bit_exact"] and row["inputs"] == 20 and row["max_abs_diff"] == 0
+        assert row["bit_exact"] and row["inputs"] == 10 and row["max_abs_diff"] == 0
         [bench] = report["benchmark"]
         assert bench["instructions"] > 10e6 and len(bench["layers"]) == len(ops)
         c = next(a for a in report["artifacts"] if a["backend"] == "c")
