@@ -199,7 +199,11 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_targets)
 
     for name, run, text in (
-        ("build", cmd_build, "every stage: model, quantize, report"),
+        (
+            "build",
+            cmd_build,
+            "every stage: model, quantize, report, then each backend compiled and validated",
+        ),
         ("quantize", cmd_quantize, "float model to int8 .tflite"),
     ):
         p = sub.add_parser(name, help=text, description=text)

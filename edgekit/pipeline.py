@@ -55,6 +55,12 @@ class BuildConfig:
     validate_inputs: int = 20
     force: bool = False
 
+    def __post_init__(self) -> None:
+        for name in ("calibration_samples", "validate_inputs"):
+            if getattr(self, name) < 1:
+                option = "--" + name.replace("_", "-")
+                raise EdgekitError(f"{option} must be at least 1, got {getattr(self, name)}")
+
     @staticmethod
     def from_dict(values: dict) -> BuildConfig:
         return BuildConfig(**{**values, "model": ModelSpec(**values["model"])})

@@ -41,6 +41,10 @@ def test_help_and_targets_do_not_import_tensorflow():
         (["build", "--target", "host", "--weights", "/no/such.npz"], "edgekit train"),
         (["train", "--target", "host", "--epochs", "0"], "--epochs must be at least 1"),
         (["report", "/no/such/build"], "not a complete quantize output folder"),
+        (
+            ["build", "--target", "host", "--validate-inputs", "0"],
+            "--validate-inputs must be at least 1",
+        ),
     ],
 )
 def test_user_mistakes_give_one_error_line_and_exit_2(cli, tmp_path, args, message):
