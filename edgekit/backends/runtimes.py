@@ -122,8 +122,15 @@ class TVMBackend:
 
     def compile(self, tflite: bytes, target: Target, out: Path, force: bool = False) -> Artifact:
         import tflite as schema
-        import tvm
-        from tvm.relax.frontend.tflite import from_tflite
+
+        try:
+            import tvm
+            from tvm.relax.frontend.tflite import from_tflite
+        except ImportError as exc:
+            raise EdgekitError(
+                f"Apache TVM is not importable ({exc}); install it with: "
+                "pip install 'apache-tvm==0.27.*'"
+            ) from None
 
         from ..ir import read_tflite
 
