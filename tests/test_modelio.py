@@ -202,11 +202,9 @@ def test_builtin_model_loads_a_checkpoint_path(builtin, tmp_path):
     np.testing.assert_allclose(predict(loaded.float_model, x), expected, atol=1e-2)
 
 
-@pytest.mark.skipif(
-    shipped_checkpoint(MobileNetConfig(0.35, 96, 10)) is None,
-    reason="no shipped digits checkpoint for MobileNetV2 0.35@96 yet",
-)
 def test_builtin_digits_weights_are_the_shipped_checkpoint_and_classify_digits():
+    assert shipped_checkpoint(MobileNetConfig(0.35, 96, 10)) is not None
+    assert shipped_checkpoint(MobileNetConfig(1.0, 224, 10)) is not None
     source = builtin_model(MobileNetConfig(0.35, 96, 10), "digits")
     assert source.weights == "digits"
     evaluation = splits(load_dataset("digits", 96)).evaluation
