@@ -1,0 +1,42 @@
+"""Which figures stand out: the measured, worst and costliest layers, the confusion matrices.
+
+Shared by the text sections and the plots, so both always pick the same layers.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+from ._format import _number
+
+WORST_LAYERS = 10
+COSTLIEST_LAYERS = 10
+
+
+def _measured_layers(layers: list[dict]) -> list[tuple[int, dict, float]]:
+    """(network position, layer, SQNR) for the layers whose SQNR was measured."""
+    return [
+        (i, layer, value)
+        for i, layer in enumerate(layers)
+        if (value := _number(layer.get("sqnr_db"))) is not None
+    ]
+
+
+def _median_sqnr(layers: list[dict]) -> float | None:
+    finite = [v for _, _, v in _measured_layers(layers) if math.isfinite(v)]
+    return statistics.median(finite) if finite else None
+
+
+def _worst(layers: list[dict]) -> list[tuple[int, dict, float]]:
+    return sorted(_measured_layers(layers), key=lambda item: item[2])[:WORST_LAYERS]
+
+
+def _costliest(layers: list[tuple[int, str, float | None]]) -> list[tuple[int, str, float]]:
+    measured = [(i, name, n) for i, name, n in layers if n is not None]
+    return sorted(measured, key=lambda item: -item[2])[:COSTLIEST_LAYERS]
+
+
+def _confusion_matrices(report: dict) -> list[tuple[str, list[list[int]]]]:
+    matrices = ((report.get("accuracy") or {}).get("confusion_matrix")) or {}
+    return [(kind, matrices[kind]) for kind in ("float", "int8") if matrices.get(kind)]

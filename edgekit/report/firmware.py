@@ -1,0 +1,184 @@
+"""What the compiled artifacts do on the board: memory fit, validation, instruction counts."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ._format import DASH, Section, Table, _fmt, _number, _pct, _size, _text
+from ._select import _costliest
+from .plots import _instructions_svg
+
+
+def short_layer_name(name: Any) -> str:
+    """The layer a converter tensor name belongs to: ``mobilenet_v2_1/block_1_depthwise_relu_1/
+    Relu6`` -> ``block_1_depthwise_relu``. Names without a path are already layer names.
+
+    The layer is the segment right under the model's scope, not always the one before the last
+    ``/``: a folded batch norm writes ``.../block_1_project_BN_1/batchnorm/add_1``. The converter
+    appends ``_<digits>`` to each Keras layer scope; that suffix is dropped.
+    """
+    parts = str(name).split("/")
+    if len(parts) < 2:
+        return str(name)
+    layer = parts[1] if len(parts) > 2 else parts[0]
+    return re.sub(r"_\d+$", "", layer) or layer
+
+
+def _board(report: dict) -> str:
+    info = report.get("target_info") or {}
+    return str(info.get("board") or report.get("target") or "target")
+
+
+def _mcu_artifacts(report: dict) -> list[dict]:
+    """Artifacts with a static arena or a board budget: the ones that run on a microcontroller."""
+    keys = ("arena_bytes", "arena_lower_bound", "fits")
+    return [a for a in report.get("artifacts") or [] if any(a.get(k) is not None for k in keys)]
+
+
+def _budget_checks(artifact: dict) -> list[tuple[str, float | None, float]]:
+    """(what, bytes used or None, budget) for each memory the board has a budget for."""
+    fits = artifact.get("fits") or {}
+    return [
+        (what, _number(artifact.get(used)), budget)
+        for what, used, limit in (
+            ("RAM", "ram_bytes", "ram_budget"),
+            ("flash", "flash_bytes", "flash_budget"),
+        )
+        if (budget := _number(fits.get(limit))) is not None
+    ]
+
+
+def _over_budget(artifact: dict) -> tuple[bool | None, list[str]]:
+    """(fits, the memories over budget): fits is None where nothing could be checked."""
+    checks = _budget_checks(artifact)
+    over = [what for what, used, budget in checks if used is not None and used > budget]
+    if over or (artifact.get("fits") or {}).get("ok") is False:
+        return False, over
+    if checks and all(used is not None for _, used, _ in checks):
+        return True, []
+    return None, []
+
+
+def _fit_verdict(artifact: dict) -> str:
+    """'fits', 'does not fit (RAM)', or — where there is no budget or no figure to check."""
+    fits, over = _over_budget(artifact)
+    if fits is None:
+        return DASH
+    return "fits" if fits else "does not fit" + (f" ({', '.join(over)})" if over else "")
+
+
+def _memory_record(artifact: dict) -> dict:
+    arena, bound = _number(artifact.get("arena_bytes")), _number(artifact.get("arena_lower_bound"))
+    fits = artifact.get("fits") or {}
+    peak = artifact.get("peak_layer")
+    return {
+        **artifact,
+        "arena_ratio": arena / bound if arena is not None and bound else None,
+        "peak": None if peak is None else short_layer_name(peak),
+        "ram_budget": fits.get("ram_budget"),
+        "flash_budget": fits.get("flash_budget"),
+        "verdict": _fit_verdict(artifact),
+    }
+
+
+def _memory_notes(report: dict) -> list[str]:
+    artifacts = _mcu_artifacts(report)
+    if not artifacts:
+        return []
+    board = _board(report)
+    notes = [
+        f"Target board: {board}. The arena holds every activation tensor. Its layer-by-layer "
+        "lower bound is the largest total size of the tensors live during one layer, placed "
+        "side by side; layers that write their output over the part of their input already "
+        "read let the arena go below it."
+    ]
+    for artifact in artifacts:
+        backend, (fits, _) = _text(artifact.get("backend")), _over_budget(artifact)
+        used = "; ".join(
+            f"{what} {_size(u)} of {_size(b)}" + (f" ({u / b:.0%})" if u is not None and b else "")
+            for what, u, b in _budget_checks(artifact)
+        )
+        if fits is None:
+            why = "no budget for this board" if not used else "a figure was not measured"
+            notes.append(f"{backend}: fit on the {board} not checked ({why}).")
+        else:
+            verdict = "fits" if fits else "does not fit"
+            notes.append(f"{backend} {verdict} the {board}" + (f": {used}." if used else "."))
+    return notes
+
+
+def _layer_check(row: dict) -> str:
+    """'all 65 layers equal', 'first differs at block_3_expand', or — when not compared."""
+    compared, first = row.get("layers_compared"), row.get("first_differing_layer")
+    if first is not None:
+        of = f" (of {_fmt(compared, 'd')})" if _number(compared) is not None else ""
+        return f"first differs at {short_layer_name(first)}{of}"
+    if _number(compared) is not None:
+        return f"all {_fmt(compared, 'd')} layers equal"
+    return DASH
+
+
+def _validation_records(report: dict) -> list[dict]:
+    return [{**row, "layers": _layer_check(row)} for row in report.get("validation") or []]
+
+
+def _benchmark_footnotes(report: dict) -> list[str]:
+    rows = report.get("benchmark") or []
+    if not any("qemu" in str(row.get("runner") or "").lower() for row in rows):
+        return []
+    return [
+        "Instructions: retired instructions per inference (mean over the inputs), counted by "
+        "QEMU. They are a proxy for cycles (no wait states), comparable between "
+        "builds on the same board, but not a latency, so no latency is given for QEMU runs. "
+        "Instructions / MAC divides them by the model's multiply-accumulates."
+    ]
+
+
+def _instruction_layers(row: dict) -> list[tuple[int, str, float | None]]:
+    """(network position, short name, instructions) of each layer of one benchmark row."""
+    return [
+        (i, short_layer_name(layer.get("name", "")), _number(layer.get("instructions")))
+        for i, layer in enumerate(row.get("layers") or [])
+    ]
+
+
+def _layer_instruction_sections(report: dict) -> list[Section]:
+    """One HTML-only section per benchmark row that counted instructions layer by layer."""
+    sections = []
+    for k, row in enumerate(report.get("benchmark") or []):
+        layers = _instruction_layers(row)
+        if not layers:
+            continue
+        measured = [n for _, _, n in layers if n is not None]
+        total = sum(measured)
+        costliest = _costliest(layers)
+        share = sum(n for _, _, n in costliest) / total if total else None
+        notes = [
+            f"Retired instructions of each layer, in network order: {len(layers)} layers, "
+            f"{len(measured)} measured, {_fmt(total, ',d')} instructions together. The "
+            f"{len(costliest)} most expensive (red) take {_pct(share)} of them."
+        ]
+        rows = [
+            (
+                str(i),
+                name,
+                _fmt(n, ",d", "", DASH),
+                _pct(n / total if n is not None and total else None, DASH),
+                _text(layer.get("name")),
+            )
+            for (i, name, n), layer in zip(layers, row.get("layers") or [], strict=True)
+        ]
+        sections.append(
+            Section(
+                f"Per-layer instructions: {_text(row.get('backend'))} on "
+                f"{_text(row.get('runner'))}",
+                notes,
+                html_only=True,
+                plot=(lambda layers=layers, k=k: _instructions_svg(layers, k))
+                if measured
+                else None,
+                more=Table(("#", "Layer", "Instructions", "Share", "Tensor"), rows, (0, 2, 3)),
+            )
+        )
+    return sections

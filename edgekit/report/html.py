@@ -1,0 +1,93 @@
+"""``report.html``: one self-contained page, user text escaped here, plots inline."""
+
+from __future__ import annotations
+
+import html
+
+from ._format import DASH, Section, Table
+from .sections import _GATE_WORDS, _facts, _sections, gate_summary, title
+
+
+def render_html(report: dict) -> str:
+    """One self-contained HTML page: the summary of ``render_markdown`` plus SVG plots."""
+    status, sentence = gate_summary(report)
+    facts = "".join(f"<li><b>{_h(k)}:</b> {_h(v)}</li>" for k, v in _facts(report))
+    body = [
+        f"<h1>{_h(title(report))}</h1>",
+        f"<ul class='facts'>{facts}</ul>",
+        f"<p class='gate {status}'><b>Gate: {_GATE_WORDS[status]}</b> — {_h(sentence)}</p>",
+        *(_html_section(section) for section in _sections(report)),
+        f"<p class='note'>{DASH} in a table means not measured.</p>",
+    ]
+    return _HTML_PAGE.format(title=_h(title(report)), style=_CSS, body="\n".join(body))
+
+
+def _h(text: str) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _html_table(table: Table) -> str:
+    def cells(tag: str, row: tuple[str, ...]) -> str:
+        return "".join(
+            f"<{tag}{' class=num' if i in table.numeric else ''}>{_h(c)}</{tag}>"
+            for i, c in enumerate(row)
+        )
+
+    body = "".join(f"<tr>{cells('td', row)}</tr>" for row in table.rows)
+    return (
+        f"<table><thead><tr>{cells('th', table.headers)}</tr></thead><tbody>{body}</tbody></table>"
+    )
+
+
+def _html_section(section: Section) -> str:
+    if not section.notes and section.table is None and not section.items and not section.plot:
+        return ""
+    parts = [f"<section><h2>{_h(section.heading)}</h2>"]
+    parts += [f"<p>{_h(note)}</p>" for note in section.notes]
+    if section.plot is not None:
+        parts.append(f"<figure>{section.plot()}</figure>")
+    if section.table is not None:
+        parts.append(_html_table(section.table))
+    parts += [f"<p class='note'>{_h(note)}</p>" for note in section.footnotes]
+    if section.items:
+        parts.append(
+            "<ul>" + "".join(f"<li><code>{_h(i)}</code></li>" for i in section.items) + "</ul>"
+        )
+    if section.more is not None:
+        parts.append(
+            f"<details><summary>All {len(section.more.rows)} rows</summary>"
+            f"{_html_table(section.more)}</details>"
+        )
+    return "\n".join(parts) + "</section>"
+
+
+_CSS = """
+body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #222;
+       max-width: 1100px; margin: 2em auto; padding: 0 1em; }
+h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ddd; margin-top: 2em; }
+table { border-collapse: collapse; margin: .8em 0; }
+th, td { border: 1px solid #ddd; padding: .3em .7em; text-align: left; vertical-align: top; }
+th { background: #f3f5f8; } tbody tr:nth-child(even) { background: #fafbfc; }
+.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+.gate { padding: .6em 1em; border-radius: 4px; border-left: 6px solid; }
+.passed { background: #e8f6ec; border-color: #2e8b57; }
+.failed { background: #fdecea; border-color: #c0392b; }
+.unchecked { background: #f3f3f3; border-color: #888; }
+figure { margin: 1em 0; overflow-x: auto; } figure svg { max-width: 100%; height: auto; }
+.facts { list-style: none; padding: 0; } .note { color: #666; font-size: .9em; }
+"""
+
+
+_HTML_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>{style}</style>
+</head>
+<body>
+{body}
+</body>
+</html>
+"""
