@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .data import Dataset, preprocess
+from .ir import Graph, read_tflite
 from .runtime import Quantization, interpreter, io_quantization
 
 SQNR_CAP_DB = 200.0  # identical tensors have infinite SQNR; JSON has no infinity
@@ -70,7 +71,7 @@ class Comparison:
     pairs: list[LayerPair] = field(default_factory=list)
 
 
-def match_layers(model, interp) -> list[LayerPair]:
+def match_layers(model, graph: Graph) -> list[LayerPair]:
     """Pair each int8 op output with the Keras layer whose output it is.
 
     The converter names a fused op's output after the float ops it absorbed
@@ -82,44 +83,34 @@ def match_layers(model, interp) -> list[LayerPair]:
     patterns = [
         (layer, re.compile(rf"/{re.escape(layer.name)}(_\d+)?(/|;|:|$)")) for layer in layers
     ]
-    output_index = interp.get_output_details()[0]["index"]
-    details = {t["index"]: t for t in interp.get_tensor_details()}
     found: dict[str, LayerPair] = {}
-    for op in interp._get_ops_details():  # LiteRT's only listing of ops and their tensors
-        for index in op["outputs"]:
-            tensor = details[index]
-            if tensor["dtype"] != np.int8 or not len(tensor["quantization_parameters"]["scales"]):
+    for op in graph.ops:
+        for index in op.outputs:
+            tensor = graph.tensor(index)
+            if tensor.dtype != "int8" or tensor.quant is None:
                 continue
-            if index == output_index:
+            if index == graph.outputs[0]:
                 layer = layers[-1]
             else:
-                hits = [layer for layer, pattern in patterns if pattern.search(tensor["name"])]
+                hits = [layer for layer, pattern in patterns if pattern.search(tensor.name)]
                 if not hits:
                     continue
                 layer = hits[-1]
-            shape = tuple(int(d) for d in tensor["shape"])
-            float_shape = tuple(layer.output.shape[1:])
-            if shape[1:] != float_shape:
+            if tensor.shape[1:] != tuple(layer.output.shape[1:]):
                 continue
-            params = tensor["quantization_parameters"]
-            found[layer.name] = LayerPair(
-                layer.name,
-                op["op_name"],
-                index,
-                shape,
-                Quantization(float(params["scales"][0]), int(params["zero_points"][0])),
-            )
+            q = Quantization(float(tensor.quant.scale[0]), int(tensor.quant.zero_point[0]))
+            found[layer.name] = LayerPair(layer.name, op.kind, index, tensor.shape, q)
     order = {layer.name: i for i, layer in enumerate(layers)}
     return sorted(found.values(), key=lambda pair: order[pair.name])
 
 
-def logits_layer(model, interp, pairs: list[LayerPair]) -> LayerPair | None:
+def logits_layer(graph: Graph, pairs: list[LayerPair]) -> LayerPair | None:
     """The pair holding the pre-softmax logits: the input of a final SOFTMAX op, else the output."""
-    ops = interp._get_ops_details()
     by_tensor = {pair.tensor: pair for pair in pairs}
-    if ops and ops[-1]["op_name"] == "SOFTMAX":
-        return by_tensor.get(int(ops[-1]["inputs"][0]))
-    return by_tensor.get(interp.get_output_details()[0]["index"])
+    last = graph.ops[-1] if graph.ops else None
+    if last is not None and last.kind == "SOFTMAX":
+        return by_tensor.get(last.inputs[0])
+    return by_tensor.get(graph.outputs[0])
 
 
 def compare(
@@ -136,8 +127,9 @@ def compare(
     interp = interpreter(tflite, preserve_all=True)
     inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
     q_in, q_out = io_quantization(inp), io_quantization(out)
-    pairs = match_layers(float_model, interp) if float_model is not None else []
-    logits = logits_layer(float_model, interp, pairs) if float_model is not None else None
+    graph = read_tflite(tflite)
+    pairs = match_layers(float_model, graph) if float_model is not None else []
+    logits = logits_layer(graph, pairs) if float_model is not None else None
     probe = None
     if float_model is not None:
         import keras
