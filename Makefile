@@ -6,9 +6,10 @@ PYTHON ?= python3
 TARGET ?= rpi4
 
 # Debian packages the tests and the artifacts need: cross compilers (Cortex-M bare metal,
-# 64- and 32-bit Raspberry Pi OS), newlib, and QEMU (board and user-mode emulation).
+# 64- and 32-bit Raspberry Pi OS), newlib, QEMU (board and user-mode emulation), and OpenSSH
+# (edgekit deploy; its test starts a server on loopback).
 APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm \
-	gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf qemu-user
+	gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf qemu-user openssh-client openssh-server
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup system-deps demo test test-fast lint clean

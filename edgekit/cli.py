@@ -126,6 +126,48 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return _finish(report, Path(args.folder))
 
 
+def cmd_deploy(args: argparse.Namespace) -> int:
+    from .deploy import Remote, deploy
+
+    load_target_or_fail(args.target)
+    if args.inputs is not None and args.inputs < 1:
+        raise EdgekitError(f"--inputs must be at least 1, got {args.inputs}")
+    folder = Path(args.folder) if args.folder else Path("build") / args.target
+    remote = Remote(args.host, args.port, args.identity, tuple(args.ssh_option))
+    report = deploy(
+        folder,
+        args.target,
+        remote,
+        python=args.python,
+        remote_dir=args.remote_dir,
+        inputs=args.inputs,
+        quiet=args.quiet,
+    )
+    section = report["deploy"]
+    failed = 0
+    for row in section["results"]:
+        if row["status"] != "ok":
+            failed += 1
+            print(f"{row['backend']} on {section['host']}: failed, {row['error']}")
+            continue
+        print(
+            f"{row['backend']} on {section['host']}: {row['inputs']} inputs, bit-exact "
+            f"{row['bit_exact']}, max abs diff {row['max_abs_diff']}, top-1 agreement "
+            f"{row['top1_agreement']:.3f}, median {row['latency_ms']} ms"
+        )
+    if section["fastest"]:
+        print(f"fastest on {section['machine']}: {section['fastest']}")
+    print(f"{folder / 'report.html'}: deploy results added")
+    if failed:
+        print(
+            f"Error: {failed} of {len(section['results'])} artifacts did not run on "
+            f"{section['host']} (see above)",
+            file=sys.stderr,
+        )
+        return EXIT_GATE
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from .train import TrainRun, run_training
 
@@ -266,6 +308,44 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(run=cmd_validate)
+
+    p = sub.add_parser(
+        "deploy",
+        help="copy a Linux build's bundle to a board over SSH, run it there, report",
+        description="Copy the bundle of 'edgekit build' to a board over SSH, run every "
+        "artifact there on the evaluation inputs, and add the board's results (bit-exactness "
+        "against TFLite's reference kernels, top-1 agreement, latency) to the build's report.",
+    )
+    p.add_argument(
+        "folder", nargs="?", help="folder written by 'edgekit build' (default build/TARGET)"
+    )
+    p.add_argument("--target", required=True, help="the target the folder was built for")
+    p.add_argument("--host", required=True, metavar="USER@BOARD", help="the board, as for ssh")
+    p.add_argument("--port", type=int, help="SSH port (default: ssh's)")
+    p.add_argument("--identity", metavar="KEY", help="SSH private key (default: ssh's)")
+    p.add_argument(
+        "--ssh-option",
+        action="append",
+        default=[],
+        metavar="OPT",
+        help="extra 'ssh -o' option, e.g. UserKnownHostsFile=PATH (repeatable)",
+    )
+    p.add_argument(
+        "--python",
+        default="python3",
+        help="the board's Python for the runner scripts (default python3)",
+    )
+    p.add_argument(
+        "--remote-dir",
+        metavar="DIR",
+        help="where the bundle goes on the board, relative to the home folder "
+        "(default edgekit-TARGET); replaced as a whole",
+    )
+    p.add_argument(
+        "--inputs", type=int, metavar="N", help="evaluation inputs to run (default: the build's)"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(run=cmd_deploy)
 
     p = sub.add_parser("train", help="train or fine-tune the built-in MobileNetV2 on a data set")
     _common(p)

@@ -333,37 +333,60 @@ def report_stage(
     return report
 
 
-def validate_folder(folder: Path, inputs: int, layers: bool, quiet: bool = False) -> dict:
-    """``edgekit validate``: run a build's compiled artifacts again, on ``inputs`` evaluation
-    inputs (and with ``layers``, every intermediate tensor of the first); the report is
-    updated with the new validation and benchmark rows."""
-    from .backends import Artifact, registry
-    from .ir import macs, read_tflite
-    from .report import write_reports
-    from .validate import validate
+@dataclass
+class BuildFolder:
+    """A finished build, read back: what ``edgekit validate`` and ``edgekit deploy`` start from."""
 
+    folder: Path
+    config: BuildConfig
+    target: Target
+    report: dict
+    tflite: bytes
+    data: Splits
+
+    def artifacts(self) -> list:
+        """The compiled artifacts (folders with an ``artifact.json``), in name order."""
+        from .backends import Artifact
+
+        found = [Artifact.load(p.parent) for p in sorted(self.folder.glob("*/artifact.json"))]
+        if not found:
+            raise EdgekitError(
+                f"'{self.folder}' holds no compiled artifacts; build for a target whose "
+                "backends edgekit can compile (see 'edgekit targets')"
+            )
+        return found
+
+
+def load_build(folder: Path) -> BuildFolder:
     folder = Path(folder)
     try:
         meta = json.loads((folder / BUILD_FILE).read_text())
         report = json.loads((folder / "report.json").read_text())
         tflite = (folder / INT8_MODEL).read_bytes()
-    except (OSError, ValueError) as exc:
+        config = BuildConfig.from_dict(meta["config"])
+        shape = tuple(meta["model"]["input_shape"])
+    except (OSError, ValueError, TypeError, KeyError) as exc:
         raise EdgekitError(
             f"'{folder}' is not a build folder ({exc}); run 'edgekit build' first"
         ) from None
-    config = BuildConfig.from_dict(meta["config"])
     target = load_target(config.target)
-    data = load_data(config.data, tuple(meta["model"]["input_shape"]))
-    found = [p.parent for p in sorted(folder.glob("*/artifact.json"))]
-    if not found:
-        raise EdgekitError(
-            f"'{folder}' holds no compiled artifacts; build for a target whose "
-            "backends edgekit can compile (see 'edgekit targets')"
-        )
+    return BuildFolder(folder, config, target, report, tflite, load_data(config.data, shape))
+
+
+def validate_folder(folder: Path, inputs: int, layers: bool, quiet: bool = False) -> dict:
+    """``edgekit validate``: run a build's compiled artifacts again, on ``inputs`` evaluation
+    inputs (and with ``layers``, every intermediate tensor of the first); the report is
+    updated with the new validation and benchmark rows."""
+    from .backends import registry
+    from .ir import macs, read_tflite
+    from .report import write_reports
+    from .validate import validate
+
+    build = load_build(folder)
+    report, tflite, target, data = build.report, build.tflite, build.target, build.data
     log = Log(quiet)
     backends = registry()
-    for path in found:
-        artifact = Artifact.load(path)
+    for artifact in build.artifacts():
         count = min(inputs, len(data.evaluation))
         with log.stage(f"validate {artifact.backend}") as detail:
             row, bench = validate(

@@ -70,8 +70,9 @@ def compare(ref: Reference, run: RunOutput, backend: str, layer_names: list[str]
 
 
 def benchmark(run: RunOutput, backend: str, macs: int | None, layer_names: list[str]) -> dict:
-    """The ``benchmark`` row: instructions per inference (QEMU counts retired instructions:
-    a proxy for cycles, not a latency, so ``latency_ms`` stays null)."""
+    """The ``benchmark`` row: instructions per inference where QEMU counted them (retired
+    instructions: a proxy for cycles, not a latency) and the median latency where the artifact
+    ran natively on the CPU it was built for; under emulation the time is QEMU's, so null."""
     counts = [c for c in (run.instructions or ()) if c is not None]
     mean = int(round(float(np.mean(counts)))) if counts else None
     row = {
@@ -79,13 +80,21 @@ def benchmark(run: RunOutput, backend: str, macs: int | None, layer_names: list[
         "runner": run.runner,
         "instructions": mean,
         "instructions_per_mac": round(mean / macs, 2) if mean and macs else None,
-        "latency_ms": None,
+        "latency_ms": median_ms(run.latency_us) if run.native else None,
+        "latency_inferences": len(run.latency_us) if run.native and run.latency_us else None,
     }
     if run.layer_instructions:
         row["layers"] = [
             {"name": n, "instructions": int(c)} for n, c in zip(layer_names, run.layer_instructions)
         ]
     return row
+
+
+def median_ms(latency_us: tuple[int, ...] | list[int] | None) -> float | None:
+    """The median of per-inference times in microseconds, in milliseconds (None when none)."""
+    if not latency_us:
+        return None
+    return round(float(np.median(latency_us)) / 1000, 3)
 
 
 def validate(

@@ -45,6 +45,23 @@ class RunOutput:
     instructions: tuple[int, ...] | None = None  # per inference, when the runner counts them
     layer_instructions: tuple[int, ...] | None = None  # per layer, first inference
     layers: list[np.ndarray] | None = None  # every layer's output, first input (layers mode)
+    # wall time of each inference as the runner measured it (its ``{"latency_us": [...]}`` line)
+    latency_us: tuple[int, ...] | None = None
+    native: bool = False  # ran on the CPU it was built for: its latency is that CPU's
+
+
+def parse_latency(stdout: str) -> tuple[int, ...] | None:
+    """The per-inference times a runner prints as its last ``{"latency_us": [...]}`` line."""
+    for line in reversed(stdout.splitlines()):
+        if line.startswith('{"latency_us"'):
+            try:
+                values = json.loads(line)["latency_us"]
+            except (ValueError, KeyError, TypeError):
+                return None
+            if isinstance(values, list) and all(isinstance(v, int) for v in values):
+                return tuple(values)
+            return None
+    return None
 
 
 class Backend(Protocol):

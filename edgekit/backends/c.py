@@ -17,7 +17,7 @@ from ..errors import EdgekitError, first_line
 from ..ir import read_tflite
 from ..oprules import require_supported
 from ..targets import Target
-from . import Artifact, RunOutput
+from . import Artifact, RunOutput, parse_latency
 
 HOST_CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-O2"]
 # Debian package of each Linux cross compiler and of the user-mode emulators.
@@ -160,7 +160,13 @@ def run_host(
         dumped = (work / LAYERS_FILE).read_bytes() if layer_bytes else None
     runner = f"{Path(emulator[0]).name} -cpu {emulator[2]}" if emulator else "host"
     layers = _split(dumped, layer_bytes) if dumped is not None else None
-    return RunOutput(outputs.reshape(len(inputs), -1), runner, layers=layers)
+    return RunOutput(
+        outputs.reshape(len(inputs), -1),
+        runner,
+        layers=layers,
+        latency_us=parse_latency(done.stdout),
+        native=emulator is None,
+    )
 
 
 def _split(dumped: bytes, sizes: list[int]) -> list[np.ndarray]:

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import EdgekitError, first_line
 from ..targets import Target
-from . import Artifact, RunOutput
+from . import Artifact, RunOutput, parse_latency
 
 # Emulated userland (Debian architecture) for each target architecture.
 USERLANDS = {"aarch64": "arm64", "armv7-a": "armhf"}
@@ -56,7 +56,7 @@ def _run_runner(
             )
             if done.returncode != 0:
                 raise EdgekitError(f"{runner} failed: {first_line(done.stderr.strip() or '?')}")
-            where = "host python"
+            where, native = "host python", True
         else:
             from ..userland import ensure_userland
 
@@ -67,11 +67,17 @@ def _run_runner(
                     f"{target.name} (PyPI has no wheels of its runtime there)"
                 )
             userland = ensure_userland(arch, packages[arch])
-            userland.run(script, args, cwd=work, timeout=3600)
+            done = userland.run(script, args, cwd=work, timeout=3600)
             qemu = Path(userland.qemu).name
             where = f"{qemu} -cpu {userland.arch.cpu} (Debian {arch} python)"
+            native = False  # QEMU's time, not the board's
         outputs = np.frombuffer((work / "output.bin").read_bytes(), np.int8)
-    return RunOutput(outputs.reshape(len(inputs), -1), where)
+    return RunOutput(
+        outputs.reshape(len(inputs), -1),
+        where,
+        latency_us=parse_latency(done.stdout),
+        native=native,
+    )
 
 
 class LiteRTBackend:

@@ -32,6 +32,7 @@ from .firmware import (
     _validation_records,
 )
 from .plots import _confusion_svg, _sqnr_svg
+from .speed import benchmark_speed_notes, deploy_sections
 
 SKIPPED_LISTED = 20
 _DISPLAY_NAMES = {"mobilenet_v2": "MobileNetV2"}
@@ -67,10 +68,11 @@ def _sections(report: dict) -> list[Section]:
         Section("Validation", [], _records_table(_validation_records(report), _VALIDATION)),
         Section(
             "Benchmark",
-            [],
+            benchmark_speed_notes(report),
             _records_table(report.get("benchmark"), _BENCHMARK),
             footnotes=_benchmark_footnotes(report),
         ),
+        *deploy_sections(report),
         *_layer_instruction_sections(report),
         Section(
             "Skipped data files",

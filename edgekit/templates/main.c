@@ -1,14 +1,25 @@
 /* Example program for the generated model (host or Linux board): runs the model on every input
  * in INPUT (int8 tensors of MODEL_INPUT_BYTES back to back) and writes the int8 outputs to
  * OUTPUT. With a third argument it also writes every layer's output for the first input.
+ * Prints {"latency_us": [...]}: the wall time of each inference (POSIX monotonic clock).
  *
  *     ./model_run input.bin output.bin [layers.bin]
  */
+#define _POSIX_C_SOURCE 199309L /* clock_gettime */
 #include <stdio.h>
+#include <time.h>
 
 #include "model.h"
 
 static FILE *layers_file;
+
+static long microseconds(void)
+{
+    struct timespec now;
+    if (clock_gettime(CLOCK_MONOTONIC, &now) != 0)
+        return 0;
+    return (long)now.tv_sec * 1000000L + now.tv_nsec / 1000L;
+}
 
 static void write_layer(int32_t layer, const int8_t *output, int32_t bytes, void *context)
 {
@@ -21,7 +32,7 @@ static void write_layer(int32_t layer, const int8_t *output, int32_t bytes, void
 int main(int argc, char **argv)
 {
     FILE *in, *out;
-    long count = 0;
+    long count = 0, start;
     if (argc < 3) {
         fprintf(stderr, "usage: %s INPUT OUTPUT [LAYERS]\n", argv[0]);
         return 2;
@@ -40,8 +51,11 @@ int main(int argc, char **argv)
         }
         model_set_layer_hook(write_layer, NULL);
     }
+    printf("{\"latency_us\": [");
     while (fread(model_input(), 1, MODEL_INPUT_BYTES, in) == MODEL_INPUT_BYTES) {
+        start = microseconds();
         model_run();
+        printf("%s%ld", count > 0 ? ", " : "", microseconds() - start);
         if (fwrite(model_output(), 1, MODEL_OUTPUT_BYTES, out) != MODEL_OUTPUT_BYTES) {
             fprintf(stderr, "cannot write %s\n", argv[2]);
             return 1;
@@ -53,6 +67,7 @@ int main(int argc, char **argv)
         }
         count++;
     }
+    printf("]}\n");
     fclose(in);
     return fclose(out) == 0 && count > 0 ? 0 : 1;
 }

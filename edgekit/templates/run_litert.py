@@ -4,10 +4,13 @@
 
 INPUT holds int8 input tensors back to back; OUTPUT gets the int8 outputs. LiteRT's default
 (XNNPACK) kernels run unless --reference selects TFLite's reference kernels, the arithmetic the
-int8 spec defines. Needs: pip install ai-edge-litert numpy
+int8 spec defines. One thread. Prints {"latency_us": [...]}: the wall time of each inference.
+Needs: pip install ai-edge-litert numpy
 """
 
+import json
 import sys
+import time
 
 import numpy as np
 
@@ -23,12 +26,15 @@ def main(argv):
     interp.allocate_tensors()
     inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
     data = np.fromfile(source, dtype=np.int8).reshape(-1, *inp["shape"][1:])
-    results = []
+    results, times = [], []
     for x in data:
         interp.set_tensor(inp["index"], x[None])
+        start = time.perf_counter_ns()
         interp.invoke()
+        times.append((time.perf_counter_ns() - start) // 1000)
         results.append(interp.get_tensor(out["index"]).copy())
     np.concatenate(results).astype(np.int8).tofile(target)
+    print(json.dumps({"latency_us": times}))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,85 @@
+"""Which artifact is fastest, said only where a latency could be measured: an artifact run
+natively on the CPU it was built for (the host target, or a board reached by ``edgekit
+deploy``). Under QEMU the time is the emulator's, so it is not compared."""
+
+from __future__ import annotations
+
+from ._format import DASH, Column, Section, _fmt, _pct, _records_table, _text, _yes_no
+
+_DEPLOY: tuple[Column, ...] = (
+    ("Backend", "backend", _text),
+    ("Computes in", "precision", _text),
+    ("Status", "status", _text),
+    ("Bit-exact", "bit_exact", _yes_no),
+    ("Max abs diff", "max_abs_diff", lambda v: _fmt(v, "g", "", DASH)),
+    ("Top-1 agreement", "top1_agreement", lambda v: _pct(v, DASH)),
+    ("Median latency", "latency_ms", lambda v: _fmt(v, ".2f", " ms", DASH)),
+    ("vs fastest", "vs_fastest", lambda v: _fmt(v, ".2f", "×", DASH)),
+)
+
+
+def fastest_line(rows: list[dict], where: str) -> str | None:
+    """'Fastest where measured: litert, 0.41 ms median on WHERE (c 21.3×, ...).'"""
+    timed = sorted((r for r in rows if r.get("latency_ms")), key=lambda r: r["latency_ms"])
+    if not timed:
+        return None
+    best = timed[0]
+    others = ", ".join(
+        f"{r['backend']} {r['latency_ms'] / best['latency_ms']:.2f}×" for r in timed[1:]
+    )
+    return (
+        f"Fastest where measured: {best['backend']}, {best['latency_ms']:.2f} ms median on "
+        f"{where}" + (f" (then {others})." if others else ".")
+    )
+
+
+def benchmark_speed_notes(report: dict) -> list[str]:
+    """The Benchmark section's word on speed: the fastest artifact when some ran natively, or
+    why no latency is given."""
+    rows = report.get("benchmark") or []
+    timed = [r for r in rows if r.get("latency_ms") is not None]
+    if timed:
+        return [
+            fastest_line(timed, "the build machine") or "",
+            "Latency: median wall time of one inference on one thread over the validation "
+            "inputs, as each runner measured it.",
+        ]
+    family = (report.get("target_info") or {}).get("family")
+    if rows and family == "linux":
+        target = report.get("target") or "TARGET"
+        return [
+            "Latency not measured: the artifacts ran under QEMU user-mode emulation, whose time "
+            f"is not the board's. 'edgekit deploy --target {target} --host USER@BOARD' runs "
+            "them on the board and adds its latencies here."
+        ]
+    return []
+
+
+def deploy_sections(report: dict) -> list[Section]:
+    section = report.get("deploy")
+    if not section:
+        return []
+    rows = section.get("results") or []
+    best = min((r["latency_ms"] for r in rows if r.get("latency_ms")), default=None)
+    records = [
+        {**r, "vs_fastest": r["latency_ms"] / best if best and r.get("latency_ms") else None}
+        for r in rows
+    ]
+    notes = [
+        f"Deployed to {_text(section.get('host'))} ({_text(section.get('machine'))}, "
+        f"{_text(section.get('python'))}) at {_text(section.get('when'))}; the bundle is in "
+        f"{_text(section.get('remote_dir'))} there. Each artifact ran on "
+        f"{_fmt(section.get('inputs'), 'd')} evaluation inputs, compared with "
+        f"{_text(section.get('reference'))} on the build machine."
+    ]
+    line = fastest_line(rows, _text(section.get("machine")))
+    notes.append(line or "No artifact ran to completion on the board: no latency measured.")
+    failed = [f"{r.get('backend')}: {r.get('error')}" for r in rows if r.get("status") != "ok"]
+    return [
+        Section(
+            "On the board",
+            notes,
+            _records_table(records, _DEPLOY),
+            footnotes=[f"Failed — {f}" for f in failed],
+        )
+    ]
