@@ -1,10 +1,11 @@
 """Single-thread latency of every int8 runtime on this machine, side by side in one run.
 
-    .venv/bin/python bench/host_latency.py [--runs N] [--skip-large]
+    .venv/bin/python bench/host_latency.py [--runs N] [--skip-large] [--tune-trials N]
 
 For MobileNetV2 0.35@96 and 1.0@224 (the shipped digits checkpoints, quantized by edgekit):
 LiteRT with XNNPACK, LiteRT's builtin kernels, ONNX Runtime (QDQ, MinMax calibration), TVM
-(untuned, LLVM for this CPU) and edgekit's generated C (-O2), each the median of N timed
+untuned (LLVM for this CPU) and tuned (MetaSchedule, --tune-trials candidates timed here, as
+`edgekit build --tune-trials` does) and edgekit's generated C (-O2), each the median of N timed
 inferences after warm-up, as a ratio to LiteRT XNNPACK. One thread everywhere.
 """
 
@@ -70,11 +71,15 @@ def onnx_runtime(float_model, data, work: Path, runs: int) -> float:
     return median_ms(lambda: session.run(None, {name: sample}), runs)
 
 
-def tvm_untuned(tflite: bytes, work: Path, x, runs: int) -> float:
+def tvm(tflite: bytes, work: Path, x, runs: int, trials: int = 0) -> float:
+    """The tvm backend's host library; with ``trials``, tuned by MetaSchedule on this machine
+    (candidates timed single-threaded, like every row)."""
     from edgekit.backends.runtimes import TVMBackend
     from edgekit.targets import load_target
 
-    artifact = TVMBackend().compile(tflite, load_target("host"), work / "tvm")
+    options = {"tune_trials": trials} if trials else {}
+    folder = work / ("tvm-tuned" if trials else "tvm")
+    artifact = TVMBackend().compile(tflite, load_target("host"), folder, **options)
     import tvm
     from tvm import relax
 
@@ -84,29 +89,31 @@ def tvm_untuned(tflite: bytes, work: Path, x, runs: int) -> float:
 
 
 def edgekit_c(tflite: bytes, work: Path, x, runs: int) -> float:
-    """The host program on 1 input and on 1 + runs inputs: the difference is the inferences."""
+    """The host program on 1 + runs copies of the input: the median of the per-inference
+    times it prints itself, the first (warm-up) left out."""
+    from edgekit.backends import parse_latency
     from edgekit.backends.c import CBackend
     from edgekit.targets import load_target
 
     artifact = CBackend().compile(tflite, load_target("host"), work / "c")
     binary = artifact.path / "host" / "model_run"
-    for n in (1, 1 + runs):
-        (work / f"in{n}.bin").write_bytes(x.tobytes() * n)
-
-    def run(n):
-        start = time.perf_counter()
-        subprocess.run([str(binary), str(work / f"in{n}.bin"), str(work / "out.bin")], check=True)
-        return time.perf_counter() - start
-
-    single = statistics.median(run(1) for _ in range(5))
-    many = statistics.median(run(1 + runs) for _ in range(3))
-    return 1000 * (many - single) / runs
+    (work / "in.bin").write_bytes(x.tobytes() * (1 + runs))
+    done = subprocess.run(
+        [str(binary), str(work / "in.bin"), str(work / "out.bin")],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return statistics.median(parse_latency(done.stdout)[1:]) / 1000
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--skip-large", action="store_true", help="leave out 1.0@224")
+    parser.add_argument(
+        "--tune-trials", type=int, default=64, help="MetaSchedule budget of the TVM tuned row"
+    )
     args = parser.parse_args()
 
     from edgekit.pipeline import BuildConfig, Log, quantize_stage
@@ -126,13 +133,16 @@ def main() -> None:
                     litert(tflite, x, "BUILTIN_WITHOUT_DEFAULT_DELEGATES", args.runs),
                 ),
                 ("ONNX Runtime QDQ", onnx_runtime(source.float_model, data, work, args.runs)),
-                ("TVM untuned", tvm_untuned(tflite, work, x, args.runs)),
+                ("TVM untuned", tvm(tflite, work, x, args.runs)),
+                (
+                    f"TVM tuned ({args.tune_trials} trials)",
+                    tvm(tflite, work, x, args.runs, args.tune_trials),
+                ),
                 ("edgekit C (-O2)", edgekit_c(tflite, work, x, args.runs)),
             ]
             base = rows[0][1]
             for name, ms in rows:
                 print(f"{label:<9} {name:<22} {ms:>10.2f} {ms / base:>10.2f}", flush=True)
-    print("TVM tuned (MetaSchedule) is not measured yet: edgekit has no tuning path so far.")
 
 
 if __name__ == "__main__":

@@ -56,7 +56,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _build_config(args: argparse.Namespace):
-    from .pipeline import BuildConfig, ModelSpec
+    from .pipeline import ONNX_METHODS, BuildConfig, ModelSpec
 
     if getattr(args, "model", None) and any(
         getattr(args, k) is not None for k in ("alpha", "resolution", "classes", "weights")
@@ -79,6 +79,10 @@ def _build_config(args: argparse.Namespace):
         max_drop=getattr(args, "max_drop", None),
         validate_inputs=getattr(args, "validate_inputs", 20),
         force=getattr(args, "force", False),
+        tune_trials=getattr(args, "tune_trials", 0),
+        onnx_calibration=tuple(
+            m.strip() for m in getattr(args, "onnx_calibration", ",".join(ONNX_METHODS)).split(",")
+        ),
     )
 
 
@@ -271,6 +275,21 @@ def parser() -> argparse.ArgumentParser:
                 default=20,
                 metavar="N",
                 help="evaluation inputs each artifact runs on (default 20)",
+            )
+            p.add_argument(
+                "--tune-trials",
+                type=int,
+                default=0,
+                metavar="N",
+                help="tune the tvm backend with N TVM MetaSchedule candidates timed on this "
+                "machine (host target only; default 0: no tuning)",
+            )
+            p.add_argument(
+                "--onnx-calibration",
+                default="minmax,entropy,percentile",
+                metavar="M[,M...]",
+                help="ONNX Runtime calibration methods, one int8 model each: minmax, entropy, "
+                "percentile (default all three; the onnx bundle runs the first of these made)",
             )
             p.add_argument(
                 "--force",

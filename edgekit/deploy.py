@@ -118,8 +118,8 @@ def deploy(
     with log.stage("connect") as detail:
         facts = _board_facts(remote, python)
         detail.append(f"{remote.host}: {facts['machine']}, {facts['python']}")
-    expected = MACHINES.get(target.arch, ())
-    if expected and facts["machine"].split()[-1] not in expected:
+    machines = MACHINES.get(target.arch, ())
+    if machines and facts["machine"].split()[-1] not in machines:
         raise EdgekitError(
             f"{remote.host} is a {facts['machine']} machine but {target.name} builds for "
             f"{target.arch}; build for the board's target (see 'edgekit targets')"
@@ -127,6 +127,7 @@ def deploy(
 
     int8 = int8_inputs(build.tflite, build.data.evaluation, count)
     ref = reference(build.tflite, int8)
+    expected = (build.float_predictions(count), build.data.evaluation.labels[:count])
     with log.stage("copy") as detail:
         archive = _bundle_archive(folder, [a.path.name for a in artifacts], int8)
         _upload(remote, remote_dir, archive)
@@ -141,7 +142,7 @@ def deploy(
             continue
         try:
             with log.stage(f"run {name}") as detail:
-                row = _run_one(remote, remote_dir, name, command, ref, target_name)
+                row = _run_one(remote, remote_dir, name, command, ref, expected)
                 detail.append(
                     f"bit-exact {row['bit_exact']}, max abs diff {row['max_abs_diff']}, "
                     f"median {row['latency_ms']} ms"
@@ -226,7 +227,7 @@ def _run_command(artifact, family: str, python: str) -> list[str] | None:
 
 
 def _run_one(
-    remote: Remote, remote_dir: str, name: str, command: list[str], ref, target_name: str
+    remote: Remote, remote_dir: str, name: str, command: list[str], ref, expected: tuple
 ) -> dict:
     from .backends import RunOutput, parse_latency
     from .validate import compare, median_ms
@@ -248,7 +249,7 @@ def _run_one(
     run = RunOutput(
         outputs.reshape(ref.outputs.shape), f"ssh {remote.host}", latency_us=latency, native=True
     )
-    row = compare(ref, run, name, [])
+    row = compare(ref, run, name, [], *expected)
     row.update(
         status="ok",
         latency_ms=median_ms(latency),

@@ -26,6 +26,9 @@ from .modelio import SourceModel, builtin_model, load_user_model
 from .targets import Target, load_target
 
 FLOAT_MODEL = "model_float.keras"
+# ONNX Runtime's static calibration methods (edgekit.onnx_int8.METHODS, kept here so that
+# checking a configuration imports no ONNX code)
+ONNX_METHODS = ("minmax", "entropy", "percentile")
 INT8_MODEL = "model_int8.tflite"
 BUILD_FILE = "build.json"
 
@@ -54,12 +57,24 @@ class BuildConfig:
     max_drop: float | None = None
     validate_inputs: int = 20
     force: bool = False
+    tune_trials: int = 0  # MetaSchedule candidates for the tvm backend; 0: TVM's defaults
+    # ONNX Runtime calibration methods (the onnx stage makes one int8 model per method)
+    onnx_calibration: tuple[str, ...] = ONNX_METHODS
 
     def __post_init__(self) -> None:
         for name in ("calibration_samples", "validate_inputs"):
             if getattr(self, name) < 1:
                 option = "--" + name.replace("_", "-")
                 raise EdgekitError(f"{option} must be at least 1, got {getattr(self, name)}")
+        unknown = [m for m in self.onnx_calibration if m not in ONNX_METHODS]
+        if unknown or not self.onnx_calibration:
+            raise EdgekitError(
+                f"--onnx-calibration takes a comma-separated list of {', '.join(ONNX_METHODS)}; "
+                f"got '{','.join(self.onnx_calibration)}'"
+            )
+        object.__setattr__(self, "onnx_calibration", tuple(self.onnx_calibration))
+        if self.tune_trials < 0:
+            raise EdgekitError(f"--tune-trials must be 0 or more, got {self.tune_trials}")
 
     @staticmethod
     def from_dict(values: dict) -> BuildConfig:
@@ -163,8 +178,9 @@ def accuracy_report(
     data: Splits,
     log: Log,
     out_dir: Path,
-) -> dict:
-    """The report stage: compare float and int8 on the evaluation split; the report dict."""
+) -> tuple[dict, object]:
+    """The report stage: compare float and int8 on the evaluation split; the report dict and
+    the float model's top-1 predictions (a numpy array; None without a float model)."""
     from tqdm import tqdm
 
     from .evaluate import accuracy_section, compare
@@ -176,7 +192,7 @@ def accuracy_report(
     passed = None
     if config.max_drop is not None and accuracy["top1_drop_points"] is not None:
         passed = accuracy["top1_drop_points"] <= config.max_drop
-    return {
+    report = {
         "edgekit_version": __version__,
         "target": target.name,
         "target_info": {"cpu": target.cpu, "board": target.board, "family": target.family},
@@ -199,6 +215,9 @@ def accuracy_report(
         "validation": [],
         "benchmark": [],
     }
+    # the float model's top-1 class of each evaluation input: what artifacts are checked against
+    floats = None if result.float_outputs is None else result.float_outputs.argmax(axis=1)
+    return report, floats
 
 
 def model_section(source: SourceModel) -> dict:
@@ -322,12 +341,12 @@ def report_stage(
 
     target = load_target(config.target)
     with log.stage("report") as detail:
-        report = accuracy_report(config, target, source, tflite, data, log, out)
+        report, floats = accuracy_report(config, target, source, tflite, data, log, out)
         acc = report["accuracy"]
         detail.append(summary(acc))
     if "onnx" in target.backends:
         onnx_stage(config, source, data, out, log, report)
-    backend_stages(config, target, tflite, data, out, log, report)
+    backend_stages(config, target, tflite, data, out, log, report, floats)
     report["stages"] = [asdict(s) for s in log.stages]
     write_reports(report, out)
     return report
@@ -355,6 +374,15 @@ class BuildFolder:
                 "backends edgekit can compile (see 'edgekit targets')"
             )
         return found
+
+    def float_predictions(self, count: int):
+        """The float model's top-1 class of the first ``count`` evaluation inputs (None when the
+        build has no float model)."""
+        from .validate import float_predictions
+
+        path = self.folder / FLOAT_MODEL
+        model = load_user_model(path).float_model if path.is_file() else None
+        return float_predictions(model, self.data.evaluation, count)
 
 
 def load_build(folder: Path) -> BuildFolder:
@@ -386,8 +414,9 @@ def validate_folder(folder: Path, inputs: int, layers: bool, quiet: bool = False
     report, tflite, target, data = build.report, build.tflite, build.target, build.data
     log = Log(quiet)
     backends = registry()
+    count = min(inputs, len(data.evaluation))
+    floats = build.float_predictions(count)
     for artifact in build.artifacts():
-        count = min(inputs, len(data.evaluation))
         with log.stage(f"validate {artifact.backend}") as detail:
             row, bench = validate(
                 backends[artifact.backend],
@@ -398,6 +427,7 @@ def validate_folder(folder: Path, inputs: int, layers: bool, quiet: bool = False
                 count,
                 layers,
                 macs(read_tflite(tflite)),
+                floats,
             )
             detail.append(f"bit-exact {row['bit_exact']}, max abs diff {row['max_abs_diff']}")
             if layers:
@@ -419,7 +449,9 @@ def onnx_stage(
     from .onnx_int8 import onnx_section
 
     with log.stage("onnx") as detail:
-        section = onnx_section(source.float_model, data, config.calibration_samples, out)
+        section = onnx_section(
+            source.float_model, data, config.calibration_samples, out, config.onnx_calibration
+        )
         detail.append(
             ", ".join(f"{m['method']} top-1 {100 * m['top1']:.2f}%" for m in section["methods"])
         )
@@ -446,17 +478,22 @@ def backend_stages(
     out: Path,
     log: Log,
     report: dict,
+    float_predictions=None,
 ) -> None:
-    """Compile and validate each of the target's default backends that this edgekit has."""
+    """Compile and validate each of the target's default backends that this edgekit has;
+    ``float_predictions``: the float model's top-1 class of each evaluation input."""
     from .backends import registry
     from .ir import macs, read_tflite
     from .validate import validate
 
     backends = registry()
-    for name in target.backends:
+    # asking for tuning asks for the tvm backend, also where the target does not build it
+    tuned = ("tvm",) if config.tune_trials else ()
+    for name in dict.fromkeys((*target.backends, *tuned)):
         backend = backends.get(name)
-        if name == "onnx":
-            continue  # the onnx stage above: evaluated beside TFLite, not run on the board yet
+        if name == "onnx" and "onnx" not in report:
+            log.skip("backend onnx", "the onnx stage made no ONNX int8 model to run")
+            continue
         if backend is None:
             log.skip(f"backend {name}", "not available in this edgekit version")
             continue
@@ -465,7 +502,8 @@ def backend_stages(
             continue
         try:
             with log.stage(f"compile {name}") as detail:
-                artifact = backend.compile(tflite, target, out / name, force=config.force)
+                tuning = {"tune_trials": config.tune_trials} if tuned and name == "tvm" else {}
+                artifact = backend.compile(tflite, target, out / name, force=config.force, **tuning)
                 artifact.save()
                 detail.append(artifact_summary(artifact, target))
             report["artifacts"].append(artifact_row(artifact, target, out))
@@ -479,6 +517,7 @@ def backend_stages(
                     data.evaluation,
                     count,
                     macs=macs(read_tflite(tflite)),
+                    float_predictions=float_predictions,
                 )
                 detail.append(
                     f"{row['runner']}: {row['inputs']} inputs, bit-exact "
@@ -538,6 +577,10 @@ def artifact_summary(artifact, target: Target) -> str:
 def build(config: BuildConfig, out: Path, quiet: bool = False) -> dict:
     """``edgekit build``: every stage into ``out``, replaced atomically; the report dict."""
     log = Log(quiet)
+    if config.tune_trials:
+        from .tvm_tune import check_tunable
+
+        check_tunable(load_target(config.target), config.tune_trials)  # before any stage runs
     with atomic_folder(out) as tmp:
         source, data, tflite = quantize_stage(config, tmp, log)
         report = report_stage(config, source, data, tflite, tmp, log)

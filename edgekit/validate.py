@@ -45,9 +45,19 @@ def reference(tflite: bytes, inputs: np.ndarray, layers: bool = False) -> Refere
     return Reference(inputs, np.stack(outputs), per_layer)
 
 
-def compare(ref: Reference, run: RunOutput, backend: str, layer_names: list[str]) -> dict:
-    """The ``validation`` row of report.json."""
+def compare(
+    ref: Reference,
+    run: RunOutput,
+    backend: str,
+    layer_names: list[str],
+    float_predictions: np.ndarray | None = None,
+    labels: np.ndarray | None = None,
+) -> dict:
+    """The ``validation`` row of report.json: against the int8 reference byte for byte, and
+    (when given) against the float model's predictions and the labels of the same inputs."""
     diff = np.abs(run.outputs.astype(np.int32) - ref.outputs.astype(np.int32))
+    predicted = np.argmax(run.outputs, axis=1)
+    n = len(predicted)
     row = {
         "backend": backend,
         "runner": run.runner,
@@ -55,9 +65,13 @@ def compare(ref: Reference, run: RunOutput, backend: str, layer_names: list[str]
         "inputs": int(len(ref.inputs)),
         "bit_exact": bool(np.array_equal(run.outputs, ref.outputs)),
         "max_abs_diff": int(diff.max()),
-        "top1_agreement": float(
-            np.mean(np.argmax(run.outputs, axis=1) == np.argmax(ref.outputs, axis=1))
+        "top1_agreement": float(np.mean(predicted == np.argmax(ref.outputs, axis=1))),
+        "float_top1_agreement": (
+            float(np.mean(predicted == float_predictions[:n]))
+            if float_predictions is not None
+            else None
         ),
+        "top1": float(np.mean(predicted == labels[:n])) if labels is not None else None,
     }
     if ref.layers is not None and run.layers is not None:
         first = next(
@@ -106,10 +120,21 @@ def validate(
     count: int,
     layers: bool = False,
     macs: int | None = None,
+    float_predictions: np.ndarray | None = None,
 ) -> tuple[dict, dict]:
-    """Run ``artifact`` on ``count`` evaluation inputs; its validation and benchmark rows."""
+    """Run ``artifact`` on the first ``count`` evaluation inputs; its validation and benchmark
+    rows. ``float_predictions``: the float model's top-1 class of those inputs, when known."""
     inputs = int8_inputs(tflite, data, count)
     ref = reference(tflite, inputs, layers)
     run = backend.run(artifact, target, inputs, layers=layers)
     names = artifact.details.get("layers", [])
-    return compare(ref, run, backend.name, names), benchmark(run, backend.name, macs, names)
+    row = compare(ref, run, backend.name, names, float_predictions, data.labels[:count])
+    return row, benchmark(run, backend.name, macs, names)
+
+
+def float_predictions(float_model, data: Dataset, count: int) -> np.ndarray | None:
+    """The float model's top-1 class of the first ``count`` images of ``data``."""
+    if float_model is None:
+        return None
+    logits = float_model(preprocess(data.images[:count]), training=False)
+    return np.argmax(np.asarray(logits), axis=1)

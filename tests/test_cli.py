@@ -45,6 +45,13 @@ def test_help_and_targets_do_not_import_tensorflow():
             ["build", "--target", "host", "--validate-inputs", "0"],
             "--validate-inputs must be at least 1",
         ),
+        (
+            ["build", "--target", "host", "--onnx-calibration", "minmax,kl"],
+            "--onnx-calibration takes a comma-separated list of minmax, entropy, percentile; "
+            "got 'minmax,kl'",
+        ),
+        (["deploy", "--target", "host", "--host", "pi@b", "--inputs", "0"], "--inputs must be"),
+        (["deploy", "/no/such/build", "--target", "host", "--host", "pi@b"], "not a build folder"),
     ],
 )
 def test_user_mistakes_give_one_error_line_and_exit_2(cli, tmp_path, args, message):

@@ -104,9 +104,12 @@ def test_deploy_runs_every_artifact_on_the_board_and_reports_it(cli, board, buil
     assert section["host"] == host and section["inputs"] == 8
     assert section["machine"].endswith("x86_64")
     results = {row["backend"]: row for row in section["results"]}
-    assert set(results) == {"c", "litert"}
+    assert set(results) == {"c", "litert", "tvm", "onnx"}
     assert results["c"]["bit_exact"] is True and results["c"]["max_abs_diff"] == 0
-    assert results["litert"]["top1_agreement"] >= 0.875
+    for name in ("litert", "tvm", "onnx"):
+        assert results[name]["top1_agreement"] >= 0.875
+    assert (remote / "tvm" / "model.so").is_file() and (remote / "onnx" / "io.json").is_file()
+    assert results["c"]["float_top1_agreement"] >= 0.875 and results["c"]["top1"] >= 0.875
     for row in results.values():
         assert row["status"] == "ok" and row["runner"] == f"ssh {host}"
         assert row["latency_ms"] > 0 and row["latency_inferences"] == 8
@@ -120,7 +123,7 @@ def test_deploy_runs_every_artifact_on_the_board_and_reports_it(cli, board, buil
 
 def test_a_runtime_missing_on_the_board_fails_only_its_backend(cli, board, build_copy, tmp_path):
     host, options, home = board
-    # a board Python without LiteRT: the c program still runs and is reported
+    # a board Python without numpy (so no runtime): the c program still runs and is reported
     bare = home / "bare-python"
     bare.write_text(f'#!/bin/sh\nexec {sys.executable} -I -S "$@"\n')
     bare.chmod(0o755)
@@ -129,12 +132,13 @@ def test_a_runtime_missing_on_the_board_fails_only_its_backend(cli, board, build
         "--python", bare, "--remote-dir", tmp_path / "b", "--inputs", 2, "--quiet",
     )  # fmt: skip
     assert code == 1
-    assert error_lines(err) == ["Error: 1 of 2 artifacts did not run on " + host + " (see above)"]
+    assert error_lines(err) == ["Error: 3 of 4 artifacts did not run on " + host + " (see above)"]
     results = {r["backend"]: r for r in json.loads((build_copy / "report.json").read_text())[
         "deploy"]["results"]}  # fmt: skip
     assert results["c"]["status"] == "ok" and results["c"]["bit_exact"] is True
-    assert results["litert"]["status"] == "failed"
-    assert "numpy" in results["litert"]["error"] or "ai_edge_litert" in results["litert"]["error"]
+    for name in ("litert", "tvm", "onnx"):
+        assert results[name]["status"] == "failed"
+        assert "No module named 'numpy'" in results[name]["error"]
 
 
 def test_an_unreachable_board_is_one_line_and_leaves_the_report(cli, board, build_copy):

@@ -8,7 +8,7 @@ from onnx import numpy_helper
 
 from edgekit.data import preprocess
 from edgekit.errors import EdgekitError
-from edgekit.onnx_int8 import METHODS, onnx_section, quantize_onnx
+from edgekit.onnx_int8 import METHODS, quantize_onnx
 from edgekit.pipeline import load_data
 
 
@@ -25,9 +25,10 @@ def data(model):
 
 
 @pytest.fixture(scope="module")
-def section(model, data, tmp_path_factory):
-    out = tmp_path_factory.mktemp("onnx")
-    return out, onnx_section(model, data, 128, out)
+def section(host_build):
+    """The onnx stage of the host build (its target lists onnx): the folder and report block."""
+    out, report = host_build
+    return out, report["onnx"]
 
 
 def rows(section):
@@ -100,3 +101,53 @@ def test_unknown_calibration_method_is_a_one_line_error(section, tmp_path):
     assert "\n" not in message
     assert "'kl'" in message and "minmax, entropy, percentile" in message
     assert not (tmp_path / "m.onnx").exists()
+
+
+@pytest.fixture(scope="module")
+def onnx_bundle(section, host_build):
+    from edgekit.backends import Artifact
+    from edgekit.validate import int8_inputs, reference
+
+    tflite = (host_build[0] / "model_int8.tflite").read_bytes()
+    artifact = Artifact.load(section[0] / "onnx")  # the host build made the bundle
+    evaluation = load_data("digits", (96, 96, 3)).evaluation
+    inputs = int8_inputs(tflite, evaluation, 20)
+    return artifact, inputs, reference(tflite, inputs)
+
+
+def test_onnx_bundle_runs_the_int8_model_on_the_same_int8_inputs(onnx_bundle, section):
+    from edgekit.backends.runtimes import ONNXRuntimeBackend
+    from edgekit.targets import load_target
+    from edgekit.validate import compare
+
+    artifact, inputs, ref = onnx_bundle
+    assert artifact.details["model"] == "model_int8_minmax.onnx"
+    assert (artifact.path / "run_onnxruntime.py").is_file()
+    assert "onnxruntime" in (artifact.path / "requirements.txt").read_text()
+    run = ONNXRuntimeBackend().run(artifact, load_target("host"), inputs)
+    assert run.runner == "host python" and run.native and len(run.latency_us) == 20
+    row = compare(ref, run, "onnx", [])
+    # another quantizer (ORT's ranges), so not the same bytes; the same answers
+    assert not row["bit_exact"] and row["top1_agreement"] >= 0.9
+
+
+def test_onnx_bundle_has_no_32_bit_arm_runtime(onnx_bundle):
+    from edgekit.backends.runtimes import ONNXRuntimeBackend
+    from edgekit.targets import load_target
+
+    artifact, inputs, _ = onnx_bundle
+    with pytest.raises(EdgekitError, match="no emulated armv7-a userland"):
+        ONNXRuntimeBackend().run(artifact, load_target("rpi-armv7"), inputs[:1])
+
+
+@pytest.mark.slow
+def test_onnx_bundle_runs_on_aarch64_in_the_emulated_userland(onnx_bundle):
+    from edgekit.backends.runtimes import ONNXRuntimeBackend
+    from edgekit.targets import load_target
+    from edgekit.validate import compare
+
+    artifact, inputs, ref = onnx_bundle
+    run = ONNXRuntimeBackend().run(artifact, load_target("rpi4"), inputs[:5])
+    assert run.runner.startswith("qemu-aarch64 -cpu cortex-a72") and not run.native
+    row = compare(ref.__class__(ref.inputs[:5], ref.outputs[:5], None), run, "onnx", [])
+    assert row["top1_agreement"] >= 0.8

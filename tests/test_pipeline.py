@@ -1,4 +1,5 @@
 import json
+from dataclasses import asdict
 
 import pytest
 
@@ -55,12 +56,24 @@ def test_build_writes_every_artifact_and_the_report_contract(host_build):
         "model",
         "quantize",
         "report",
+        "onnx",
         "compile c",
         "validate c",
         "compile litert",
         "validate litert",
+        "compile tvm",
+        "validate tvm",
+        "compile onnx",
+        "validate onnx",
     ]
     assert {v["backend"]: v["bit_exact"] for v in saved["validation"]}["c"] is True
+    for row in saved["validation"]:  # checked against the float model and the labels too
+        assert row["float_top1_agreement"] >= 0.9 and row["top1"] >= 0.9
+    # the host target runs natively: each artifact's latency is this machine's, and measured
+    latency = {b["backend"]: b for b in saved["benchmark"]}
+    assert all(latency[name]["latency_ms"] > 0 for name in ("c", "litert", "tvm", "onnx"))
+    assert latency["c"]["latency_inferences"] == 20
+    assert "Fastest where measured:" in (out / "report.md").read_text()
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]
 
 
@@ -148,3 +161,13 @@ def test_users_saved_model_is_quantized_and_reported_again_from_its_folder(host_
     assert not (folder / "model_float.keras").exists()
     again = report_only(folder, max_drop=None, quiet=True)
     assert again["accuracy"]["float_top1"] == first["accuracy"]["float_top1"]
+
+
+def test_onnx_calibration_methods_are_chosen_and_survive_build_json():
+    from edgekit.onnx_int8 import METHODS
+    from edgekit.pipeline import ONNX_METHODS
+
+    assert ONNX_METHODS == METHODS
+    config = BuildConfig(target="rpi4", onnx_calibration=["entropy"])
+    assert config.onnx_calibration == ("entropy",)
+    assert BuildConfig.from_dict(json.loads(json.dumps(asdict(config)))) == config

@@ -286,7 +286,7 @@ def test_markdown_has_artifacts_stages_checks_and_skipped_files():
     assert "| tflite | model_int8.tflite | int8 | 390.6 KiB | — | — |" in md
     assert "| quantize | done | 14.6 s | 128 calibration images |" in md
     assert "Total 15.8 s." in md
-    assert "| c | qemu-system-arm mps2-an500 | — | 32 | yes | 0 | 100.00% | — |" in md
+    assert "| c | qemu-system-arm mps2-an500 | — | 32 | yes | 0 | 100.00% | — | — | — |" in md
     assert "| c | qemu-system-arm mps2-an500 | 91,234,567 | — | — |" in md
     assert "- data/7/broken.png: cannot identify image file" in md
 
@@ -496,18 +496,21 @@ def test_no_microcontroller_section_without_arena_figures():
 def test_validation_names_the_reference_and_the_layer_comparison():
     report = make_mcu_report()
     row = "| c | qemu-system-arm mps2-an500 | LiteRT BUILTIN_REF (TFLite reference kernels) | 5 |"
-    assert f"{row} yes | 0 | 100.00% | all 65 layers equal |" in render_markdown(report)
+    assert f"{row} yes | 0 | 100.00% | — | — | all 65 layers equal |" in render_markdown(report)
     report["validation"][0].update(
         bit_exact=False,
         max_abs_diff=3,
         top1_agreement=0.8,
         first_differing_layer="mobilenet_v2_1/block_3_expand_relu_1/Relu6",
+        float_top1_agreement=0.6,
+        top1=0.4,
     )
-    assert f"{row} no | 3 | 80.00% | first differs at block_3_expand_relu (of 65) |" in (
-        render_markdown(report)
+    assert (
+        f"{row} no | 3 | 80.00% | 60.00% | 40.00% | first differs at block_3_expand_relu (of 65) |"
+        in render_markdown(report)
     )
     md = render_markdown(make_report())  # no reference, layers not compared
-    assert "| c | qemu-system-arm mps2-an500 | — | 32 | yes | 0 | 100.00% | — |" in md
+    assert "| c | qemu-system-arm mps2-an500 | — | 32 | yes | 0 | 100.00% | — | — | — |" in md
 
 
 def test_benchmark_shows_instructions_per_mac_and_why_there_is_no_latency():
@@ -521,6 +524,63 @@ def test_benchmark_shows_instructions_per_mac_and_why_there_is_no_latency():
     bench = section(render_markdown(report), "Benchmark")
     assert f"| c | host | {total:,} | — | — |" in bench
     assert "QEMU" not in bench
+
+
+def test_benchmark_names_the_fastest_only_where_latency_was_measured():
+    report = make_report()
+    report["target_info"]["family"] = "linux"
+    report["benchmark"] = [
+        {"backend": "c", "runner": "qemu-aarch64 -cpu cortex-a72", "latency_ms": None},
+        {"backend": "litert", "runner": "qemu-aarch64 -cpu cortex-a72", "latency_ms": None},
+    ]
+    bench = section(render_markdown(report), "Benchmark")
+    assert "Fastest" not in bench
+    assert "Latency not measured" in bench and "edgekit deploy --target rpi4 --host" in bench
+    report["target_info"]["family"] = "host"
+    report["benchmark"] = [
+        {"backend": "c", "runner": "host", "latency_ms": 8.0},
+        {"backend": "litert", "runner": "host python", "latency_ms": 0.5},
+        {"backend": "tvm", "runner": "host python", "latency_ms": 4.0},
+    ]
+    bench = section(render_markdown(report), "Benchmark")
+    assert (
+        "Fastest where measured: litert, 0.50 ms median on the build machine "
+        "(then tvm 8.00×, c 16.00×)." in bench
+    )
+
+
+def test_deploy_section_shows_the_board_results_and_failures():
+    report = make_report()
+    assert "On the board" not in render_markdown(report)
+    report["deploy"] = {
+        "host": "pi@board",
+        "remote_dir": "edgekit-rpi4",
+        "machine": "Linux aarch64",
+        "python": "Python 3.11.2",
+        "inputs": 20,
+        "reference": "LiteRT BUILTIN_REF (TFLite reference kernels)",
+        "when": "2026-11-28T21:00:00Z",
+        "fastest": "litert",
+        "results": [
+            {"backend": "c", "status": "ok", "precision": "int8", "bit_exact": True,
+             "max_abs_diff": 0, "top1_agreement": 1.0, "float_top1_agreement": 0.95,
+             "latency_ms": 120.0},
+            {"backend": "litert", "status": "ok", "precision": "int8", "bit_exact": False,
+             "max_abs_diff": 9, "top1_agreement": 1.0, "float_top1_agreement": 1.0,
+             "latency_ms": 30.0},
+            {"backend": "tvm", "status": "failed", "precision": "float32-simulated int8",
+             "error": "tvm failed on pi@board (exit 1): No module named 'tvm'"},
+        ],
+    }  # fmt: skip
+    board = section(render_markdown(report), "On the board")
+    assert "Deployed to pi@board (Linux aarch64, Python 3.11.2)" in board
+    assert "Fastest where measured: litert, 30.00 ms median on Linux aarch64 (then c 4.00×)." in (
+        board
+    )
+    assert "| c | int8 | ok | yes | 0 | 100.00% | 95.00% | 120.00 ms | 4.00× |" in board
+    assert "| tvm | float32-simulated int8 | failed | — | — | — | — | — | — |" in board
+    assert "Failed — tvm: tvm failed on pi@board (exit 1): No module named 'tvm'" in board
+    assert "On the board" in render_html(report)
 
 
 def test_html_per_layer_instruction_chart_in_network_order_with_the_costliest_in_red():

@@ -51,7 +51,8 @@ def test_tvm_targets_follow_the_target_files():
         "mattr": ["+neon"],
     }
     assert "+dotprod" in tvm_target(load_target("rpi5"))["mattr"]
-    assert tvm_target(load_target("rpi-armv7"))["mtriple"] == "armv7a-linux-gnueabihf"
+    armv7 = tvm_target(load_target("rpi-armv7"))
+    assert (armv7["mtriple"], armv7["mfloat-abi"]) == ("armv7a-linux-gnueabihf", "hard")
     assert tvm_target(load_target("host")) == {"kind": "llvm"}
 
 
@@ -92,3 +93,27 @@ def test_runs_on_aarch64_in_the_emulated_raspberry_pi_userland(model, tmp_path, 
     run = backend.run(artifact, rpi4, inputs[:5])
     assert run.runner.startswith("qemu-aarch64 -cpu cortex-a72")
     assert np.mean(run.outputs.argmax(1) == ref.outputs[:5].argmax(1)) >= 0.8
+
+
+def test_tvm_links_for_32_bit_raspberry_pi_os_but_has_no_runtime_there(model, tmp_path):
+    tflite, inputs, _ = model
+    armv7 = load_target("rpi-armv7")
+    artifact = TVMBackend().compile(tflite, armv7, tmp_path)
+    header = (tmp_path / "model.so").read_bytes()[:20]
+    assert header[:4] == b"\x7fELF" and header[4] == 1 and header[18] == 40  # 32-bit, EM_ARM
+    with pytest.raises(EdgekitError, match="no emulated armv7-a userland"):
+        TVMBackend().run(artifact, armv7, inputs[:1])
+
+
+def test_a_linker_failure_is_one_line_naming_the_target(model, tmp_path, monkeypatch):
+    fake = tmp_path / "bin" / "aarch64-linux-gnu-gcc"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\necho 'ld: error: cannot link this board' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:/usr/bin:/bin")
+    with pytest.raises(EdgekitError) as caught:
+        TVMBackend().compile(model[0], load_target("rpi4"), tmp_path / "tvm")
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith("TVM could not link the library for rpi4:")
+    assert "cannot link this board" in message

@@ -114,7 +114,7 @@ def test_default_models_and_backends_follow_the_family():
     for t in by_family("mcu") + by_family("npu") + by_family("host"):
         assert (t.alpha, t.resolution) == (0.35, 96)
     assert all(t.backends == ("c",) for t in by_family("mcu"))
-    assert load_target("host").backends == ("c", "litert")
+    assert load_target("host").backends == ("c", "litert", "tvm", "onnx")
 
 
 def test_unknown_target_lists_every_valid_name():

@@ -81,6 +81,11 @@ class Backend(Protocol):
 def registry() -> dict[str, Backend]:
     """Backend name → instance. Imports stay lazy: each backend pulls in only what it needs."""
     from .c import CBackend
-    from .runtimes import LiteRTBackend, TVMBackend
+    from .runtimes import LiteRTBackend, ONNXRuntimeBackend, TVMBackend
 
-    return {"c": CBackend(), "litert": LiteRTBackend(), "tvm": TVMBackend()}
+    return {
+        "c": CBackend(),
+        "litert": LiteRTBackend(),
+        "tvm": TVMBackend(),
+        "onnx": ONNXRuntimeBackend(),
+    }

@@ -126,7 +126,10 @@ class TVMBackend:
     def supports(self, target: Target) -> bool:
         return target.family in ("linux", "host")
 
-    def compile(self, tflite: bytes, target: Target, out: Path, force: bool = False) -> Artifact:
+    def compile(
+        self, tflite: bytes, target: Target, out: Path, force: bool = False, *, tune_trials: int = 0
+    ) -> Artifact:
+        """With ``tune_trials``, MetaSchedule tunes the schedules first (``edgekit.tvm_tune``)."""
         import tflite as schema
 
         try:
@@ -139,13 +142,21 @@ class TVMBackend:
             ) from None
 
         from ..ir import read_tflite
+        from ..tvm_tune import check_tunable, tune_and_compile, tuned_target
 
+        check_tunable(target, tune_trials)
         graph = read_tflite(tflite)
+        settings, tuning = tvm_target(target), {}
         try:
             module = from_tflite(schema.Model.GetRootAsModel(tflite, 0))
-            executable = tvm.compile(module, target=tvm.target.Target(tvm_target(target)))
+            if not tune_trials:
+                executable = tvm.compile(module, target=tvm.target.Target(settings))
         except Exception as exc:  # TVM raises its own error types; one line for the user
             raise EdgekitError(f"TVM could not compile the model: {first_line(exc)}") from None
+        if tune_trials:
+            settings = tuned_target(settings)
+            executable, tuned = tune_and_compile(module, settings, tune_trials, out)
+            tuning = tuned.details()
         folder = _bundle(out, "run_tvm.py", "apache-tvm==0.27.*\nnumpy")
         cc = None
         if target.family != "host":
@@ -156,7 +167,14 @@ class TVMBackend:
                     f"install gcc-{target.triple}"
                 )
         library = folder / "model.so"
-        executable.export_library(str(library), **({"cc": cc} if cc else {}))
+        try:
+            executable.export_library(str(library), **({"cc": cc} if cc else {}))
+        except Exception as exc:  # a compiler or linker failure, reported by TVM
+            lines = str(exc).splitlines()[1:]  # TVM's first line is only "Compilation error:"
+            why = next((line for line in lines if "error" in line.lower()), first_line(exc))
+            raise EdgekitError(
+                f"TVM could not link the library for {target.name}: {why.strip()[:200]}"
+            ) from None
         shape = list(graph.tensor(graph.inputs[0]).shape)
         (folder / "io.json").write_text(json.dumps({"input_shape": shape}) + "\n")
         return Artifact(
@@ -168,8 +186,9 @@ class TVMBackend:
             {
                 "runner": "run_tvm.py",
                 "model": "model.so",
-                "target": tvm_target(target),
+                "target": settings,
                 "library_bytes": library.stat().st_size,
+                **tuning,
             },
         )
 
@@ -191,12 +210,75 @@ def tvm_target(target: Target) -> dict:
     if target.family == "host":
         return {"kind": "llvm"}
     attrs = {"neon": "+neon", "dotprod": "+dotprod"}
-    triple = target.triple
-    if target.arch.startswith("armv7"):
-        triple = "armv7a-linux-gnueabihf"
-    return {
+    settings = {
         "kind": "llvm",
-        "mtriple": triple,
+        "mtriple": target.triple,
         "mcpu": target.cpu,
         "mattr": [attrs[f] for f in target.features if f in attrs],
     }
+    if target.arch.startswith("armv7"):
+        # 32-bit Raspberry Pi OS passes floats in VFP registers: without the hard-float ABI
+        # LLVM's objects do not link with the gnueabihf toolchain's
+        settings.update(mtriple="armv7a-linux-gnueabihf", **{"mfloat-abi": "hard"})
+    return settings
+
+
+class ONNXRuntimeBackend:
+    """ONNX Runtime with the QDQ int8 model of the ``onnx`` stage (the first calibration method
+    the build made), fed the same int8 input file as every other artifact."""
+
+    name = "onnx"
+    precision = (
+        "int8 QDQ (ONNX Runtime runs integer kernels where it has them for the CPU, "
+        "float32 between dequantize and quantize elsewhere)"
+    )
+
+    def supports(self, target: Target) -> bool:
+        return target.family in ("linux", "host")
+
+    def compile(self, tflite: bytes, target: Target, out: Path, force: bool = False) -> Artifact:
+        from ..onnx_int8 import METHODS
+        from ..runtime import interpreter, io_quantization
+
+        made = [m for m in METHODS if (out / f"model_int8_{m}.onnx").is_file()]
+        if not made:
+            raise EdgekitError(
+                f"no ONNX int8 model in {out}: the onnx stage did not run or failed (see its "
+                "stage line)"
+            )
+        folder = _bundle(out, "run_onnxruntime.py", "onnxruntime>=1.20\nnumpy")
+        interp = interpreter(tflite)
+        io = {}
+        for key, detail in (
+            ("input", interp.get_input_details()[0]),
+            ("output", interp.get_output_details()[0]),
+        ):
+            q = io_quantization(detail)
+            io[key] = {
+                "shape": [int(d) for d in detail["shape"][1:]],
+                "scale": float(q.scale),
+                "zero_point": int(q.zero_point),
+            }
+        (folder / "io.json").write_text(json.dumps(io, indent=2) + "\n")
+        model = f"model_int8_{made[0]}.onnx"
+        return Artifact(
+            self.name,
+            folder,
+            self.precision,
+            None,
+            None,
+            {"runner": "run_onnxruntime.py", "model": model, "calibration": made[0]},
+        )
+
+    def run(
+        self, artifact: Artifact, target: Target, inputs: np.ndarray, layers: bool = False
+    ) -> RunOutput:
+        # PyPI has onnxruntime wheels for aarch64, none for 32-bit ARM
+        return _run_runner(
+            artifact,
+            target,
+            "run_onnxruntime.py",
+            artifact.details["model"],
+            inputs,
+            {"arm64": ("onnxruntime==1.32.*", "numpy<2.4")},
+        )

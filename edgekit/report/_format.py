@@ -119,6 +119,8 @@ _VALIDATION: tuple[Column, ...] = (
     ("Bit-exact", "bit_exact", _yes_no),
     ("Max abs diff", "max_abs_diff", lambda v: _fmt(v, "g", "", DASH)),
     ("Top-1 agreement", "top1_agreement", lambda v: _pct(v, DASH)),
+    ("Agrees with float", "float_top1_agreement", lambda v: _pct(v, DASH)),
+    ("Top-1 (labels)", "top1", lambda v: _pct(v, DASH)),
     ("Layers", "layers", _text),
 )
 _BENCHMARK: tuple[Column, ...] = (

@@ -13,6 +13,7 @@ _DEPLOY: tuple[Column, ...] = (
     ("Bit-exact", "bit_exact", _yes_no),
     ("Max abs diff", "max_abs_diff", lambda v: _fmt(v, "g", "", DASH)),
     ("Top-1 agreement", "top1_agreement", lambda v: _pct(v, DASH)),
+    ("Agrees with float", "float_top1_agreement", lambda v: _pct(v, DASH)),
     ("Median latency", "latency_ms", lambda v: _fmt(v, ".2f", " ms", DASH)),
     ("vs fastest", "vs_fastest", lambda v: _fmt(v, ".2f", "×", DASH)),
 )
