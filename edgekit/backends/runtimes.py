@@ -80,14 +80,32 @@ def _run_runner(
     )
 
 
-class LiteRTBackend:
+class RunnerBackend:
+    """A backend whose artifact is a model with a runner script (``details["runner"]`` and
+    ``details["model"]``), run by the board's Python: natively for the host target, in the
+    emulated userland of the board's architecture otherwise. ``packages``: the runner's pip
+    requirements in each emulated userland (None: that userland's default); an architecture
+    not listed has no wheels of the runtime on PyPI."""
+
+    packages: dict[str, tuple[str, ...] | None] = {}
+
+    def supports(self, target: Target) -> bool:
+        return target.family in ("linux", "host")
+
+    def run(
+        self, artifact: Artifact, target: Target, inputs: np.ndarray, layers: bool = False
+    ) -> RunOutput:
+        d = artifact.details
+        return _run_runner(artifact, target, d["runner"], d["model"], inputs, self.packages)
+
+
+class LiteRTBackend(RunnerBackend):
     """The int8 ``.tflite`` with a LiteRT runner; LiteRT picks its optimized kernels (XNNPACK)."""
 
     name = "litert"
     precision = "int8"
-
-    def supports(self, target: Target) -> bool:
-        return target.family in ("linux", "host")
+    # arm64: ai-edge-litert; armhf: tflite-runtime, what 32-bit Raspberry Pi OS can install
+    packages = {"arm64": None, "armhf": None}
 
     def compile(self, tflite: bytes, target: Target, out: Path, force: bool = False) -> Artifact:
         folder = _bundle(out, "run_litert.py", "ai-edge-litert==2.3.*\nnumpy")
@@ -101,30 +119,15 @@ class LiteRTBackend:
             {"runner": "run_litert.py", "model": "model_int8.tflite"},
         )
 
-    def run(
-        self, artifact: Artifact, target: Target, inputs: np.ndarray, layers: bool = False
-    ) -> RunOutput:
-        # arm64: ai-edge-litert; armhf: tflite-runtime, what 32-bit Raspberry Pi OS can install
-        return _run_runner(
-            artifact,
-            target,
-            "run_litert.py",
-            "model_int8.tflite",
-            inputs,
-            {"arm64": None, "armhf": None},
-        )
 
-
-class TVMBackend:
+class TVMBackend(RunnerBackend):
     """Apache TVM (Relax): the int8 ``.tflite`` imported by TVM's TFLite frontend, compiled for
     the board's CPU and cross-linked into one shared library."""
 
     name = "tvm"
     # TVM's TFLite frontend turns each int8 op into dequantize -> float op -> quantize.
     precision = "float32-simulated int8 (int8 in/out; TVM's TFLite frontend dequantizes)"
-
-    def supports(self, target: Target) -> bool:
-        return target.family in ("linux", "host")
+    packages = {"arm64": ("apache-tvm==0.27.*", "numpy<2.4")}  # no armv7l wheels on PyPI
 
     def compile(
         self, tflite: bytes, target: Target, out: Path, force: bool = False, *, tune_trials: int = 0
@@ -192,18 +195,6 @@ class TVMBackend:
             },
         )
 
-    def run(
-        self, artifact: Artifact, target: Target, inputs: np.ndarray, layers: bool = False
-    ) -> RunOutput:
-        return _run_runner(
-            artifact,
-            target,
-            "run_tvm.py",
-            "model.so",
-            inputs,
-            {"arm64": ("apache-tvm==0.27.*", "numpy<2.4")},
-        )
-
 
 def tvm_target(target: Target) -> dict:
     """TVM's LLVM target for the board: triple, CPU and SIMD features from the target file."""
@@ -223,7 +214,7 @@ def tvm_target(target: Target) -> dict:
     return settings
 
 
-class ONNXRuntimeBackend:
+class ONNXRuntimeBackend(RunnerBackend):
     """ONNX Runtime with the QDQ int8 model of the ``onnx`` stage (the first calibration method
     the build made), fed the same int8 input file as every other artifact."""
 
@@ -232,9 +223,7 @@ class ONNXRuntimeBackend:
         "int8 QDQ (ONNX Runtime runs integer kernels where it has them for the CPU, "
         "float32 between dequantize and quantize elsewhere)"
     )
-
-    def supports(self, target: Target) -> bool:
-        return target.family in ("linux", "host")
+    packages = {"arm64": ("onnxruntime==1.32.*", "numpy<2.4")}  # no armv7l wheels on PyPI
 
     def compile(self, tflite: bytes, target: Target, out: Path, force: bool = False) -> Artifact:
         from ..onnx_int8 import METHODS
@@ -268,17 +257,4 @@ class ONNXRuntimeBackend:
             None,
             None,
             {"runner": "run_onnxruntime.py", "model": model, "calibration": made[0]},
-        )
-
-    def run(
-        self, artifact: Artifact, target: Target, inputs: np.ndarray, layers: bool = False
-    ) -> RunOutput:
-        # PyPI has onnxruntime wheels for aarch64, none for 32-bit ARM
-        return _run_runner(
-            artifact,
-            target,
-            "run_onnxruntime.py",
-            artifact.details["model"],
-            inputs,
-            {"arm64": ("onnxruntime==1.32.*", "numpy<2.4")},
         )
