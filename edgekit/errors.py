@@ -9,6 +9,11 @@ class EdgekitError(Exception):
     """
 
 
+class CannotRun(EdgekitError):
+    """An artifact that was built but cannot be run on this machine (no emulated runtime for
+    its architecture): its validation is skipped, never faked, and the artifact is kept."""
+
+
 EXIT_USAGE = 2
 
 

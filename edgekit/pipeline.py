@@ -20,7 +20,7 @@ from pathlib import Path
 
 from . import __version__
 from .data import Dataset, Splits, load_dataset, preprocess, splits
-from .errors import EdgekitError
+from .errors import CannotRun, EdgekitError
 from .mobilenet import MobileNetConfig
 from .modelio import SourceModel, builtin_model, load_user_model
 from .targets import Target, load_target
@@ -417,21 +417,25 @@ def validate_folder(folder: Path, inputs: int, layers: bool, quiet: bool = False
     count = min(inputs, len(data.evaluation))
     floats = build.float_predictions(count)
     for artifact in build.artifacts():
-        with log.stage(f"validate {artifact.backend}") as detail:
-            row, bench = validate(
-                backends[artifact.backend],
-                artifact,
-                target,
-                tflite,
-                data.evaluation,
-                count,
-                layers,
-                macs(read_tflite(tflite)),
-                floats,
-            )
-            detail.append(f"bit-exact {row['bit_exact']}, max abs diff {row['max_abs_diff']}")
-            if layers:
-                detail.append(f"first differing layer: {row['first_differing_layer']}")
+        try:
+            with log.stage(f"validate {artifact.backend}") as detail:
+                row, bench = validate(
+                    backends[artifact.backend],
+                    artifact,
+                    target,
+                    tflite,
+                    data.evaluation,
+                    count,
+                    layers,
+                    macs(read_tflite(tflite)),
+                    floats,
+                )
+                detail.append(f"bit-exact {row['bit_exact']}, max abs diff {row['max_abs_diff']}")
+                if "layers_compared" in row:  # the backends that can dump every layer
+                    detail.append(f"first differing layer: {row['first_differing_layer']}")
+        except CannotRun as exc:
+            log.skip(f"validate {artifact.backend}", str(exc))
+            continue
         for key, new in (("validation", row), ("benchmark", bench)):
             report[key] = [r for r in report[key] if r["backend"] != artifact.backend] + [new]
     write_reports(report, folder)
@@ -523,6 +527,9 @@ def backend_stages(
                     f"{row['runner']}: {row['inputs']} inputs, bit-exact "
                     f"{row['bit_exact']}, max abs diff {row['max_abs_diff']}"
                 )
+        except CannotRun as exc:  # built, kept and listed; only its run is not possible here
+            log.skip(f"validate {name}", str(exc))
+            continue
         except EdgekitError as exc:
             if name == "c":  # edgekit's own backend: its failures are the user's to fix
                 raise
@@ -546,6 +553,8 @@ def artifact_row(artifact, target: Target, out: Path) -> dict:
         "arena_lower_bound": d.get("arena_lower_bound"),
         "peak_layer": d.get("peak_layer"),
     }
+    if "tuning" in d:  # MetaSchedule's record, for a tuned tvm library
+        row["tuning"] = d["tuning"]
     if target.family in ("mcu", "npu"):
         measured = artifact.ram_bytes is not None and artifact.flash_bytes is not None
         row["fits"] = {
@@ -563,6 +572,12 @@ def artifact_row(artifact, target: Target, out: Path) -> dict:
 
 def artifact_summary(artifact, target: Target) -> str:
     d = artifact.details
+    if "tuning" in d:
+        t = d["tuning"]
+        return (
+            f"{artifact.path.name}/, tuned: {t['trials_valid']} of {t['tune_trials']} trials "
+            f"timed, {t['tasks_tuned']} of {t['tasks']} tasks, {t['seconds']:.0f} s"
+        )
     if "arena_bytes" not in d:
         return f"{artifact.path.name}/ ({artifact.precision})"
     text = (

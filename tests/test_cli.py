@@ -138,3 +138,49 @@ def test_train_writes_a_checkpoint_that_build_can_use(cli, tmp_path):
     report = json.loads((tmp_path / "b" / "report.json").read_text())
     assert report["model"]["weights"] == str(ckpt) and report["model"]["classes"] == 2
     assert report["dataset"]["name"] == "halves"
+
+
+def test_validate_runs_every_artifact_again_and_compares_every_layer_of_c(
+    cli, host_build, tmp_path
+):
+    import shutil
+
+    folder = tmp_path / "copy"
+    shutil.copytree(host_build[0], folder)
+    code, stdout, err = cli("validate", folder, "--inputs", 4, "--layers", "--quiet")
+    assert code == 0, err
+    rows = {r["backend"]: r for r in json.loads((folder / "report.json").read_text())["validation"]}
+    assert set(rows) == {"c", "litert", "tvm", "onnx"}
+    assert all(row["inputs"] == 4 for row in rows.values())
+    c = rows["c"]
+    assert c["bit_exact"] and c["layers_compared"] == 65 and c["first_differing_layer"] is None
+    assert "layers_compared" not in rows["litert"]  # runtimes do not dump their layers
+    assert "c on host: 4 inputs, bit-exact True" in stdout
+
+
+def test_an_artifact_that_cannot_run_here_is_kept_and_its_validation_skipped(
+    host_build, tmp_path, monkeypatch
+):
+    from dataclasses import replace
+
+    from edgekit.backends.runtimes import LiteRTBackend
+    from edgekit.data import load_dataset, splits
+    from edgekit.errors import CannotRun
+    from edgekit.pipeline import BuildConfig, Log, backend_stages
+    from edgekit.targets import load_target
+
+    def cannot(self, *args, **kwargs):
+        raise CannotRun("no runtime for this architecture here")
+
+    monkeypatch.setattr(LiteRTBackend, "run", cannot)
+    target = replace(load_target("host"), backends=("litert",))
+    report = {"artifacts": [], "validation": [], "benchmark": []}
+    log = Log(quiet=True)
+    tflite = (host_build[0] / "model_int8.tflite").read_bytes()
+    config = BuildConfig(target="host", validate_inputs=2)
+    data = splits(load_dataset("digits", 96))
+    backend_stages(config, target, tflite, data, tmp_path, log, report)
+    stages = {s.name: (s.status, s.detail) for s in log.stages}
+    assert stages["validate litert"] == ("skipped", "no runtime for this architecture here")
+    assert [a["backend"] for a in report["artifacts"]] == ["litert"]
+    assert report["validation"] == [] and (tmp_path / "litert" / "artifact.json").is_file()

@@ -7,7 +7,7 @@ import pytest
 from onnx import numpy_helper
 
 from edgekit.data import preprocess
-from edgekit.errors import EdgekitError
+from edgekit.errors import CannotRun, EdgekitError
 from edgekit.onnx_int8 import METHODS, quantize_onnx
 from edgekit.pipeline import load_data
 
@@ -136,7 +136,7 @@ def test_onnx_bundle_has_no_32_bit_arm_runtime(onnx_bundle):
     from edgekit.targets import load_target
 
     artifact, inputs, _ = onnx_bundle
-    with pytest.raises(EdgekitError, match="no emulated armv7-a userland"):
+    with pytest.raises(CannotRun, match="no emulated armv7-a userland"):
         ONNXRuntimeBackend().run(artifact, load_target("rpi-armv7"), inputs[:1])
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edgekit.backends.runtimes import LiteRTBackend, TVMBackend, tvm_target
-from edgekit.errors import EdgekitError
+from edgekit.errors import CannotRun, EdgekitError
 from edgekit.targets import load_target
 from edgekit.validate import compare, int8_inputs, reference
 
@@ -101,7 +101,7 @@ def test_tvm_links_for_32_bit_raspberry_pi_os_but_has_no_runtime_there(model, tm
     artifact = TVMBackend().compile(tflite, armv7, tmp_path)
     header = (tmp_path / "model.so").read_bytes()[:20]
     assert header[:4] == b"\x7fELF" and header[4] == 1 and header[18] == 40  # 32-bit, EM_ARM
-    with pytest.raises(EdgekitError, match="no emulated armv7-a userland"):
+    with pytest.raises(CannotRun, match="no emulated armv7-a userland"):
         TVMBackend().run(artifact, armv7, inputs[:1])
 
 

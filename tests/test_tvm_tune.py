@@ -102,6 +102,12 @@ def test_tuning_keeps_its_database_and_says_what_it_measured(libraries):
     assert all(f[0] for f in fields)
     assert sum(bool(f[1]) for f in fields) >= tuning["trials_valid"]
     assert (database / "database_workload.json").read_text().strip()
+    # the report's artifact row and the build's progress line say it was tuned
+    from edgekit.pipeline import artifact_row, artifact_summary
+
+    host = load_target("host")
+    assert artifact_row(tuned, host, tuned.path.parent)["tuning"] == tuning
+    assert f"of {TRIALS} trials timed" in artifact_summary(tuned, host)
 
 
 @pytest.mark.slow

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import EdgekitError, first_line
+from ..errors import CannotRun, EdgekitError, first_line
 from ..targets import Target
 from . import Artifact, RunOutput, parse_latency
 
@@ -62,9 +62,10 @@ def _run_runner(
 
             arch = USERLANDS.get(target.arch)
             if arch is None or arch not in packages:
-                raise EdgekitError(
+                raise CannotRun(
                     f"{runner} has no emulated {target.arch} userland to run in for "
-                    f"{target.name} (PyPI has no wheels of its runtime there)"
+                    f"{target.name} (PyPI has no wheels of its runtime there); the artifact is "
+                    "built: 'edgekit deploy' runs it on the board"
                 )
             userland = ensure_userland(arch, packages[arch])
             done = userland.run(script, args, cwd=work, timeout=3600)
