@@ -758,3 +758,11 @@ def test_onnx_fields_are_escaped():
     assert "<" not in md.replace("&lt;", "")
     onnx = section(md, "ONNX Runtime int8")
     assert all(line.count(" | ") == 6 for line in onnx.splitlines() if line.startswith("| ONNX"))
+
+
+def test_no_instruction_footnote_where_qemu_user_mode_counted_nothing():
+    report = make_report()
+    report["benchmark"] = [
+        {"backend": "c", "runner": "qemu-aarch64 -cpu cortex-a72", "instructions": None}
+    ]
+    assert "counted by QEMU" not in section(render_markdown(report), "Benchmark")
