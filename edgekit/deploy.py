@@ -112,7 +112,7 @@ def deploy(
     if inputs is not None and inputs < 1:
         raise EdgekitError(f"--inputs must be at least 1, got {inputs}")
     count = min(inputs or build.config.validate_inputs, len(build.data.evaluation))
-    remote_dir = remote_dir or f"edgekit-{target.name}"
+    remote_dir = check_remote_dir(remote_dir or f"edgekit-{target.name}")
     log = Log(quiet)
 
     with log.stage("connect") as detail:
@@ -167,6 +167,18 @@ def deploy(
     }
     write_reports(report, folder)
     return report
+
+
+def check_remote_dir(path: str) -> str:
+    """``path`` if it can safely be replaced as a whole: never the home folder, a root-level
+    folder or a path ending in '.' or '..'."""
+    parts = [p for p in path.split("/") if p]
+    if not parts or parts[-1] in (".", "..", "~") or (path.startswith("/") and len(parts) < 2):
+        raise EdgekitError(
+            f"--remote-dir '{path}' would replace a folder that is not edgekit's; name a "
+            "folder of its own, e.g. edgekit-rpi4"
+        )
+    return path
 
 
 def fastest(rows: list[dict]) -> str | None:

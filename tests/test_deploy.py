@@ -162,3 +162,14 @@ def test_deploy_refuses_a_folder_built_for_another_target(cli, build_copy):
         f"Error: '{build_copy}' was built for host, not rpi4; pass --target host or build "
         "for rpi4 first"
     ]
+
+
+@pytest.mark.parametrize("path", ["/", "~", "~/", ".", "..", "/tmp", "a/..", ""])
+def test_remote_dir_never_names_a_folder_that_is_not_edgekits(path):
+    from edgekit.deploy import check_remote_dir
+    from edgekit.errors import EdgekitError
+
+    with pytest.raises(EdgekitError, match="would replace a folder that is not edgekit's"):
+        check_remote_dir(path)
+    assert check_remote_dir("~/edgekit-rpi4") == "~/edgekit-rpi4"
+    assert check_remote_dir("/tmp/edgekit/rpi4") == "/tmp/edgekit/rpi4"
