@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import EdgekitError, first_line
+from .errors import EdgekitError, last_line
 
 # Where each backend's program lies in its artifact folder, by target family (c), or the runner
 # script and model its artifact.json names (litert, tvm).
@@ -72,7 +72,7 @@ class Remote:
                 f"'{remote[:60]}' did not finish on {self.host} within {timeout:g} s"
             ) from None
         if done.returncode == 255:  # ssh's own failure: the board was not reached
-            why = _last_line(done.stderr.decode(errors="replace"))
+            why = last_line(done.stderr)
             raise EdgekitError(
                 f"cannot reach {self.host} over SSH ({why}); check --host, --port and "
                 "--identity, and that 'ssh HOST true' works without a password"
@@ -195,7 +195,7 @@ def _board_facts(remote: Remote, python: str) -> dict:
     )
     lines = done.stdout.decode(errors="replace").splitlines()
     if done.returncode != 0 or not lines:
-        raise EdgekitError(f"{remote.host} did not answer 'uname -sm': {_last_line(done.stderr)}")
+        raise EdgekitError(f"{remote.host} did not answer 'uname -sm': {last_line(done.stderr)}")
     return {"machine": lines[0].strip(), "python": (lines[1:] or ["no python"])[0].strip()}
 
 
@@ -223,7 +223,7 @@ def _upload(remote: Remote, remote_dir: str, archive: bytes) -> None:
     done = remote.run(script, stdin=archive, timeout=RUN_TIMEOUT)
     if done.returncode != 0:
         raise EdgekitError(
-            f"copying the bundle to {remote.host}:{remote_dir} failed: {_last_line(done.stderr)}"
+            f"copying the bundle to {remote.host}:{remote_dir} failed: {last_line(done.stderr)}"
         )
 
 
@@ -248,7 +248,7 @@ def _run_one(
     done = remote.run(f"cd {_remote_path(remote_dir)} && {quoted}", timeout=RUN_TIMEOUT)
     if done.returncode != 0:
         raise EdgekitError(
-            f"{name} failed on {remote.host} (exit {done.returncode}): {_last_line(done.stderr)}"
+            f"{name} failed on {remote.host} (exit {done.returncode}): {last_line(done.stderr)}"
         )
     got = remote.run(f"cat {_remote_path(remote_dir)}/validation/{name}.bin")
     outputs = np.frombuffer(got.stdout, np.int8)
@@ -277,10 +277,3 @@ def _remote_path(path: str) -> str:
     if path.startswith("~/"):
         return "~/" + shlex.quote(path[2:])
     return shlex.quote(path)
-
-
-def _last_line(text: str | bytes) -> str:
-    if isinstance(text, bytes):
-        text = text.decode(errors="replace")
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return first_line(lines[-1]) if lines else "no message"

@@ -21,3 +21,13 @@ def first_line(exc: BaseException, limit: int = 200) -> str:
     """The first line of a third-party exception's message, for a one-line ``Error:``."""
     text = str(exc).strip()
     return text.splitlines()[0][:limit] if text else type(exc).__name__
+
+
+def last_line(text: str | bytes, prefix: str = "") -> str:
+    """The last non-empty line of a tool's output (the last one starting with ``prefix`` when
+    there is one): where command-line tools put the reason they failed."""
+    if isinstance(text, bytes):
+        text = text.decode(errors="replace")
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    marked = [line for line in lines if prefix and line.startswith(prefix)]
+    return (marked or lines or ["no message"])[-1]

@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import EdgekitError
+from .errors import EdgekitError, last_line
 
 PYTHON = "3.11"
 # Bookworm's glibc is 2.36: wheels tagged manylinux_2_17 up to manylinux_2_36 run on it.
@@ -184,7 +184,7 @@ class Userland:
         if done.returncode != 0:
             raise EdgekitError(
                 f"{Path(script).name} failed under {where} ({_exit(done.returncode)}): "
-                f"{_last_line(done.stderr)}"
+                f"{last_line(done.stderr)}"
             )
         return done
 
@@ -321,7 +321,7 @@ def _download_debs(spec: Arch, names: tuple[str, ...], dest: Path) -> list[Path]
     if done.returncode != 0:
         raise EdgekitError(
             f"apt-get download of Debian {spec.name} packages failed: "
-            f"{_last_line(done.stderr, 'E:')} (check the network; run apt-get update)"
+            f"{last_line(done.stderr, 'E:')} (check the network; run apt-get update)"
         )
     return sorted(dest.glob("*.deb"))
 
@@ -385,7 +385,7 @@ def _download_wheels(
     ]  # fmt: skip
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
-        problem = _last_line(done.stderr, "ERROR:").removeprefix("ERROR: ")
+        problem = last_line(done.stderr, "ERROR:").removeprefix("ERROR: ")
         raise EdgekitError(
             f"pip download of {spec.wheel_machine} wheels for Python {PYTHON} failed: {problem} "
             f"(check the network, and that PyPI has manylinux {spec.wheel_machine} wheels of "
@@ -420,14 +420,8 @@ def _unpack_wheel(wheel: Path, site: Path) -> None:
 def _check_run(cmd: list[str], what: str) -> str:
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
-        raise EdgekitError(f"{what} failed: {_last_line(done.stderr)}")
+        raise EdgekitError(f"{what} failed: {last_line(done.stderr)}")
     return done.stdout
-
-
-def _last_line(text: str, prefix: str = "") -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    marked = [line for line in lines if prefix and line.startswith(prefix)]
-    return (marked or lines or ["no message"])[-1]
 
 
 def _exit(code: int) -> str:

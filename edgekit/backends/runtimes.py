@@ -26,14 +26,6 @@ from . import Artifact, RunOutput, parse_latency
 USERLANDS = {"aarch64": "arm64", "armv7-a": "armhf"}
 
 
-def _bundle(out: Path, runner: str, requirements: str) -> Path:
-    out.mkdir(parents=True, exist_ok=True)
-    text = (resources.files("edgekit.templates") / runner).read_text()
-    (out / runner).write_text(text)
-    (out / "requirements.txt").write_text(requirements + "\n")
-    return out
-
-
 def _run_runner(
     artifact: Artifact,
     target: Target,
@@ -88,10 +80,32 @@ class RunnerBackend:
     requirements in each emulated userland (None: that userland's default); an architecture
     not listed has no wheels of the runtime on PyPI."""
 
+    name: str
+    precision: str
+    runner: str  # the runner script, from edgekit/templates
+    requirements: str  # its pip requirements on the board
     packages: dict[str, tuple[str, ...] | None] = {}
 
     def supports(self, target: Target) -> bool:
         return target.family in ("linux", "host")
+
+    def bundle(self, out: Path) -> Path:
+        """``out`` with the runner script and its ``requirements.txt``."""
+        out.mkdir(parents=True, exist_ok=True)
+        text = (resources.files("edgekit.templates") / self.runner).read_text()
+        (out / self.runner).write_text(text)
+        (out / "requirements.txt").write_text(self.requirements + "\n")
+        return out
+
+    def artifact(self, folder: Path, model: str, **details) -> Artifact:
+        return Artifact(
+            self.name,
+            folder,
+            self.precision,
+            None,
+            None,
+            {"runner": self.runner, "model": model, **details},
+        )
 
     def run(
         self, artifact: Artifact, target: Target, inputs: np.ndarray, layers: bool = False
@@ -107,18 +121,12 @@ class LiteRTBackend(RunnerBackend):
     precision = "int8"
     # arm64: ai-edge-litert; armhf: tflite-runtime, what 32-bit Raspberry Pi OS can install
     packages = {"arm64": None, "armhf": None}
+    runner, requirements = "run_litert.py", "ai-edge-litert==2.3.*\nnumpy"
 
     def compile(self, tflite: bytes, target: Target, out: Path, force: bool = False) -> Artifact:
-        folder = _bundle(out, "run_litert.py", "ai-edge-litert==2.3.*\nnumpy")
+        folder = self.bundle(out)
         (folder / "model_int8.tflite").write_bytes(tflite)
-        return Artifact(
-            self.name,
-            folder,
-            self.precision,
-            None,
-            None,
-            {"runner": "run_litert.py", "model": "model_int8.tflite"},
-        )
+        return self.artifact(folder, "model_int8.tflite")
 
 
 class TVMBackend(RunnerBackend):
@@ -129,6 +137,7 @@ class TVMBackend(RunnerBackend):
     # TVM's TFLite frontend turns each int8 op into dequantize -> float op -> quantize.
     precision = "float32-simulated int8 (int8 in/out; TVM's TFLite frontend dequantizes)"
     packages = {"arm64": ("apache-tvm==0.27.*", "numpy<2.4")}  # no armv7l wheels on PyPI
+    runner, requirements = "run_tvm.py", "apache-tvm==0.27.*\nnumpy"
 
     def compile(
         self, tflite: bytes, target: Target, out: Path, force: bool = False, *, tune_trials: int = 0
@@ -161,7 +170,7 @@ class TVMBackend(RunnerBackend):
             settings = tuned_target(settings)
             executable, tuned = tune_and_compile(module, settings, tune_trials, out)
             tuning = tuned.details()
-        folder = _bundle(out, "run_tvm.py", "apache-tvm==0.27.*\nnumpy")
+        folder = self.bundle(out)
         cc = None
         if target.family != "host":
             cc = shutil.which(f"{target.triple}-gcc")
@@ -181,19 +190,12 @@ class TVMBackend(RunnerBackend):
             ) from None
         shape = list(graph.tensor(graph.inputs[0]).shape)
         (folder / "io.json").write_text(json.dumps({"input_shape": shape}) + "\n")
-        return Artifact(
-            self.name,
+        return self.artifact(
             folder,
-            self.precision,
-            None,
-            None,
-            {
-                "runner": "run_tvm.py",
-                "model": "model.so",
-                "target": settings,
-                "library_bytes": library.stat().st_size,
-                **tuning,
-            },
+            "model.so",
+            target=settings,
+            library_bytes=library.stat().st_size,
+            **tuning,
         )
 
 
@@ -225,6 +227,7 @@ class ONNXRuntimeBackend(RunnerBackend):
         "float32 between dequantize and quantize elsewhere)"
     )
     packages = {"arm64": ("onnxruntime==1.32.*", "numpy<2.4")}  # no armv7l wheels on PyPI
+    runner, requirements = "run_onnxruntime.py", "onnxruntime>=1.20\nnumpy"
 
     def compile(self, tflite: bytes, target: Target, out: Path, force: bool = False) -> Artifact:
         from ..onnx_int8 import METHODS
@@ -236,7 +239,7 @@ class ONNXRuntimeBackend(RunnerBackend):
                 f"no ONNX int8 model in {out}: the onnx stage did not run or failed (see its "
                 "stage line)"
             )
-        folder = _bundle(out, "run_onnxruntime.py", "onnxruntime>=1.20\nnumpy")
+        folder = self.bundle(out)
         interp = interpreter(tflite)
         io = {}
         for key, detail in (
@@ -250,12 +253,4 @@ class ONNXRuntimeBackend(RunnerBackend):
                 "zero_point": int(q.zero_point),
             }
         (folder / "io.json").write_text(json.dumps(io, indent=2) + "\n")
-        model = f"model_int8_{made[0]}.onnx"
-        return Artifact(
-            self.name,
-            folder,
-            self.precision,
-            None,
-            None,
-            {"runner": "run_onnxruntime.py", "model": model, "calibration": made[0]},
-        )
+        return self.artifact(folder, f"model_int8_{made[0]}.onnx", calibration=made[0])
