@@ -35,13 +35,13 @@ MODELS = (
 
 
 def quantized(spec: dict, work: Path):
-    from edgekit.pipeline import BuildConfig, Log, ModelSpec, quantize_stage
+    from edgekit.pipeline import BuildConfig, Log, ModelSpec, prepare
 
     out = work / f"q{len(list(work.iterdir()))}"
     out.mkdir()
     config = BuildConfig(target="cortex-m55", model=ModelSpec(**spec))
-    _, data, tflite = quantize_stage(config, out, Log(quiet=True))
-    return tflite, data
+    _, data, model = prepare(config, out, Log(quiet=True))
+    return model.tflite, data
 
 
 def main() -> None:
@@ -50,10 +50,12 @@ def main() -> None:
     parser.add_argument("--skip-large", action="store_true", help="leave out 1.0@224")
     args = parser.parse_args()
 
+    from edgekit.backends import CompileOptions
     from edgekit.backends.c import CBackend
-    from edgekit.ir import macs, read_tflite
-    from edgekit.targets import load_target
-    from edgekit.validate import validate
+    from edgekit.compiler.ir import macs, read_tflite
+    from edgekit.platforms.targets import load_target
+    from edgekit.quantization import Int8Model
+    from edgekit.validation.artifacts import validate
 
     head = (
         f"{'model':<22} {'core':<11} {'instr/inf':>13} {'instr/MAC':>9} {'arena B':>9} "
@@ -70,7 +72,12 @@ def main() -> None:
             for core in cores:
                 start = time.perf_counter()
                 target = load_target(core)
-                artifact = backend.compile(tflite, target, work / f"{core}-{label[:4]}", force=True)
+                artifact = backend.compile(
+                    Int8Model(tflite),
+                    target,
+                    work / f"{core}-{label[:4]}",
+                    CompileOptions(force=True),
+                )
                 row, bench = validate(
                     backend, artifact, target, tflite, data.evaluation, args.inputs, macs=n_macs
                 )

@@ -57,8 +57,8 @@ def onnx_runtime(float_model, data, work: Path, runs: int) -> float:
     """The QDQ model takes the float image (quantization is inside the graph)."""
     import onnxruntime as ort
 
-    from edgekit.data import preprocess
-    from edgekit.onnx_int8 import export_onnx, quantize_onnx
+    from edgekit.frontend.data import preprocess
+    from edgekit.quantization.onnx_ptq import export_onnx, quantize_onnx
 
     float_path = export_onnx(float_model, work / "float.onnx")
     calibration = preprocess(data.calibration.images[:32])
@@ -74,12 +74,14 @@ def onnx_runtime(float_model, data, work: Path, runs: int) -> float:
 def tvm(tflite: bytes, work: Path, x, runs: int, trials: int = 0) -> float:
     """The tvm backend's host library; with ``trials``, tuned by MetaSchedule on this machine
     (candidates timed single-threaded, like every row)."""
-    from edgekit.backends.runtimes import TVMBackend
-    from edgekit.targets import load_target
+    from edgekit.backends import CompileOptions
+    from edgekit.backends.tvm import TVMBackend
+    from edgekit.platforms.targets import load_target
+    from edgekit.quantization import Int8Model
 
-    options = {"tune_trials": trials} if trials else {}
     folder = work / ("tvm-tuned" if trials else "tvm")
-    artifact = TVMBackend().compile(tflite, load_target("host"), folder, **options)
+    options = CompileOptions(tune_trials=trials)
+    artifact = TVMBackend().compile(Int8Model(tflite), load_target("host"), folder, options)
     import tvm
     from tvm import relax
 
@@ -93,9 +95,10 @@ def edgekit_c(tflite: bytes, work: Path, x, runs: int) -> float:
     times it prints itself, the first (warm-up) left out."""
     from edgekit.backends import parse_latency
     from edgekit.backends.c import CBackend
-    from edgekit.targets import load_target
+    from edgekit.platforms.targets import load_target
+    from edgekit.quantization import Int8Model
 
-    artifact = CBackend().compile(tflite, load_target("host"), work / "c")
+    artifact = CBackend().compile(Int8Model(tflite), load_target("host"), work / "c")
     binary = artifact.path / "host" / "model_run"
     (work / "in.bin").write_bytes(x.tobytes() * (1 + runs))
     done = subprocess.run(
@@ -116,15 +119,16 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from edgekit.pipeline import BuildConfig, Log, quantize_stage
-    from edgekit.validate import int8_inputs
+    from edgekit.pipeline import BuildConfig, Log, prepare
+    from edgekit.validation.artifacts import int8_inputs
 
     print(f"{'model':<9} {'runtime':<22} {'median ms':>10} {'vs XNNPACK':>10}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         for label, target in MODELS[:1] if args.skip_large else MODELS:
             work = Path(tmp) / label
             work.mkdir()
-            source, data, tflite = quantize_stage(BuildConfig(target=target), work, Log(True))
+            source, data, model = prepare(BuildConfig(target=target), work, Log(True))
+            tflite = model.tflite
             x = int8_inputs(tflite, data.evaluation, 1)
             rows = [
                 ("LiteRT XNNPACK", litert(tflite, x, "AUTO", args.runs)),

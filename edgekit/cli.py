@@ -1,7 +1,9 @@
 """The ``edgekit`` command. Handlers parse arguments and call the Python API; nothing else.
 
-Exit codes: 0 success, 1 the accuracy gate (``--max-drop``) failed, 2 a user error (printed as
-one ``Error:`` line). TensorFlow and LiteRT are imported only by the commands that need them.
+Exit codes: 0 success, 1 an artifact failed (each named on its own ``Error:`` line, after the
+report was written) or the accuracy gate (``--max-drop``) failed, 2 a user error (printed as one
+``Error:`` line, nothing written). TensorFlow and LiteRT are imported only by the commands that
+need them.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from .errors import EXIT_USAGE, EdgekitError
+from edgekit.errors import EXIT_USAGE, EdgekitError
 
 EXIT_GATE = 1
 
@@ -56,7 +58,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _build_config(args: argparse.Namespace):
-    from .pipeline import ONNX_METHODS, BuildConfig, ModelSpec
+    from edgekit.config import ONNX_METHODS, BuildConfig, ModelSpec
 
     if getattr(args, "model", None) and any(
         getattr(args, k) is not None for k in ("alpha", "resolution", "classes", "weights")
@@ -91,14 +93,14 @@ def _default_out(args: argparse.Namespace) -> Path:
 
 
 def cmd_targets(args: argparse.Namespace) -> int:
-    from .targets import format_targets, list_targets
+    from edgekit.platforms.targets import format_targets, list_targets
 
     print(format_targets(list_targets()))
     return 0
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from .pipeline import build
+    from edgekit.pipeline import build
 
     load_target_or_fail(args.target)
     out = _default_out(args)
@@ -107,7 +109,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_quantize(args: argparse.Namespace) -> int:
-    from .pipeline import quantize_only
+    from edgekit.pipeline import quantize_only
 
     load_target_or_fail(args.target)
     out = _default_out(args)
@@ -117,21 +119,21 @@ def cmd_quantize(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .pipeline import report_only
+    from edgekit.pipeline import report_only
 
     report = report_only(Path(args.folder), args.max_drop, quiet=args.quiet)
     return _finish(report, Path(args.folder))
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .pipeline import validate_folder
+    from edgekit.pipeline import validate_folder
 
     report = validate_folder(Path(args.folder), args.inputs, args.layers, quiet=args.quiet)
     return _finish(report, Path(args.folder))
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
-    from .deploy import Remote, deploy
+    from edgekit.platforms.deploy import Remote, deploy
 
     load_target_or_fail(args.target)
     if args.inputs is not None and args.inputs < 1:
@@ -173,7 +175,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .train import TrainRun, run_training
+    from edgekit.frontend.train import TrainRun, run_training
 
     load_target_or_fail(args.target)
     command = "edgekit " + shlex.join(args.argv)
@@ -195,13 +197,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def load_target_or_fail(name: str) -> None:
-    from .targets import load_target
+    from edgekit.platforms.targets import load_target
 
     load_target(name)
 
 
 def _finish(report: dict, out: Path) -> int:
-    from .pipeline import summary
+    """The build's outcome in a few lines; exit 1 when an artifact failed or the gate did.
+    Failures come last, one line each, so they are what a user sees at the bottom."""
+    from edgekit.pipeline import summary
 
     print(f"{out / 'report.html'}: {summary(report['accuracy'])}")
     for row in report["validation"]:
@@ -210,15 +214,11 @@ def _finish(report: dict, out: Path) -> int:
             f"{row['bit_exact']}, max abs diff {row['max_abs_diff']}, top-1 agreement "
             f"{row['top1_agreement']:.3f}"
         )
-    broken = [r for r in report["validation"] if r["backend"] == "c" and not r["bit_exact"]]
-    if broken:
-        where = broken[0].get("first_differing_layer")
+    failures = report.get("failures", [])
+    for f in failures:
         print(
-            "Error: the c artifact differs from TFLite's reference kernels"
-            + (f", first at layer {where}" if where else "; run 'edgekit validate --layers'"),
-            file=sys.stderr,
+            f"Error: backend {f['backend']} failed ({f['stage']}): {f['reason']}", file=sys.stderr
         )
-        return EXIT_GATE
     gate = report["gate"]
     if gate["passed"] is False:
         print(
@@ -226,12 +226,11 @@ def _finish(report: dict, out: Path) -> int:
             f"float, more than --max-drop {gate['max_drop']:g}",
             file=sys.stderr,
         )
-        return EXIT_GATE
-    return 0
+    return EXIT_GATE if failures or gate["passed"] is False else 0
 
 
 def parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from edgekit import __version__
 
     top = argparse.ArgumentParser(
         prog="edgekit",

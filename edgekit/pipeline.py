@@ -1,8 +1,12 @@
-"""The build: model -> quantize -> report, one stage after another, each checked.
+"""The build: model -> quantize -> evaluate -> compile -> validate -> report.
 
-Each stage is a function from artifact to artifact and is also a CLI subcommand. A build is a
-pure function of its ``BuildConfig``; its outputs go into one folder, written under a temporary
-name and renamed into place, so a failed build never leaves a half-written folder.
+``build`` is the short driver; each stage is a function with its own inputs and outputs, and the
+stages are also the CLI's subcommands (``quantize``, ``report``, ``validate``). A build is a pure
+function of its ``BuildConfig``; its outputs go into one folder, written under a temporary name
+and renamed into place, so a failed build never leaves a half-written folder.
+
+A backend that fails does not stop the build: its error is recorded, the other backends still
+compile and run, the report is written, and the command exits 1 naming each failed backend.
 """
 
 from __future__ import annotations
@@ -10,117 +14,30 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from . import __version__
-from .data import Dataset, Splits, load_dataset, preprocess, splits
-from .errors import CannotRun, EdgekitError
-from .mobilenet import MobileNetConfig
-from .modelio import SourceModel, builtin_model, load_user_model
-from .targets import Target, load_target
+from edgekit import __version__
+from edgekit.config import ONNX_METHODS, BuildConfig, ModelSpec
+from edgekit.errors import CannotRun, EdgekitError
+from edgekit.frontend.data import Dataset, Splits, load_dataset, preprocess, splits
+from edgekit.frontend.mobilenet import MobileNetConfig
+from edgekit.frontend.modelio import SourceModel, builtin_model, load_user_model
+from edgekit.platforms.targets import Target, load_target
+from edgekit.progress import Log
+from edgekit.quantization import Int8Model
+
+__all__ = ["ONNX_METHODS", "BuildConfig", "ModelSpec", "build", "quantize_only", "report_only"]
 
 FLOAT_MODEL = "model_float.keras"
-# ONNX Runtime's static calibration methods (edgekit.onnx_int8.METHODS, kept here so that
-# checking a configuration imports no ONNX code)
-ONNX_METHODS = ("minmax", "entropy", "percentile")
 INT8_MODEL = "model_int8.tflite"
 BUILD_FILE = "build.json"
 
 
-@dataclass(frozen=True)
-class ModelSpec:
-    """Which model to deploy: a user's file, or the built-in MobileNetV2.
-
-    For the built-in model, unset fields take the target's defaults (alpha, resolution) and the
-    data set's class count; ``weights`` defaults to the checkpoint trained on the data set.
-    """
-
-    path: str | None = None
-    alpha: float | None = None
-    resolution: int | None = None
-    classes: int | None = None
-    weights: str | None = None
-
-
-@dataclass(frozen=True)
-class BuildConfig:
-    target: str
-    model: ModelSpec = field(default_factory=ModelSpec)
-    data: str = "digits"
-    calibration_samples: int = 128
-    max_drop: float | None = None
-    validate_inputs: int = 20
-    force: bool = False
-    tune_trials: int = 0  # MetaSchedule candidates for the tvm backend; 0: TVM's defaults
-    # ONNX Runtime calibration methods (the onnx stage makes one int8 model per method)
-    onnx_calibration: tuple[str, ...] = ONNX_METHODS
-
-    def __post_init__(self) -> None:
-        for name in ("calibration_samples", "validate_inputs"):
-            if getattr(self, name) < 1:
-                option = "--" + name.replace("_", "-")
-                raise EdgekitError(f"{option} must be at least 1, got {getattr(self, name)}")
-        unknown = [m for m in self.onnx_calibration if m not in ONNX_METHODS]
-        if unknown or not self.onnx_calibration:
-            raise EdgekitError(
-                f"--onnx-calibration takes a comma-separated list of {', '.join(ONNX_METHODS)}; "
-                f"got '{','.join(self.onnx_calibration)}'"
-            )
-        object.__setattr__(self, "onnx_calibration", tuple(self.onnx_calibration))
-        if self.tune_trials < 0:
-            raise EdgekitError(f"--tune-trials must be 0 or more, got {self.tune_trials}")
-
-    @staticmethod
-    def from_dict(values: dict) -> BuildConfig:
-        return BuildConfig(**{**values, "model": ModelSpec(**values["model"])})
-
-
-@dataclass
-class Stage:
-    name: str
-    status: str
-    detail: str
-    seconds: float
-
-
-class Log:
-    """Stage-by-stage progress on stderr; the stage records go into the report."""
-
-    def __init__(self, quiet: bool = False) -> None:
-        self.quiet = quiet
-        self.stages: list[Stage] = []
-
-    @contextmanager
-    def stage(self, name: str) -> Iterator[list[str]]:
-        """Time a stage; the body appends its one-line outcome to the yielded list."""
-        detail: list[str] = []
-        start = time.perf_counter()
-        self.say(f"{name}: ...")
-        yield detail
-        seconds = time.perf_counter() - start
-        self.stages.append(Stage(name, "done", "; ".join(detail), round(seconds, 2)))
-        self.say(f"{name}: {'; '.join(detail)} ({seconds:.1f} s)")
-
-    def fail(self, name: str, why: str) -> None:
-        self.stages.append(Stage(name, "failed", why, 0.0))
-        self.say(f"{name}: failed, {why}")
-
-    def skip(self, name: str, why: str) -> None:
-        self.stages.append(Stage(name, "skipped", why, 0.0))
-        self.say(f"{name}: skipped, {why}")
-
-    def say(self, line: str) -> None:
-        if not self.quiet:
-            print(line, file=sys.stderr, flush=True)
-
-
-# ---------------------------------------------------------------- stages
+# ---------------------------------------------------------------- model
 
 
 def builtin_config(spec: ModelSpec, target: Target, classes: int) -> MobileNetConfig:
@@ -132,8 +49,8 @@ def builtin_config(spec: ModelSpec, target: Target, classes: int) -> MobileNetCo
 
 
 def resolve_model(config: BuildConfig, target: Target, dataset: Dataset) -> SourceModel:
-    """The model stage for the built-in MobileNetV2: the target's default size, the data
-    set's classes, and weights trained on the data set unless others are named."""
+    """The built-in MobileNetV2: the target's default size, the data set's classes, and
+    weights trained on the data set unless others are named."""
     spec = config.model
     weights = spec.weights or dataset.name
     samples = preprocess(dataset.images[:32]) if weights == "random" else None
@@ -156,144 +73,8 @@ def builtin_shape(spec: ModelSpec, target: Target) -> tuple[int, int, int]:
     return (resolution, resolution, 3)
 
 
-def quantize_model(source: SourceModel, calibration: Dataset, count: int) -> bytes:
-    """The quantize stage: the int8 flatbuffer (the user's own one when given as .tflite)."""
-    from .quantize import check_int8, quantize, representative_samples
-
-    if source.tflite is not None:
-        tflite = source.tflite
-    else:
-        tflite = quantize(
-            source.float_model, representative_samples(calibration, min(count, len(calibration)))
-        )
-    check_int8(tflite)
-    return tflite
-
-
-def accuracy_report(
-    config: BuildConfig,
-    target: Target,
-    source: SourceModel,
-    tflite: bytes,
-    data: Splits,
-    log: Log,
-    out_dir: Path,
-) -> tuple[dict, object]:
-    """The report stage: compare float and int8 on the evaluation split; the report dict and
-    the float model's top-1 predictions (a numpy array; None without a float model)."""
-    from tqdm import tqdm
-
-    from .evaluate import accuracy_section, compare
-
-    evaluation = data.evaluation
-    with tqdm(total=len(evaluation), desc="evaluate", unit="img", disable=None, leave=False) as bar:
-        result = compare(source.float_model, tflite, evaluation, progress=bar.update)
-    accuracy = accuracy_section(result, source.classes)
-    passed = None
-    if config.max_drop is not None and accuracy["top1_drop_points"] is not None:
-        passed = accuracy["top1_drop_points"] <= config.max_drop
-    report = {
-        "edgekit_version": __version__,
-        "target": target.name,
-        "target_info": {"cpu": target.cpu, "board": target.board, "family": target.family},
-        "model": model_section(source),
-        "dataset": {
-            "name": data.train.name,
-            "calibration_samples": (
-                0
-                if source.tflite is not None
-                else min(config.calibration_samples, len(data.calibration))
-            ),
-            "eval_samples": len(evaluation),
-            "class_names": list(evaluation.class_names),
-            "skipped_files": list(data.train.skipped),
-        },
-        "accuracy": accuracy,
-        "gate": {"max_drop": config.max_drop, "passed": passed},
-        "stages": [asdict(s) for s in log.stages],
-        "artifacts": artifacts_section(out_dir),
-        "validation": [],
-        "benchmark": [],
-    }
-    # the float model's top-1 class of each evaluation input: what artifacts are checked against
-    floats = None if result.float_outputs is None else result.float_outputs.argmax(axis=1)
-    return report, floats
-
-
-def model_section(source: SourceModel) -> dict:
-    from .mobilenet import count_macs, count_params
-
-    model = source.float_model
-    counted = model is not None and not wraps_saved_model(model)
-    return {
-        "name": source.name,
-        "alpha": source.config.alpha if source.config else None,
-        "resolution": source.input_shape[0],
-        "input_shape": list(source.input_shape),
-        "classes": source.classes,
-        "params": count_params(model) if counted else None,
-        "macs": count_macs(model) if counted else None,
-        "weights": source.weights,
-        "source": source.source,
-    }
-
-
-def wraps_saved_model(model) -> bool:
-    """A user's SavedModel runs as one opaque layer: no per-layer view, no .keras copy."""
-    return any(layer.__class__.__name__ == "TFSMLayer" for layer in model.layers)
-
-
-def artifacts_section(out_dir: Path) -> list[dict]:
-    rows = []
-    for name, backend, precision in (
-        (FLOAT_MODEL, "keras", "float32"),
-        (INT8_MODEL, "tflite", "int8"),
-    ):
-        path = out_dir / name
-        if path.exists():
-            rows.append(
-                {
-                    "backend": backend,
-                    "path": name,
-                    "precision": precision,
-                    "bytes": path.stat().st_size,
-                    "flash_bytes": None,
-                    "ram_bytes": None,
-                }
-            )
-    return rows
-
-
-# ---------------------------------------------------------------- drivers
-
-
-@contextmanager
-def atomic_folder(out: Path) -> Iterator[Path]:
-    """A temporary sibling of ``out`` that replaces ``out`` only if the body succeeds."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the result is an ordinary folder
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        os.replace(out, old)
-        os.replace(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, out)
-
-
-def quantize_stage(config: BuildConfig, out: Path, log: Log) -> tuple[SourceModel, Splits, bytes]:
-    """Model and quantize stages into ``out`` (which must exist): the float model, the int8
-    model and ``build.json``, from which ``edgekit report`` can rebuild the rest."""
-    target = load_target(config.target)
+def model_stage(config: BuildConfig, target: Target, log: Log) -> tuple[SourceModel, Splits]:
+    """The model to deploy and the data split at its input size."""
     source = None
     if config.model.path is not None:
         with log.stage("model") as detail:
@@ -319,6 +100,47 @@ def quantize_stage(config: BuildConfig, out: Path, log: Log) -> tuple[SourceMode
             f"data '{config.data}' has {classes} classes but the model outputs "
             f"{source.classes}; pass matching data or model"
         )
+    return source, data
+
+
+def model_section(source: SourceModel) -> dict:
+    from edgekit.frontend.mobilenet import count_macs, count_params
+
+    model = source.float_model
+    counted = model is not None and not wraps_saved_model(model)
+    return {
+        "name": source.name,
+        "alpha": source.config.alpha if source.config else None,
+        "resolution": source.input_shape[0],
+        "input_shape": list(source.input_shape),
+        "classes": source.classes,
+        "params": count_params(model) if counted else None,
+        "macs": count_macs(model) if counted else None,
+        "weights": source.weights,
+        "source": source.source,
+    }
+
+
+def wraps_saved_model(model) -> bool:
+    """A user's SavedModel runs as one opaque layer: no per-layer view, no .keras copy."""
+    return any(layer.__class__.__name__ == "TFSMLayer" for layer in model.layers)
+
+
+# ---------------------------------------------------------------- quantize
+
+
+def quantize_stage(
+    config: BuildConfig,
+    source: SourceModel,
+    data: Splits,
+    out: Path,
+    log: Log,
+    onnx: bool = False,
+) -> Int8Model:
+    """The float model, the TFLite int8 model, with ``onnx`` ONNX Runtime's int8 models too,
+    and ``build.json``, into ``out`` (which must exist)."""
+    from edgekit.quantization.converter import check_int8, quantize, representative_samples
+
     if source.float_model is not None and not wraps_saved_model(source.float_model):
         source.float_model.save(out / FLOAT_MODEL)
     if source.tflite is not None:
@@ -326,218 +148,309 @@ def quantize_stage(config: BuildConfig, out: Path, log: Log) -> tuple[SourceMode
         tflite = source.tflite
     else:
         with log.stage("quantize") as detail:
-            tflite = quantize_model(source, data.calibration, config.calibration_samples)
+            count = min(config.calibration_samples, len(data.calibration))
+            tflite = quantize(source.float_model, representative_samples(data.calibration, count))
             detail.append(f"int8 .tflite, {len(tflite) / 1024:.0f} KiB")
+    check_int8(tflite)
     (out / INT8_MODEL).write_bytes(tflite)
+    models = None
+    if onnx:
+        models = onnx_quantize_stage(config, source, data, out, log)
     meta = {"config": asdict(config), "model": model_section(source)}
     (out / BUILD_FILE).write_text(json.dumps(meta, indent=2) + "\n")
-    return source, data, tflite
+    return Int8Model(tflite, models)
 
 
-def report_stage(
-    config: BuildConfig, source: SourceModel, data: Splits, tflite: bytes, out: Path, log: Log
-) -> dict:
-    from .report import write_reports
+def onnx_quantize_stage(config: BuildConfig, source: SourceModel, data: Splits, out: Path, log):
+    """ONNX Runtime's quantizer beside TFLite's: the float model exported to ONNX and quantized
+    statically (QDQ, per-channel) with each calibration method; None where it cannot run."""
+    if source.float_model is None or wraps_saved_model(source.float_model):
+        log.skip("quantize onnx", "needs the float Keras model")
+        return None
+    from edgekit.quantization.onnx_ptq import quantize_methods, save_models
 
-    target = load_target(config.target)
-    with log.stage("report") as detail:
-        report, floats = accuracy_report(config, target, source, tflite, data, log, out)
-        acc = report["accuracy"]
-        detail.append(summary(acc))
-    if "onnx" in target.backends:
-        onnx_stage(config, source, data, out, log, report)
-    backend_stages(config, target, tflite, data, out, log, report, floats)
-    report["stages"] = [asdict(s) for s in log.stages]
-    write_reports(report, out)
-    return report
+    try:
+        with log.stage("quantize onnx") as detail:
+            models = quantize_methods(
+                source.float_model, data, config.calibration_samples, out, config.onnx_calibration
+            )
+            save_models(models)
+            detail.append(", ".join(models.methods))
+    except EdgekitError as exc:
+        log.fail("quantize onnx", str(exc))
+        return None
+    return models
+
+
+# ---------------------------------------------------------------- evaluate
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The evaluate stage's result: float against int8 on the evaluation split."""
+
+    accuracy: dict  # report.json's "accuracy"
+    onnx: dict | None  # report.json's "onnx": ONNX Runtime's int8 models, where made
+    float_predictions: object  # the float model's top-1 class per evaluation input, or None
+
+
+def evaluate_stage(
+    config: BuildConfig, source: SourceModel, model: Int8Model, data: Splits, log: Log
+) -> Evaluation:
+    """Float (Keras) against int8 (LiteRT on the host) on the evaluation split, and ONNX
+    Runtime's int8 models where the quantize stage made them."""
+    from tqdm import tqdm
+
+    from edgekit.validation.accuracy import accuracy_section, evaluate_int8
+
+    evaluation = data.evaluation
+    with log.stage("evaluate") as detail:
+        with tqdm(
+            total=len(evaluation), desc="evaluate", unit="img", disable=None, leave=False
+        ) as bar:
+            result = evaluate_int8(
+                source.float_model, model.tflite, evaluation, progress=bar.update
+            )
+        accuracy = accuracy_section(result, source.classes)
+        detail.append(summary(accuracy))
+    onnx = None
+    if model.onnx is not None:
+        from edgekit.quantization.onnx_ptq import onnx_section
+
+        with log.stage("evaluate onnx") as detail:
+            onnx = onnx_section(model.onnx, evaluation)
+            detail.append(
+                ", ".join(f"{m['method']} top-1 {100 * m['top1']:.2f}%" for m in onnx["methods"])
+            )
+    floats = None if result.float_outputs is None else result.float_outputs.argmax(axis=1)
+    return Evaluation(accuracy, onnx, floats)
+
+
+# ---------------------------------------------------------------- compile and validate
 
 
 @dataclass
-class BuildFolder:
-    """A finished build, read back: what ``edgekit validate`` and ``edgekit deploy`` start from."""
+class Outcome:
+    """One backend's way through compile and validate."""
 
-    folder: Path
-    config: BuildConfig
-    target: Target
-    report: dict
-    tflite: bytes
-    data: Splits
-
-    def artifacts(self) -> list:
-        """The compiled artifacts (folders with an ``artifact.json``), in name order."""
-        from .backends import Artifact
-
-        found = [Artifact.load(p.parent) for p in sorted(self.folder.glob("*/artifact.json"))]
-        if not found:
-            raise EdgekitError(
-                f"'{self.folder}' holds no compiled artifacts; build for a target whose "
-                "backends edgekit can compile (see 'edgekit targets')"
-            )
-        return found
-
-    def float_predictions(self, count: int):
-        """The float model's top-1 class of the first ``count`` evaluation inputs (None when the
-        build has no float model)."""
-        from .validate import float_predictions
-
-        path = self.folder / FLOAT_MODEL
-        model = load_user_model(path).float_model if path.is_file() else None
-        return float_predictions(model, self.data.evaluation, count)
+    backend: str
+    artifact: object = None  # edgekit.backends.Artifact, once compiled
+    validation: dict | None = None
+    benchmark: dict | None = None
+    failures: list[dict] = field(default_factory=list)  # {"stage", "reason"}
 
 
-def load_build(folder: Path) -> BuildFolder:
-    folder = Path(folder)
-    try:
-        meta = json.loads((folder / BUILD_FILE).read_text())
-        report = json.loads((folder / "report.json").read_text())
-        tflite = (folder / INT8_MODEL).read_bytes()
-        config = BuildConfig.from_dict(meta["config"])
-        shape = tuple(meta["model"]["input_shape"])
-    except (OSError, ValueError, TypeError, KeyError) as exc:
-        raise EdgekitError(
-            f"'{folder}' is not a build folder ({exc}); run 'edgekit build' first"
-        ) from None
-    target = load_target(config.target)
-    return BuildFolder(folder, config, target, report, tflite, load_data(config.data, shape))
+def selected_backends(config: BuildConfig, target: Target, log: Log) -> dict:
+    """The backends this build compiles: the target's list and those the options ask for,
+    that this edgekit has and that build for the target (the others are logged as skipped)."""
+    from edgekit.backends import CompileOptions, registry
 
-
-def validate_folder(folder: Path, inputs: int, layers: bool, quiet: bool = False) -> dict:
-    """``edgekit validate``: run a build's compiled artifacts again, on ``inputs`` evaluation
-    inputs (and with ``layers``, every intermediate tensor of the first); the report is
-    updated with the new validation and benchmark rows."""
-    from .backends import registry
-    from .ir import macs, read_tflite
-    from .report import write_reports
-    from .validate import validate
-
-    build = load_build(folder)
-    report, tflite, target, data = build.report, build.tflite, build.target, build.data
-    log = Log(quiet)
-    backends = registry()
-    count = min(inputs, len(data.evaluation))
-    floats = build.float_predictions(count)
-    for artifact in build.artifacts():
-        try:
-            with log.stage(f"validate {artifact.backend}") as detail:
-                row, bench = validate(
-                    backends[artifact.backend],
-                    artifact,
-                    target,
-                    tflite,
-                    data.evaluation,
-                    count,
-                    layers,
-                    macs(read_tflite(tflite)),
-                    floats,
-                )
-                detail.append(f"bit-exact {row['bit_exact']}, max abs diff {row['max_abs_diff']}")
-                if "layers_compared" in row:  # the backends that can dump every layer
-                    detail.append(f"first differing layer: {row['first_differing_layer']}")
-        except CannotRun as exc:
-            log.skip(f"validate {artifact.backend}", str(exc))
-            continue
-        for key, new in (("validation", row), ("benchmark", bench)):
-            report[key] = [r for r in report[key] if r["backend"] != artifact.backend] + [new]
-    write_reports(report, folder)
-    return report
-
-
-def onnx_stage(
-    config: BuildConfig, source: SourceModel, data: Splits, out: Path, log: Log, report: dict
-) -> None:
-    """ONNX Runtime's int8 path beside TFLite's: the float model exported to ONNX, quantized
-    statically (QDQ, per-channel) with each calibration method, evaluated on the same split."""
-    if source.float_model is None or wraps_saved_model(source.float_model):
-        log.skip("onnx", "needs the float Keras model")
-        return
-    from .onnx_int8 import onnx_section
-
-    with log.stage("onnx") as detail:
-        section = onnx_section(
-            source.float_model, data, config.calibration_samples, out, config.onnx_calibration
-        )
-        detail.append(
-            ", ".join(f"{m['method']} top-1 {100 * m['top1']:.2f}%" for m in section["methods"])
-        )
-    report["onnx"] = section
-    for m in section["methods"]:
-        report["artifacts"].append(
-            {
-                "backend": "onnx",
-                "path": m["path"],
-                "precision": m["computes_in"],
-                "bytes": m["model_bytes"],
-                "flash_bytes": None,
-                "ram_bytes": None,
-                "calibration": m["method"],
-            }
-        )
-
-
-def backend_stages(
-    config: BuildConfig,
-    target: Target,
-    tflite: bytes,
-    data: Splits,
-    out: Path,
-    log: Log,
-    report: dict,
-    float_predictions=None,
-) -> None:
-    """Compile and validate each of the target's default backends that this edgekit has;
-    ``float_predictions``: the float model's top-1 class of each evaluation input."""
-    from .backends import registry
-    from .ir import macs, read_tflite
-    from .validate import validate
-
-    backends = registry()
-    # asking for tuning asks for the tvm backend, also where the target does not build it
-    tuned = ("tvm",) if config.tune_trials else ()
-    for name in dict.fromkeys((*target.backends, *tuned)):
-        backend = backends.get(name)
-        if name == "onnx" and "onnx" not in report:
-            log.skip("backend onnx", "the onnx stage made no ONNX int8 model to run")
-            continue
+    options = compile_options(config)
+    known = registry()
+    names = [*target.backends, *(n for n, b in known.items() if b.requested(options))]
+    chosen = {}
+    for name in dict.fromkeys(names):
+        backend = known.get(name)
         if backend is None:
             log.skip(f"backend {name}", "not available in this edgekit version")
-            continue
-        if not backend.supports(target):
+        elif not backend.supports(target):
             log.skip(f"backend {name}", f"does not build for {target.family} targets yet")
-            continue
+        else:
+            chosen[name] = backend
+    assert isinstance(options, CompileOptions)
+    return chosen
+
+
+def compile_options(config: BuildConfig):
+    from edgekit.backends import CompileOptions
+
+    return CompileOptions(force=config.force, tune_trials=config.tune_trials)
+
+
+def compile_stage(
+    backends: dict, model: Int8Model, target: Target, out: Path, options, log: Log
+) -> list[Outcome]:
+    """Each backend compiled into ``out/<name>``, built aside and renamed into place, so a
+    backend that fails leaves no folder; its error is recorded, not raised."""
+    outcomes = []
+    for name, backend in backends.items():
+        outcome = Outcome(name)
+        outcomes.append(outcome)
+        final, work = out / name, out / f".{name}.tmp"
         try:
             with log.stage(f"compile {name}") as detail:
-                tuning = {"tune_trials": config.tune_trials} if tuned and name == "tvm" else {}
-                artifact = backend.compile(tflite, target, out / name, force=config.force, **tuning)
+                artifact = backend.compile(model, target, work, options)
                 artifact.save()
-                detail.append(artifact_summary(artifact, target))
-            report["artifacts"].append(artifact_row(artifact, target, out))
-            count = min(config.validate_inputs, len(data.evaluation))
+                os.replace(work, final)
+                outcome.artifact = replace(artifact, path=final)
+                detail.append(artifact_summary(outcome.artifact))
+        except EdgekitError as exc:
+            shutil.rmtree(work, ignore_errors=True)
+            log.fail(f"compile {name}", str(exc))
+            outcome.failures.append({"stage": "compile", "reason": str(exc)})
+    return outcomes
+
+
+def validate_stage(
+    outcomes: list[Outcome],
+    backends: dict,
+    tflite: bytes,
+    target: Target,
+    data: Dataset,
+    count: int,
+    log: Log,
+    float_predictions=None,
+    layers: bool = False,
+) -> None:
+    """Run each compiled artifact where it will run on the first ``count`` evaluation inputs
+    and compare it with TFLite's reference kernels (``edgekit.validation.artifacts``); the
+    rows go into each outcome. An artifact that cannot run here is skipped, not failed."""
+    from edgekit.compiler.ir import macs, read_tflite
+    from edgekit.validation.artifacts import validate
+
+    total = macs(read_tflite(tflite))
+    count = min(count, len(data))
+    for outcome in outcomes:
+        if outcome.artifact is None:
+            continue
+        name = outcome.backend
+        try:
             with log.stage(f"validate {name}") as detail:
                 row, bench = validate(
-                    backend,
-                    artifact,
+                    backends[name],
+                    outcome.artifact,
                     target,
                     tflite,
-                    data.evaluation,
+                    data,
                     count,
-                    macs=macs(read_tflite(tflite)),
+                    layers=layers,
+                    macs=total,
                     float_predictions=float_predictions,
                 )
                 detail.append(
                     f"{row['runner']}: {row['inputs']} inputs, bit-exact "
                     f"{row['bit_exact']}, max abs diff {row['max_abs_diff']}"
                 )
+                if "layers_compared" in row:  # the backends that can dump every layer
+                    detail.append(f"first differing layer: {row['first_differing_layer']}")
         except CannotRun as exc:  # built, kept and listed; only its run is not possible here
             log.skip(f"validate {name}", str(exc))
             continue
         except EdgekitError as exc:
-            if name == "c":  # edgekit's own backend: its failures are the user's to fix
-                raise
-            # another backend's failure must not cost the artifacts the others made
-            log.fail(f"backend {name}", str(exc))
+            log.fail(f"validate {name}", str(exc))
+            outcome.failures.append({"stage": "validate", "reason": str(exc)})
             continue
-        report["validation"].append(row)
-        report["benchmark"].append(bench)
+        outcome.validation, outcome.benchmark = row, bench
+        if backends[name].bit_exact and not row["bit_exact"]:
+            where = row.get("first_differing_layer")
+            outcome.failures.append(
+                {
+                    "stage": "validate",
+                    "reason": "differs from TFLite's reference kernels"
+                    + (
+                        f", first at layer {where}"
+                        if where
+                        else "; run 'edgekit validate --layers'"
+                    ),
+                }
+            )
+
+
+# ---------------------------------------------------------------- report
+
+
+def report_stage(
+    config: BuildConfig,
+    target: Target,
+    source: SourceModel,
+    data: Splits,
+    evaluation: Evaluation,
+    outcomes: list[Outcome],
+    out: Path,
+    log: Log,
+    earlier: list[dict] = (),
+) -> dict:
+    """report.json, report.md and report.html from what the stages returned; ``earlier``: stage
+    records of a previous run that this one did not repeat (``edgekit report``)."""
+    from edgekit.report import write_reports
+
+    accuracy = evaluation.accuracy
+    passed = None
+    if config.max_drop is not None and accuracy["top1_drop_points"] is not None:
+        passed = accuracy["top1_drop_points"] <= config.max_drop
+    report = {
+        "edgekit_version": __version__,
+        "target": target.name,
+        "target_info": {"cpu": target.cpu, "board": target.board, "family": target.family},
+        "model": model_section(source),
+        "dataset": {
+            "name": data.train.name,
+            "calibration_samples": (
+                0
+                if source.tflite is not None
+                else min(config.calibration_samples, len(data.calibration))
+            ),
+            "eval_samples": len(data.evaluation),
+            "class_names": list(data.evaluation.class_names),
+            "skipped_files": list(data.train.skipped),
+        },
+        "accuracy": accuracy,
+        "gate": {"max_drop": config.max_drop, "passed": passed},
+        "stages": [
+            *(s for s in earlier if s["name"] not in {t.name for t in log.stages}),
+            *(asdict(s) for s in log.stages),
+        ],
+        "artifacts": model_rows(out),
+        "validation": [o.validation for o in outcomes if o.validation is not None],
+        "benchmark": [o.benchmark for o in outcomes if o.benchmark is not None],
+        "failures": [{"backend": o.backend, **f} for o in outcomes for f in o.failures],
+    }
+    if evaluation.onnx is not None:
+        report["onnx"] = evaluation.onnx
+        report["artifacts"] += onnx_rows(evaluation.onnx)
+    report["artifacts"] += [
+        artifact_row(o.artifact, target, out) for o in outcomes if o.artifact is not None
+    ]
+    write_reports(report, out)
+    return report
+
+
+def model_rows(out_dir: Path) -> list[dict]:
+    rows = []
+    for name, backend, precision in (
+        (FLOAT_MODEL, "keras", "float32"),
+        (INT8_MODEL, "tflite", "int8"),
+    ):
+        path = out_dir / name
+        if path.exists():
+            rows.append(
+                {
+                    "backend": backend,
+                    "path": name,
+                    "precision": precision,
+                    "bytes": path.stat().st_size,
+                    "flash_bytes": None,
+                    "ram_bytes": None,
+                }
+            )
+    return rows
+
+
+def onnx_rows(onnx: dict) -> list[dict]:
+    """ONNX Runtime's int8 models, one artifact row per calibration method."""
+    return [
+        {
+            "backend": "onnx",
+            "path": m["path"],
+            "precision": onnx["precision"],  # what the model is; how the host ran it is below
+            "host_computes_in": m["computes_in"],
+            "bytes": m["model_bytes"],
+            "flash_bytes": None,
+            "ram_bytes": None,
+            "calibration": m["method"],
+        }
+        for m in onnx["methods"]
+    ]
 
 
 def artifact_row(artifact, target: Target, out: Path) -> dict:
@@ -570,7 +483,7 @@ def artifact_row(artifact, target: Target, out: Path) -> dict:
     return row
 
 
-def artifact_summary(artifact, target: Target) -> str:
+def artifact_summary(artifact) -> str:
     d = artifact.details
     if "tuning" in d:
         t = d["tuning"]
@@ -589,28 +502,82 @@ def artifact_summary(artifact, target: Target) -> str:
     return text
 
 
-def build(config: BuildConfig, out: Path, quiet: bool = False) -> dict:
-    """``edgekit build``: every stage into ``out``, replaced atomically; the report dict."""
-    log = Log(quiet)
-    if config.tune_trials:
-        from .tvm_tune import check_tunable
+# ---------------------------------------------------------------- drivers
 
-        check_tunable(load_target(config.target), config.tune_trials)  # before any stage runs
+
+@contextmanager
+def atomic_folder(out: Path) -> Iterator[Path]:
+    """A temporary sibling of ``out`` that replaces ``out`` only if the body succeeds."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the result is an ordinary folder
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        os.replace(out, old)
+        os.replace(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, out)
+
+
+def build(config: BuildConfig, out: Path, quiet: bool = False) -> dict:
+    """``edgekit build``: every stage into ``out``, replaced atomically; the report dict.
+    A failed backend is in ``report["failures"]``, not raised."""
+    log = Log(quiet)
+    target = load_target(config.target)
+    if config.tune_trials:
+        from edgekit.backends.tvm_tune import check_tunable
+
+        check_tunable(target, config.tune_trials)  # before any stage runs
+    backends = selected_backends(config, target, log)
+    onnx = any(b.needs == "onnx" for b in backends.values())
     with atomic_folder(out) as tmp:
-        source, data, tflite = quantize_stage(config, tmp, log)
-        report = report_stage(config, source, data, tflite, tmp, log)
+        source, data = model_stage(config, target, log)
+        model = quantize_stage(config, source, data, tmp, log, onnx=onnx)
+        evaluation = evaluate_stage(config, source, model, data, log)
+        outcomes = compile_stage(backends, model, target, tmp, compile_options(config), log)
+        validate_stage(
+            outcomes,
+            backends,
+            model.tflite,
+            target,
+            data.evaluation,
+            config.validate_inputs,
+            log,
+            evaluation.float_predictions,
+        )
+        report = report_stage(config, target, source, data, evaluation, outcomes, tmp, log)
     return report
 
 
+def prepare(config: BuildConfig, out: Path, log: Log) -> tuple[SourceModel, Splits, Int8Model]:
+    """The model and quantize stages into ``out`` (which must exist): the float and int8
+    models, ONNX Runtime's where the target has the onnx backend, and build.json."""
+    target = load_target(config.target)
+    onnx = any(b.needs == "onnx" for b in selected_backends(config, target, Log(True)).values())
+    source, data = model_stage(config, target, log)
+    return source, data, quantize_stage(config, source, data, out, log, onnx=onnx)
+
+
 def quantize_only(config: BuildConfig, out: Path, quiet: bool = False) -> None:
-    """``edgekit quantize``: the float and int8 models and build.json into ``out``."""
-    log = Log(quiet)
+    """``edgekit quantize``: ``prepare`` into ``out``, replaced atomically."""
     with atomic_folder(out) as tmp:
-        quantize_stage(config, tmp, log)
+        prepare(config, tmp, Log(quiet))
 
 
 def report_only(folder: Path, max_drop: float | None, quiet: bool = False) -> dict:
-    """``edgekit report``: the accuracy report of a folder written by ``edgekit quantize``."""
+    """``edgekit report``: the evaluate and report stages again on a folder written by
+    ``edgekit quantize`` (or ``build``); nothing is compiled."""
+    from edgekit.quantization.onnx_ptq import load_models
+
     folder = Path(folder)
     try:
         meta = json.loads((folder / BUILD_FILE).read_text())
@@ -645,7 +612,128 @@ def report_only(folder: Path, max_drop: float | None, quiet: bool = False) -> di
         model["weights"],
         mconfig,
     )
-    return report_stage(config, source, data, tflite, folder, Log(quiet))
+    log = Log(quiet)
+    evaluation = evaluate_stage(config, source, Int8Model(tflite, load_models(folder)), data, log)
+    return report_stage(config, target, source, data, evaluation, _recorded(folder), folder, log)
+
+
+def _artifacts(folder: Path) -> list:
+    from edgekit.backends import Artifact
+
+    return [Artifact.load(p.parent) for p in sorted(Path(folder).glob("*/artifact.json"))]
+
+
+def _recorded(folder: Path) -> tuple[list[Outcome], list[dict]]:
+    """The artifacts a build folder holds, with the validation its report.json has for them,
+    and that report's stage records (``edgekit report`` compiles and runs nothing)."""
+    try:
+        old = json.loads((folder / "report.json").read_text())
+    except (OSError, ValueError):
+        old = {}
+    outcomes = []
+    for artifact in _artifacts(folder):
+        name = artifact.backend
+
+        def mine(key: str, name: str = name) -> list[dict]:
+            return [r for r in old.get(key, []) if r.get("backend") == name]
+
+        validation, benchmark = mine("validation"), mine("benchmark")
+        outcomes.append(
+            Outcome(
+                name,
+                artifact,
+                validation[0] if validation else None,
+                benchmark[0] if benchmark else None,
+                [{k: v for k, v in f.items() if k != "backend"} for f in mine("failures")],
+            )
+        )
+    return outcomes, list(old.get("stages", []))
+
+
+@dataclass
+class BuildFolder:
+    """A finished build, read back: what ``edgekit validate`` and ``edgekit deploy`` start from."""
+
+    folder: Path
+    config: BuildConfig
+    target: Target
+    report: dict
+    tflite: bytes
+    data: Splits
+
+    def artifacts(self) -> list:
+        """The compiled artifacts (folders with an ``artifact.json``), in name order."""
+        found = _artifacts(self.folder)
+        if not found:
+            raise EdgekitError(
+                f"'{self.folder}' holds no compiled artifacts; build for a target whose "
+                "backends edgekit can compile (see 'edgekit targets')"
+            )
+        return found
+
+    def float_predictions(self, count: int):
+        """The float model's top-1 class of the first ``count`` evaluation inputs (None when the
+        build has no float model)."""
+        from edgekit.validation.artifacts import float_predictions
+
+        path = self.folder / FLOAT_MODEL
+        model = load_user_model(path).float_model if path.is_file() else None
+        return float_predictions(model, self.data.evaluation, count)
+
+
+def load_build(folder: Path) -> BuildFolder:
+    folder = Path(folder)
+    try:
+        meta = json.loads((folder / BUILD_FILE).read_text())
+        report = json.loads((folder / "report.json").read_text())
+        tflite = (folder / INT8_MODEL).read_bytes()
+        config = BuildConfig.from_dict(meta["config"])
+        shape = tuple(meta["model"]["input_shape"])
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise EdgekitError(
+            f"'{folder}' is not a build folder ({exc}); run 'edgekit build' first"
+        ) from None
+    target = load_target(config.target)
+    return BuildFolder(folder, config, target, report, tflite, load_data(config.data, shape))
+
+
+def validate_folder(folder: Path, inputs: int, layers: bool, quiet: bool = False) -> dict:
+    """``edgekit validate``: run a build's compiled artifacts again, on ``inputs`` evaluation
+    inputs (and with ``layers``, every intermediate tensor of the first); the report's
+    validation and benchmark rows and its validation failures are replaced."""
+    from edgekit.backends import registry
+    from edgekit.report import write_reports
+
+    build = load_build(folder)
+    report, data = build.report, build.data
+    log = Log(quiet)
+    count = min(inputs, len(data.evaluation))
+    outcomes = [Outcome(a.backend, a) for a in build.artifacts()]
+    validate_stage(
+        outcomes,
+        registry(),
+        build.tflite,
+        build.target,
+        data.evaluation,
+        count,
+        log,
+        build.float_predictions(count),
+        layers,
+    )
+    for outcome in outcomes:
+        name = outcome.backend
+        for key, new in (("validation", outcome.validation), ("benchmark", outcome.benchmark)):
+            report[key] = [r for r in report[key] if r["backend"] != name]
+            if new is not None:
+                report[key].append(new)
+        report["failures"] = [
+            f
+            for f in report.get("failures", [])
+            if not (f["backend"] == name and f["stage"] == "validate")
+        ] + [{"backend": name, **f} for f in outcome.failures]
+    report["stages"] = report.get("stages", []) + [asdict(s) for s in log.stages]
+    write_reports(report, folder)
+    return report
 
 
 def describe(source: SourceModel) -> str:

@@ -1,5 +1,6 @@
 """The c backend end to end: generated C, host and firmware builds, bit-exactness."""
 
+import json
 import re
 import shutil
 import subprocess
@@ -9,10 +10,12 @@ import numpy as np
 import pytest
 from conftest import error_lines
 
+from edgekit.backends import CompileOptions
 from edgekit.backends.c import CBackend
 from edgekit.errors import EdgekitError
-from edgekit.targets import load_target
-from edgekit.validate import int8_inputs, reference
+from edgekit.platforms.targets import load_target
+from edgekit.quantization import Int8Model
+from edgekit.validation.artifacts import int8_inputs, reference
 
 BOARDS = {
     "cortex-m4": "mps2-an386",
@@ -25,7 +28,7 @@ BOARDS = {
 @pytest.fixture(scope="module")
 def model(host_build):
     """The shipped 0.35@96 digits model (int8) and 20 evaluation inputs with their reference."""
-    from edgekit.data import load_dataset, splits
+    from edgekit.frontend.data import load_dataset, splits
 
     tflite = (host_build[0] / "model_int8.tflite").read_bytes()
     inputs = int8_inputs(tflite, splits(load_dataset("digits", 96)).evaluation, 20)
@@ -35,7 +38,7 @@ def model(host_build):
 @pytest.fixture(scope="module")
 def host_artifact(model, tmp_path_factory):
     out = tmp_path_factory.mktemp("c-host")
-    return CBackend().compile(model[0], load_target("host"), out)
+    return CBackend().compile(Int8Model(model[0]), load_target("host"), out)
 
 
 def _code(text: str) -> str:
@@ -87,7 +90,7 @@ def test_c_folder_builds_on_its_own_with_make_and_cmake(model, host_artifact, tm
 def test_firmware_is_bit_exact_in_qemu(model, tmp_path, target):
     tflite, inputs, ref = model
     t = load_target(target)
-    artifact = CBackend().compile(tflite, t, tmp_path)
+    artifact = CBackend().compile(Int8Model(tflite), t, tmp_path)
     assert 0 < artifact.ram_bytes <= t.ram_bytes and 0 < artifact.flash_bytes <= t.flash_bytes
     assert artifact.ram_bytes >= artifact.details["arena_bytes"]
     run = CBackend().run(artifact, t, inputs, layers=True)
@@ -105,17 +108,19 @@ def test_firmware_is_bit_exact_in_qemu(model, tmp_path, target):
 def test_model_over_the_boards_budget_is_an_error_unless_forced(model, tmp_path):
     small = replace(load_target("cortex-m7"), ram_bytes=64 * 1024, flash_bytes=256 * 1024)
     with pytest.raises(EdgekitError) as err:
-        CBackend().compile(model[0], small, tmp_path / "a")
+        CBackend().compile(Int8Model(model[0]), small, tmp_path / "a")
     message = str(err.value)
     assert "\n" not in message and "64 KiB" in message
-    forced = CBackend().compile(model[0], small, tmp_path / "b", force=True)
+    forced = CBackend().compile(
+        Int8Model(model[0]), small, tmp_path / "b", CompileOptions(force=True)
+    )
     assert forced.ram_bytes > small.ram_bytes
 
 
 def test_unsupported_op_stops_the_build_with_one_line(cli, tmp_path):
     import keras
 
-    from edgekit.quantize import quantize
+    from edgekit.quantization.converter import quantize
 
     x = inp = keras.Input((16, 16, 3))
     x = keras.layers.MaxPooling2D(2)(keras.layers.Conv2D(4, 3, padding="same")(x))
@@ -125,10 +130,14 @@ def test_unsupported_op_stops_the_build_with_one_line(cli, tmp_path):
     path.write_bytes(quantize(keras.Model(inp, x), samples))
     out = tmp_path / "out"
     code, _, err = cli("build", "--target", "cortex-m7", "--model", path, "--out", out, "--quiet")
-    assert code == 2
+    assert code == 1  # a failed backend: the report is written, the error line comes last
     [line] = error_lines(err)
+    assert line.startswith("Error: backend c failed (compile):")
     assert "MAX_POOL_2D" in line and "cortex-m7" in line
-    assert not out.exists()
+    assert err.rstrip().endswith(line)
+    report = json.loads((out / "report.json").read_text())
+    assert [f["backend"] for f in report["failures"]] == ["c"]
+    assert not (out / "c").exists() and not (out / ".c.tmp").exists()
 
 
 @pytest.mark.parametrize(
@@ -138,7 +147,7 @@ def test_unsupported_op_stops_the_build_with_one_line(cli, tmp_path):
 def test_static_linux_executable_is_bit_exact_under_qemu_user(model, tmp_path, target, runner):
     tflite, inputs, ref = model
     t = load_target(target)
-    artifact = CBackend().compile(tflite, t, tmp_path)
+    artifact = CBackend().compile(Int8Model(tflite), t, tmp_path)
     exe = tmp_path / artifact.details["executable"]
     kind = subprocess.run(["file", "-b", str(exe)], capture_output=True, text=True).stdout
     if kind:  # `file` may be missing; the run below proves the ISA anyway
@@ -155,4 +164,4 @@ def test_static_linux_executable_is_bit_exact_under_qemu_user(model, tmp_path, t
 def test_missing_cross_compiler_names_the_debian_package(model, tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # no compilers here
     with pytest.raises(EdgekitError, match="apt-get install gcc-aarch64-linux-gnu"):
-        CBackend().compile(model[0], load_target("rpi4"), tmp_path / "out")
+        CBackend().compile(Int8Model(model[0]), load_target("rpi4"), tmp_path / "out")

@@ -158,29 +158,65 @@ def test_validate_runs_every_artifact_again_and_compares_every_layer_of_c(
     assert "c on host: 4 inputs, bit-exact True" in stdout
 
 
+def test_validate_exits_1_naming_an_artifact_that_failed_and_clears_it_once_fixed(
+    cli, host_build, tmp_path, monkeypatch
+):
+    import shutil
+
+    from edgekit.backends.litert import LiteRTBackend
+    from edgekit.errors import EdgekitError
+
+    folder = tmp_path / "copy"
+    shutil.copytree(host_build[0], folder)
+    run = LiteRTBackend.run
+
+    def crash(self, *args, **kwargs):
+        raise EdgekitError("run_litert.py failed: simulated crash")
+
+    monkeypatch.setattr(LiteRTBackend, "run", crash)
+    code, _, err = cli("validate", folder, "--inputs", 2, "--quiet")
+    assert code == 1
+    assert err.rstrip().splitlines()[-1] == (
+        "Error: backend litert failed (validate): run_litert.py failed: simulated crash"
+    )
+    report = json.loads((folder / "report.json").read_text())
+    verdict = {v["backend"]: v["status"] for v in report["verdict"]}
+    assert verdict == {"c": "ok", "litert": "failed", "tvm": "ok", "onnx": "ok"}
+    assert "litert" not in {r["backend"] for r in report["validation"]}
+    assert "<tr class=failed>" in (folder / "report.html").read_text()
+    monkeypatch.setattr(LiteRTBackend, "run", run)
+    code, _, err = cli("validate", folder, "--inputs", 2, "--quiet")
+    assert code == 0, err
+    report = json.loads((folder / "report.json").read_text())
+    assert report["failures"] == [] and {v["status"] for v in report["verdict"]} == {"ok"}
+
+
 def test_an_artifact_that_cannot_run_here_is_kept_and_its_validation_skipped(
     host_build, tmp_path, monkeypatch
 ):
-    from dataclasses import replace
 
-    from edgekit.backends.runtimes import LiteRTBackend
-    from edgekit.data import load_dataset, splits
+    from edgekit.backends import CompileOptions
+    from edgekit.backends.litert import LiteRTBackend
     from edgekit.errors import CannotRun
-    from edgekit.pipeline import BuildConfig, Log, backend_stages
-    from edgekit.targets import load_target
+    from edgekit.frontend.data import load_dataset, splits
+    from edgekit.pipeline import Log, compile_stage, validate_stage
+    from edgekit.platforms.targets import load_target
+    from edgekit.quantization import Int8Model
 
     def cannot(self, *args, **kwargs):
         raise CannotRun("no runtime for this architecture here")
 
     monkeypatch.setattr(LiteRTBackend, "run", cannot)
-    target = replace(load_target("host"), backends=("litert",))
-    report = {"artifacts": [], "validation": [], "benchmark": []}
+    host = load_target("host")
     log = Log(quiet=True)
     tflite = (host_build[0] / "model_int8.tflite").read_bytes()
-    config = BuildConfig(target="host", validate_inputs=2)
-    data = splits(load_dataset("digits", 96))
-    backend_stages(config, target, tflite, data, tmp_path, log, report)
+    backends = {"litert": LiteRTBackend()}
+    outcomes = compile_stage(backends, Int8Model(tflite), host, tmp_path, CompileOptions(), log)
+    validate_stage(
+        outcomes, backends, tflite, host, splits(load_dataset("digits", 96)).evaluation, 2, log
+    )
     stages = {s.name: (s.status, s.detail) for s in log.stages}
     assert stages["validate litert"] == ("skipped", "no runtime for this architecture here")
-    assert [a["backend"] for a in report["artifacts"]] == ["litert"]
-    assert report["validation"] == [] and (tmp_path / "litert" / "artifact.json").is_file()
+    [litert] = outcomes
+    assert litert.artifact is not None and litert.validation is None and not litert.failures
+    assert (tmp_path / "litert" / "artifact.json").is_file()

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edgekit.data import Dataset, Recipe, load_dataset, load_recipe, preprocess, splits
 from edgekit.errors import EdgekitError
+from edgekit.frontend.data import Dataset, Recipe, load_dataset, load_recipe, preprocess, splits
 
 # Solid colours per class, so a test can tell from the pixels which folder an image came from.
 COLOURS = {"circle": (255, 0, 0), "square": (0, 255, 0), "triangle": (0, 0, 255)}

@@ -4,15 +4,15 @@ are one-line errors."""
 import numpy as np
 import pytest
 
+from edgekit.compiler.ir import Graph, padding_amounts, read_tflite, short_name
 from edgekit.errors import EdgekitError
-from edgekit.ir import Graph, padding_amounts, read_tflite, short_name
-from edgekit.runtime import interpreter
+from edgekit.quantization.interpreter import interpreter
 
 WINDOWED = ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D")
 
 
 def _int8(model) -> bytes:
-    from edgekit.quantize import quantize
+    from edgekit.quantization.converter import quantize
 
     shape = (4, *model.input_shape[1:])
     return quantize(model, np.random.default_rng(0).standard_normal(shape).astype(np.float32))

@@ -3,12 +3,13 @@
 Each case builds a small Keras model around one op, converts it to int8 with the TFLite
 converter, and runs it with TFLite's reference kernels on random int8 inputs (several seeds per
 model). The kernel's parameters come from the converted model's scales and zero points through
-``edgekit.fixedpoint``; the C kernel runs on the same inputs and weights in a host build, and
-every output byte must match.
+``edgekit.compiler.fixedpoint``; the C kernel runs on the same inputs and weights in a host build,
+and every output byte must match.
 """
 
 import dataclasses
 import importlib.resources
+import os
 import re
 import shutil
 import struct
@@ -19,52 +20,74 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgekit import fixedpoint as fp
-from edgekit.quantize import quantize
-from edgekit.runtime import interpreter
+from edgekit.backends.c import SANITIZE_CFLAGS
+from edgekit.compiler import fixedpoint as fp
+from edgekit.quantization.converter import quantize
+from edgekit.quantization.interpreter import interpreter
 
-KERNELS = Path(str(importlib.resources.files("edgekit.kernels")))
+KERNELS = Path(str(importlib.resources.files("edgekit.compiler.kernels")))
 HARNESS = Path(__file__).with_name("kernels_harness.c")
 CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror"]
 SEEDS = (0, 1, 2, 3)  # random int8 inputs per converted model
+# The harness never frees its buffers (it exits at once); the kernels allocate nothing.
+SANITIZER_ENV = {"ASAN_OPTIONS": "detect_leaks=0"}
 ACTIVATIONS = {0: "none", 1: "relu", 2: "relu_n1_to_1", 3: "relu6"}
 SAME, VALID = 0, 1  # tflite Padding
 
 
 class Harness:
-    """``tests/kernels_harness.c`` linked with the kernels: one kernel run per call."""
+    """``tests/kernels_harness.c`` linked with the kernels: one kernel run per call, on every
+    build given; the builds must agree byte for byte."""
 
-    def __init__(self, executable: Path):
-        self.executable = executable
+    def __init__(self, *executables: Path):
+        self.executables = executables
 
     def run(self, kind: str, *fields) -> np.ndarray:
         values = np.concatenate([np.asarray(f, dtype=np.int64).ravel() for f in fields])
         with tempfile.TemporaryDirectory(prefix="ek-kernel-") as tmp:
-            source, sink = Path(tmp) / "in.txt", Path(tmp) / "out.bin"
+            source = Path(tmp) / "in.txt"
             source.write_text(" ".join(map(str, values.tolist())))
-            done = subprocess.run(
-                [str(self.executable), kind, str(source), str(sink)],
-                capture_output=True,
-                text=True,
-            )
-            assert done.returncode == 0, done.stderr
-            return np.frombuffer(sink.read_bytes(), dtype=np.int8)
+            outputs = [
+                self._run(exe, kind, source, Path(tmp) / f"{exe.name}.bin")
+                for exe in self.executables
+            ]
+        for other in outputs[1:]:
+            np.testing.assert_array_equal(other, outputs[0], err_msg="the builds disagree")
+        return outputs[0]
+
+    @staticmethod
+    def _run(executable: Path, kind: str, source: Path, sink: Path) -> np.ndarray:
+        done = subprocess.run(
+            [str(executable), kind, str(source), str(sink)],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **SANITIZER_ENV},
+        )
+        # a sanitizer finding stops the run; the harness itself writes nothing to stderr
+        assert done.returncode == 0 and not done.stderr, f"{executable.name}: {done.stderr}"
+        return np.frombuffer(sink.read_bytes(), dtype=np.int8)
 
 
-def build_harness(executable: Path, *defines: str) -> Harness:
+def build_harness(executable: Path, *flags: str) -> Path:
     sources = [str(p) for p in (HARNESS, *sorted(KERNELS.glob("*.c")))]
     done = subprocess.run(
-        ["gcc", *CFLAGS, "-O1", *defines, f"-I{KERNELS}", *sources, "-o", str(executable)],
+        ["gcc", *CFLAGS, *flags, f"-I{KERNELS}", *sources, "-o", str(executable)],
         capture_output=True,
         text=True,
     )
     assert done.returncode == 0, done.stderr
-    return Harness(executable)
+    return executable
 
 
 @pytest.fixture(scope="module")
 def harness(tmp_path_factory):
-    return build_harness(tmp_path_factory.mktemp("harness") / "kernels_harness")
+    """Every kernel case runs twice: optimized as the host build ships (-O2), and under
+    AddressSanitizer and UndefinedBehaviorSanitizer, where any finding fails the case."""
+    folder = tmp_path_factory.mktemp("harness")
+    return Harness(
+        build_harness(folder / "kernels_harness", "-O2"),
+        build_harness(folder / "kernels_harness_sanitized", "-O1", *SANITIZE_CFLAGS),
+    )
 
 
 def builtin_options(tflite_model: bytes, op_index: int):
@@ -174,6 +197,20 @@ def assert_bytes_equal(got: np.ndarray, want: np.ndarray):
     np.testing.assert_array_equal(got, want, err_msg=f"{differ} of {want.size} bytes differ")
 
 
+def test_sanitized_harness_stops_at_undefined_behaviour(harness, tmp_path):
+    """The sanitizers are really in the build every case runs: a MEAN whose shift is out of
+    range (a right shift by 40, undefined in C) ends the sanitized run with a report."""
+    source = tmp_path / "in.txt"
+    source.write_text("1 1 2 0 0 1073741824 -40 5 6")
+    done = subprocess.run(
+        [str(harness.executables[-1]), "mean", str(source), str(tmp_path / "out.bin")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **SANITIZER_ENV},
+    )
+    assert done.returncode != 0 and "runtime error: shift exponent 40" in done.stderr
+
+
 def test_quantize_multiplier_follows_tflite_at_the_edges():
     assert fp.quantize_multiplier(0.5) == (1 << 30, 0)
     assert fp.quantize_multiplier(1.0) == (1 << 30, 1)
@@ -258,7 +295,7 @@ def test_reference_kernels_round_twice(harness, tmp_path):
     The single-rounding variant (TFLITE_SINGLE_ROUNDING builds) gives different bytes on the
     same model, so matching the default is a real finding, not an accident of easy cases.
     """
-    single = build_harness(tmp_path / "single_rounding", "-DEK_SINGLE_ROUNDING=1")
+    single = Harness(build_harness(tmp_path / "single", "-O2", "-DEK_SINGLE_ROUNDING=1"))
     ref = conv_model(np.random.default_rng(7), 16, 16, 16, 32, 3, 1, "same", "none")
     inputs, want = ref.invoke(np.random.default_rng(0))
     fields = conv_fields(ref, inputs)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from edgekit.errors import EdgekitError
-from edgekit.mobilenet import (
+from edgekit.frontend.mobilenet import (
     MobileNetConfig,
     build_mobilenet_v2,
     count_macs,
@@ -110,7 +110,7 @@ def test_every_multiple_of_32_from_96_to_224_is_accepted(resolution):
 def test_conditioning_keeps_random_activations_alive():
     import keras
 
-    from edgekit.mobilenet import condition_batchnorm
+    from edgekit.frontend.mobilenet import condition_batchnorm
 
     keras.utils.set_random_seed(0)
     model = build_mobilenet_v2(MobileNetConfig(0.35, 96, 10), softmax=False)
@@ -141,7 +141,7 @@ def _random_keras_mobilenet(original):
 def test_imagenet_weights_load_into_the_backbone(monkeypatch):
     import keras
 
-    from edgekit.mobilenet import imagenet_model
+    from edgekit.frontend.mobilenet import imagenet_model
 
     fake = _random_keras_mobilenet(keras.applications.MobileNetV2)
     monkeypatch.setattr(keras.applications, "MobileNetV2", fake)
@@ -158,7 +158,7 @@ def test_imagenet_weights_load_into_the_backbone(monkeypatch):
 def test_imagenet_weights_offline_is_a_user_error(monkeypatch):
     import keras
 
-    from edgekit.mobilenet import imagenet_model
+    from edgekit.frontend.mobilenet import imagenet_model
 
     def offline(**kwargs):
         raise Exception("URL fetch failure: Name or service not known")

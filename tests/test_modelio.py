@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from edgekit.data import load_dataset, preprocess, splits
 from edgekit.errors import EdgekitError
-from edgekit.mobilenet import MobileNetConfig
-from edgekit.modelio import (
+from edgekit.frontend.data import load_dataset, preprocess, splits
+from edgekit.frontend.mobilenet import MobileNetConfig
+from edgekit.frontend.modelio import (
     builtin_model,
     load_checkpoint,
     load_user_model,

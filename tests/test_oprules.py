@@ -9,9 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgekit.errors import EdgekitError
-from edgekit.ir import Graph, Quant, read_tflite
-from edgekit.oprules import (
+from edgekit.compiler.ir import Graph, Quant, read_tflite
+from edgekit.compiler.oprules import (
     GENERIC_RULES,
     SUPPORTED,
     check_graph,
@@ -20,7 +19,8 @@ from edgekit.oprules import (
     rules_for,
     supported_ops_markdown,
 )
-from edgekit.targets import list_targets, load_target
+from edgekit.errors import EdgekitError
+from edgekit.platforms.targets import list_targets, load_target
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "supported-ops.md"
 MOBILENET_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "MEAN", "FULLY_CONNECTED", "SOFTMAX"}
@@ -37,7 +37,7 @@ def _samples(model, count: int = 4) -> np.ndarray:
 
 
 def _int8(model) -> bytes:
-    from edgekit.quantize import quantize
+    from edgekit.quantization.converter import quantize
 
     return quantize(model, _samples(model))
 
@@ -62,8 +62,8 @@ def _convert(model, quantized: bool) -> bytes:
 @pytest.fixture(scope="module")
 def mobilenet() -> Graph:
     """MobileNetV2 0.35@96, 10 classes, from the shipped digits checkpoint, int8."""
-    from edgekit.mobilenet import MobileNetConfig
-    from edgekit.modelio import builtin_model
+    from edgekit.frontend.mobilenet import MobileNetConfig
+    from edgekit.frontend.modelio import builtin_model
 
     source = builtin_model(MobileNetConfig(0.35, 96, 10), "digits")
     return read_tflite(_int8(source.float_model))
@@ -337,12 +337,13 @@ def test_activations_with_a_bad_zero_point_or_per_channel_scales_are_refused(gra
 
 def test_supported_ops_document_is_up_to_date():
     assert DOCS.read_text(encoding="utf-8") == supported_ops_markdown(), (
-        "docs/supported-ops.md is stale: run 'python -m edgekit.oprules > docs/supported-ops.md'"
+        "docs/supported-ops.md is stale: run "
+        "'python -m edgekit.compiler.oprules > docs/supported-ops.md'"
     )
 
 
 def test_every_rule_states_a_constraint_and_a_remedy():
-    from edgekit.oprules import _doc
+    from edgekit.compiler.oprules import _doc
 
     for kind in SUPPORTED:
         for rule in rules_for(kind):

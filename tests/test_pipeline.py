@@ -55,17 +55,20 @@ def test_build_writes_every_artifact_and_the_report_contract(host_build):
         "data",
         "model",
         "quantize",
-        "report",
-        "onnx",
+        "quantize onnx",
+        "evaluate",
+        "evaluate onnx",
         "compile c",
-        "validate c",
         "compile litert",
-        "validate litert",
         "compile tvm",
-        "validate tvm",
         "compile onnx",
+        "validate c",
+        "validate litert",
+        "validate tvm",
         "validate onnx",
     ]
+    assert saved["failures"] == []
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no backend left aside
     assert {v["backend"]: v["bit_exact"] for v in saved["validation"]}["c"] is True
     for row in saved["validation"]:  # checked against the float model and the labels too
         assert row["float_top1_agreement"] >= 0.9 and row["top1"] >= 0.9
@@ -164,8 +167,8 @@ def test_users_saved_model_is_quantized_and_reported_again_from_its_folder(host_
 
 
 def test_onnx_calibration_methods_are_chosen_and_survive_build_json():
-    from edgekit.onnx_int8 import METHODS
     from edgekit.pipeline import ONNX_METHODS
+    from edgekit.quantization.onnx_ptq import METHODS
 
     assert ONNX_METHODS == METHODS
     config = BuildConfig(target="rpi4", onnx_calibration=["entropy"])

@@ -1,7 +1,7 @@
 import pytest
 
-from edgekit.ir import read_tflite
-from edgekit.planner import IN_PLACE, lifetimes, lower_bound, plan_memory
+from edgekit.compiler.ir import read_tflite
+from edgekit.compiler.planner import IN_PLACE, lifetimes, lower_bound, plan_memory
 
 
 @pytest.fixture(scope="module")

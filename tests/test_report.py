@@ -644,13 +644,20 @@ def onnx_method(method: str, top1: float, agreement: float, samples: int, capped
             "integer": {"QLinearConv": 37, "QGemm": 1},
             "float": {"Conv": 15, "Add": 10},
         },
+        "host_integer_kernels_top1": None,
         "quantize_seconds": 1.8,
         "evaluate_seconds": 0.3,
     }
 
 
+def host_int8_path(flags: set[str], reason: str) -> dict:
+    from edgekit.templates.run_onnxruntime import int8_path
+
+    return {**int8_path("x86_64", flags), "reason": reason}
+
+
 def make_onnx_report() -> dict:
-    """An x86_64 build with ONNX Runtime's int8 models beside the TFLite one."""
+    """An x86_64 build (AVX-512 VNNI) with ONNX Runtime's int8 models beside the TFLite one."""
     report = make_report()
     report["accuracy"]["int8_runtime"] = "LiteRT builtin int8 kernels, host"
     report["onnx"] = {
@@ -658,6 +665,11 @@ def make_onnx_report() -> dict:
         "host": "x86_64",
         "precision": "int8 QDQ (per-channel int8 weights, int8 activations)",
         "opset": 17,
+        "reduce_range": False,
+        "host_int8_path": host_int8_path(
+            {"avx2", "avx512bw", "avx512_vnni"},
+            "this CPU's integer kernels sum in int32, as the board's do",
+        ),
         "float_path": "onnx/model_float.onnx",
         "float_bytes": 1658260,
         "float_max_abs_diff_vs_keras": 1.1e-06,
@@ -731,6 +743,36 @@ def test_onnx_section_with_figures_missing_says_so_and_never_none():
         assert not re.search(r"\bNone\b|\bnan\b|\bNaN\b|\binf\b", shown)
     onnx["methods"] = None
     assert "## ONNX Runtime int8" in render_markdown(report)
+
+
+def test_onnx_section_says_which_int8_path_ran_the_models_and_why():
+    report = make_onnx_report()
+    onnx = section(render_markdown(report), "ONNX Runtime int8")
+    assert (
+        "Int8 path on this host: ONNX Runtime's integer kernels are x86 AVX512-VNNI vpdpbusd, "
+        "int32 sums (CPU features read: avx2, avx512_vnni, avx512bw); the models ran on integer "
+        "kernels: this CPU's integer kernels sum in int32, as the board's do. Weights keep all "
+        "8 bits (reduce_range off): the model is the one the board runs." in onnx
+    )
+    assert "scored" not in onnx
+    # an AVX2-only host: the models ran as written, and the saturating kernels' score is shown
+    report["onnx"]["host_int8_path"] = host_int8_path({"avx2"}, "its kernels could saturate")
+    for m, top1 in zip(report["onnx"]["methods"], (0.9526, 0.9526, 0.9582)):
+        m["host_integer_kernels_top1"] = top1
+    onnx = section(render_markdown(report), "ONNX Runtime int8")
+    assert (
+        "integer kernels are x86 AVX2 vpmaddubsw, u8 x s8 pairs summed in int16 (CPU features "
+        "read: avx2); the models ran as written, dequantize -&gt; float32 -&gt; quantize: its "
+        "kernels could saturate." in onnx
+    )
+    assert (
+        "On this host's integer kernels they scored top-1 95.26% (minmax), 95.26% (entropy), "
+        "95.82% (percentile)." in onnx
+    )
+    report["onnx"]["host_int8_path"] = None
+    report["onnx"]["reduce_range"] = "?"
+    onnx = section(render_markdown(report), "ONNX Runtime int8")
+    assert "The host's int8 path was not recorded. Whether weights were range-reduced" in onnx
 
 
 def test_no_onnx_block_renders_no_onnx_section():

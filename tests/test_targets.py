@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from edgekit.errors import EdgekitError
-from edgekit.targets import (
+from edgekit.platforms.targets import (
     FAMILIES,
     Target,
     format_size,
@@ -97,7 +97,7 @@ def test_linux_boards_run_under_qemu_user_with_their_own_cpu():
             "qemu-aarch64",
             cpu,
         )
-        assert t.flash_bytes is None
+        assert t.flash_bytes is None and t.cores == 4
     armv7 = load_target("rpi-armv7")
     assert (armv7.arch, armv7.triple) == ("armv7-a", "arm-linux-gnueabihf")
     assert (armv7.emulator.binary, armv7.emulator.cpu) == ("qemu-arm", "cortex-a7")
@@ -219,6 +219,38 @@ BAD_FILES = {
         'cpu = "cortex-a72"\n\n[model]',
         "\n[model]",
         "needs 'emulator.cpu'",
+    ),
+    "zero cores": ("rpi4", "cores = 4", "cores = 0", "'cores' must be positive"),
+    "linux board without cores": ("rpi4", "cores = 4\n", "", "a linux board needs 'cores'"),
+    "unknown qemu-user cpu": (
+        "rpi4",
+        'cpu = "cortex-a72"\n\n[model]',
+        'cpu = "cortex-a99"\n\n[model]',
+        "unknown aarch64 emulator cpu 'cortex-a99'; use one of cortex-a53, cortex-a72, cortex-a76",
+    ),
+    "qemu-user cpu of another arch": (
+        "rpi-armv7",
+        'cpu = "cortex-a7"\n\n[model]',
+        'cpu = "cortex-a72"\n\n[model]',
+        "unknown armv7-a emulator cpu 'cortex-a72'; use one of cortex-a7",
+    ),
+    "qemu-user of another arch": (
+        "rpi4",
+        'binary = "qemu-aarch64"',
+        'binary = "qemu-arm"',
+        "'emulator.binary' of an aarch64 board must be qemu-aarch64",
+    ),
+    "linux triple of another arch": (
+        "rpi4",
+        'triple = "aarch64-linux-gnu"',
+        'triple = "arm-linux-gnueabihf"',
+        "'triple' of an aarch64 board must be aarch64-linux-gnu",
+    ),
+    "unknown linux arch": (
+        "rpi4",
+        'arch = "aarch64"',
+        'arch = "riscv64"',
+        "qemu-user runs aarch64, armv7-a boards here, not 'riscv64'",
     ),
     "mcu without emulator": (
         "cortex-m7",

@@ -7,10 +7,12 @@ import numpy as np
 import pytest
 from conftest import error_lines
 
-from edgekit.backends.runtimes import TVMBackend
+from edgekit.backends import CompileOptions
+from edgekit.backends.tvm import TVMBackend
 from edgekit.errors import EdgekitError
-from edgekit.targets import load_target
-from edgekit.validate import reference
+from edgekit.platforms.targets import load_target
+from edgekit.quantization import Int8Model
+from edgekit.validation.artifacts import reference
 
 TRIALS = 6
 
@@ -20,7 +22,7 @@ def tiny():
     """A small int8 model (conv + ReLU6, depthwise conv, pooling, dense) and 8 inputs."""
     import keras
 
-    from edgekit.quantize import quantize
+    from edgekit.quantization.converter import quantize
 
     rng = np.random.default_rng(0)
     inputs = keras.Input((16, 16, 3), batch_size=1)
@@ -47,32 +49,20 @@ def test_board_targets_are_refused_before_any_stage_runs(cli, tiny, tmp_path):
     assert "rpi4's cortex-a72 is not here" in line and "--target host" in line
     assert not (tmp_path / "b").exists()
     with pytest.raises(EdgekitError, match="qemu timings would rank QEMU"):
-        TVMBackend().compile(tiny[0], load_target("rpi4"), tmp_path / "tvm", tune_trials=8)
+        TVMBackend().compile(
+            Int8Model(tiny[0]), load_target("rpi4"), tmp_path / "tvm", CompileOptions(tune_trials=8)
+        )
 
 
-def test_the_budget_reaches_only_the_tvm_backend_even_where_the_target_lacks_it(
-    tmp_path, monkeypatch
-):
-    from edgekit.pipeline import BuildConfig, Log, backend_stages
+def test_the_budget_asks_for_the_tvm_backend_even_where_the_target_lacks_it():
+    from edgekit.pipeline import BuildConfig, Log, compile_options, selected_backends
 
-    calls = {}
-
-    def compile_(name):
-        def record(self, tflite, target, out, **options):
-            calls[name] = options
-            raise EdgekitError(f"{name} recorded")
-
-        return record
-
-    monkeypatch.setattr(TVMBackend, "compile", compile_("tvm"))
-    monkeypatch.setattr("edgekit.backends.runtimes.LiteRTBackend.compile", compile_("litert"))
     host = replace(load_target("host"), backends=("litert",))
     for trials in (0, 5):
-        calls.clear()
         config = BuildConfig(target="host", tune_trials=trials)
-        backend_stages(config, host, b"", None, tmp_path, Log(quiet=True), {})
-        tvm = {"tvm": {"force": False, "tune_trials": 5}} if trials else {}
-        assert calls == {"litert": {"force": False}, **tvm}
+        chosen = selected_backends(config, host, Log(quiet=True))
+        assert list(chosen) == (["litert", "tvm"] if trials else ["litert"])
+        assert compile_options(config).tune_trials == trials
 
 
 @pytest.fixture(scope="module")
@@ -80,8 +70,10 @@ def libraries(tiny, tmp_path_factory):
     """The tiny model compiled untuned and tuned with a few trials, for the host."""
     folder = tmp_path_factory.mktemp("tvm-tune")
     host = load_target("host")
-    untuned = TVMBackend().compile(tiny[0], host, folder / "untuned")
-    tuned = TVMBackend().compile(tiny[0], host, folder / "tuned", tune_trials=TRIALS)
+    untuned = TVMBackend().compile(Int8Model(tiny[0]), host, folder / "untuned")
+    tuned = TVMBackend().compile(
+        Int8Model(tiny[0]), host, folder / "tuned", CompileOptions(tune_trials=TRIALS)
+    )
     return untuned, tuned
 
 
@@ -107,7 +99,7 @@ def test_tuning_keeps_its_database_and_says_what_it_measured(libraries):
 
     host = load_target("host")
     assert artifact_row(tuned, host, tuned.path.parent)["tuning"] == tuning
-    assert f"of {TRIALS} trials timed" in artifact_summary(tuned, host)
+    assert f"of {TRIALS} trials timed" in artifact_summary(tuned)
 
 
 @pytest.mark.slow

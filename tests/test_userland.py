@@ -1,6 +1,7 @@
 """The emulated Raspberry Pi OS userland really runs LiteRT on aarch64 (and TFLite on armhf) and
 its reference kernels give the host's bytes."""
 
+import json
 import os
 import subprocess
 import sys
@@ -12,7 +13,8 @@ import numpy as np
 import pytest
 
 from edgekit.errors import EdgekitError
-from edgekit.userland import ensure_userland
+from edgekit.platforms.targets import load_target
+from edgekit.platforms.userland import DISTRIBUTIONS, MANIFEST, ensure_userland
 
 # Runs inside the userland and on the host: the model on each input with each op resolver; the
 # outputs, and every tensor of the last input (XNNPACK's delegate keeps its own), to .npy files.
@@ -75,8 +77,8 @@ def load_outputs(folder: Path, resolvers: list[str]) -> Outputs:
 def case(host_build, tmp_path_factory):
     """The host build's int8 MobileNetV2 (0.35@96), a few digits as int8 inputs, and the host's
     LiteRT outputs and tensors for them, from the same runner script."""
-    from edgekit.data import load_dataset, preprocess
-    from edgekit.runtime import interpreter, io_quantization
+    from edgekit.frontend.data import load_dataset, preprocess
+    from edgekit.quantization.interpreter import interpreter, io_quantization
 
     work = tmp_path_factory.mktemp("userland")
     model = (host_build[0] / "model_int8.tflite").read_bytes()
@@ -91,12 +93,13 @@ def case(host_build, tmp_path_factory):
     return work, args, load_outputs(work / "host", RESOLVERS)
 
 
-def emulated(arch: str, work: Path, args: list[str], resolvers: list[str]) -> Outputs:
+def emulated(board: str, work: Path, args: list[str], resolvers: list[str]) -> Outputs:
     start = time.perf_counter()
-    userland = ensure_userland(arch)
+    userland = ensure_userland(load_target(board))
+    arch = userland.spec.name
     built = time.perf_counter() - start
     start = time.perf_counter()
-    assert ensure_userland(arch).manifest == userland.manifest
+    assert ensure_userland(load_target(board)).manifest == userland.manifest
     cached = time.perf_counter() - start
     assert cached < 1.0
     (work / arch).mkdir()
@@ -145,7 +148,7 @@ def report(arch: str, got: Outputs, host: Outputs, skip: frozenset[str] = frozen
 @pytest.mark.slow
 def test_litert_reference_kernels_on_aarch64_give_the_hosts_bytes(case):
     work, args, host = case
-    got = emulated("arm64", work, args, RESOLVERS)
+    got = emulated("rpi4", work, args, RESOLVERS)
     report("arm64", got, host)
     print(
         f"host {RESOLVERS[1]} tensors vs host BUILTIN_REF: "
@@ -162,7 +165,7 @@ def test_litert_reference_kernels_on_aarch64_give_the_hosts_bytes(case):
 @pytest.mark.slow
 def test_tflite_runtime_reference_kernels_on_armhf_give_the_hosts_bytes(case):
     work, args, host = case
-    got = emulated("armhf", work, args, RESOLVERS[:2])
+    got = emulated("rpi-armv7", work, args, RESOLVERS[:2])
     assert got.outputs["BUILTIN_REF"].tobytes() == host.outputs["BUILTIN_REF"].tobytes()
     # tflite-runtime 2.14 runs a residual ADD in place even with preserve_all_tensors: the ADD's
     # input then holds the ADD's output. Every tensor must still be one of the host's, bytewise.
@@ -182,7 +185,7 @@ def test_tflite_runtime_reference_kernels_on_armhf_give_the_hosts_bytes(case):
 def test_a_package_without_armv7l_wheels_says_so_and_leaves_nothing(tmp_path):
     cache = tmp_path / "userland"
     with pytest.raises(EdgekitError, match="armv7l wheels.*tflite-runtime") as error:
-        ensure_userland("armhf", ("ai-edge-litert==2.3.*",), cache)
+        ensure_userland(load_target("rpi-armv7"), ("ai-edge-litert==2.3.*",), cache)
     assert "\n" not in str(error.value)
     assert [p.name for p in tmp_path.iterdir()] == [".userland.lock"]
 
@@ -195,7 +198,7 @@ def test_an_unreachable_index_is_one_line_and_leaves_nothing(tmp_path, monkeypat
     monkeypatch.delenv("PIP_FIND_LINKS", raising=False)
     cache = tmp_path / "userland"
     with pytest.raises(EdgekitError, match="pip download of aarch64 wheels .* failed") as error:
-        ensure_userland("arm64", ("numpy<2.4",), cache)
+        ensure_userland(load_target("rpi4"), ("numpy<2.4",), cache)
     assert "\n" not in str(error.value)
     assert not cache.exists()
 
@@ -203,9 +206,66 @@ def test_an_unreachable_index_is_one_line_and_leaves_nothing(tmp_path, monkeypat
 def test_missing_qemu_names_the_debian_package(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(EdgekitError, match="qemu-aarch64 not found.*apt-get install qemu-user"):
-        ensure_userland("arm64", cache=tmp_path / "userland")
+        ensure_userland(load_target("rpi4"), cache=tmp_path / "userland")
 
 
-def test_an_unknown_architecture_lists_the_known_ones(tmp_path):
-    with pytest.raises(EdgekitError, match="arm64, armhf"):
-        ensure_userland("riscv64", cache=tmp_path / "userland")
+def test_a_board_without_a_userland_lists_the_architectures_with_one(tmp_path):
+    with pytest.raises(EdgekitError, match=r"host has no .*aarch64 \(arm64\), armv7-a \(armhf\)"):
+        ensure_userland(load_target("host"), cache=tmp_path / "userland")
+
+
+# Prints the guest's HWCAP (the ISA features QEMU's core has) and its /proc/cpuinfo.
+CPU_PROBE = r"""
+#include <stdio.h>
+#include <sys/auxv.h>
+int main(void) {
+    char line[256];
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    printf("hwcap %lx\n", getauxval(AT_HWCAP));
+    while (f && fgets(line, sizeof line, f)) fputs(line, stdout);
+    return 0;
+}
+"""
+HWCAP_ASIMDDP = 1 << 20
+
+
+@pytest.fixture(scope="module")
+def cpu_probe(tmp_path_factory):
+    """``CPU_PROBE`` as a static aarch64 executable."""
+    folder = tmp_path_factory.mktemp("probe")
+    (folder / "probe.c").write_text(CPU_PROBE)
+    cmd = ["aarch64-linux-gnu-gcc", "-static", "-O2", "probe.c", "-o", "probe"]
+    subprocess.run(cmd, cwd=folder, check=True)
+    return folder / "probe"
+
+
+def test_boards_of_one_arch_share_the_root_each_with_its_own_core_and_cpuinfo(tmp_path, cpu_probe):
+    # a ready root (its manifest, a folder) stands in for a built one: nothing is downloaded
+    root = tmp_path / "userland"
+    (root / "usr" / "lib").mkdir(parents=True)
+    (root / "proc").mkdir()
+    (root / "proc" / "cpuinfo").write_text("a Cortex-A72's, left by an older edgekit\n")
+    requested = list(DISTRIBUTIONS["arm64"].packages)
+    manifest = {"format": 1, "arch": "arm64", "requested": requested}
+    (root / MANIFEST).write_text(json.dumps(manifest))
+    seen = {}
+    for board, part in (("rpi5", "0xd0b"), ("rpi3", "0xd03"), ("rpi4", "0xd08")):
+        userland = ensure_userland(load_target(board), cache=root)
+        cpu = load_target(board).emulator.cpu
+        assert userland.where == f"qemu-aarch64 -cpu {cpu}"
+        view = Path(userland.emulator[userland.emulator.index("-L") + 1])
+        assert view.parent.parent == root and (view / "usr" / "lib").is_dir()
+        done = subprocess.run(
+            [*userland.emulator, str(cpu_probe)], capture_output=True, text=True, check=True
+        )
+        hwcap = int(done.stdout.split()[1], 16)
+        assert done.stdout.count(f"CPU part\t: {part}") == 4, done.stdout
+        seen[board] = hwcap, done.stdout
+    # the Pi 5's dot product, in what QEMU's core has and in what its cpuinfo says
+    assert seen["rpi5"][0] & HWCAP_ASIMDDP and "asimddp" in seen["rpi5"][1]
+    assert not seen["rpi4"][0] & HWCAP_ASIMDDP and "asimddp" not in seen["rpi4"][1]
+    assert sorted(p.name for p in (root / "cpus").iterdir()) == [
+        "4xcortex-a53",
+        "4xcortex-a72",
+        "4xcortex-a76",
+    ]

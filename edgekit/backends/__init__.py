@@ -2,8 +2,8 @@
 
 A backend compiles the int8 model for a target into an artifact folder and runs that artifact
 where it will run (host, emulator) on int8 inputs. Validation against TFLite's reference
-kernels is the same for every backend (``edgekit.validate``), so a backend only says how to
-build and how to run.
+kernels is the same for every backend (``edgekit.validation.artifacts``), so a backend only says
+how to build and how to run.
 """
 
 from __future__ import annotations
@@ -15,7 +15,19 @@ from typing import Protocol
 
 import numpy as np
 
-from ..targets import Target
+from edgekit.platforms.targets import Target
+from edgekit.quantization import Int8Model
+
+
+@dataclass(frozen=True)
+class CompileOptions:
+    """What a build asks of its backends; each backend reads the fields it understands."""
+
+    force: bool = False  # firmware over the board's RAM or flash is built anyway
+    tune_trials: int = 0  # MetaSchedule candidates for the tvm backend (0: no tuning)
+
+
+DEFAULTS = CompileOptions()
 
 
 @dataclass(frozen=True)
@@ -66,11 +78,18 @@ def parse_latency(stdout: str) -> tuple[int, ...] | None:
 
 class Backend(Protocol):
     name: str
+    precision: str
+    needs: str  # the int8 model it compiles: "tflite", or "onnx" (ONNX Runtime's quantizer)
+    bit_exact: bool  # a difference from TFLite's reference kernels is a failure
 
     def supports(self, target: Target) -> bool: ...
 
+    def requested(self, options: CompileOptions) -> bool:
+        """Whether ``options`` ask for this backend even where the target does not list it."""
+        ...
+
     def compile(
-        self, tflite: bytes, target: Target, out: Path, force: bool = False
+        self, model: Int8Model, target: Target, out: Path, options: CompileOptions
     ) -> Artifact: ...
 
     def run(
@@ -78,10 +97,25 @@ class Backend(Protocol):
     ) -> RunOutput: ...
 
 
+class BaseBackend:
+    """Defaults for a backend: it compiles the TFLite int8 model and is asked for only by the
+    target's ``backends`` list."""
+
+    name: str
+    precision: str
+    needs = "tflite"
+    bit_exact = False  # whether it promises TFLite's reference kernels' bytes (else: agreement)
+
+    def requested(self, options: CompileOptions) -> bool:
+        return False
+
+
 def registry() -> dict[str, Backend]:
     """Backend name → instance. Imports stay lazy: each backend pulls in only what it needs."""
-    from .c import CBackend
-    from .runtimes import LiteRTBackend, ONNXRuntimeBackend, TVMBackend
+    from edgekit.backends.c import CBackend
+    from edgekit.backends.litert import LiteRTBackend
+    from edgekit.backends.onnxruntime import ONNXRuntimeBackend
+    from edgekit.backends.tvm import TVMBackend
 
     return {
         "c": CBackend(),

@@ -12,33 +12,47 @@ from pathlib import Path
 
 import numpy as np
 
-from ..codegen import CModel, generate_c
-from ..errors import EdgekitError, first_line
-from ..ir import read_tflite
-from ..oprules import require_supported
-from ..targets import Target
-from . import Artifact, RunOutput, parse_latency
+from edgekit.backends import (
+    DEFAULTS,
+    Artifact,
+    BaseBackend,
+    CompileOptions,
+    RunOutput,
+    parse_latency,
+)
+from edgekit.compiler.codegen import CModel, generate_c
+from edgekit.compiler.ir import read_tflite
+from edgekit.compiler.oprules import require_supported
+from edgekit.errors import EdgekitError, first_line
+from edgekit.platforms.linux import ARCHES, cross_compiler, qemu_user
+from edgekit.platforms.targets import Target
+from edgekit.quantization import Int8Model
 
 HOST_CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-O2"]
-# Debian package of each Linux cross compiler and of the user-mode emulators.
-CROSS_PACKAGES = {
-    "aarch64-linux-gnu": "gcc-aarch64-linux-gnu",
-    "arm-linux-gnueabihf": "gcc-arm-linux-gnueabihf",
-}
-QEMU_USER_PACKAGE = "qemu-user"
+# AddressSanitizer and UndefinedBehaviorSanitizer, every finding fatal (tests, debugging).
+SANITIZE_CFLAGS = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g"]
+# Debian package of the cross compiler of each Linux triple that runs under QEMU here.
+CROSS_PACKAGES = {a.triplet: a.cross_package for a in ARCHES.values() if a.qemu_user}
 LAYERS_FLAG, LAYERS_FILE = "layers.flag", "layers.bin"
 
 
-class CBackend:
+class CBackend(BaseBackend):
     name = "c"
     precision = "int8"
+    bit_exact = True
 
     def supports(self, target: Target) -> bool:
         return target.family in ("mcu", "npu", "host") or target.triple in CROSS_PACKAGES
 
-    def compile(self, tflite: bytes, target: Target, out: Path, force: bool = False) -> Artifact:
+    def compile(
+        self,
+        model: Int8Model,
+        target: Target,
+        out: Path,
+        options: CompileOptions = DEFAULTS,
+    ) -> Artifact:
         """The C folder (``out/src``) and, for microcontrollers, the firmware (``out/firmware``)."""
-        graph = read_tflite(tflite)
+        graph = read_tflite(model.tflite)
         require_supported(graph, target)
         cmodel = generate_c(graph)
         folder = write_c_folder(cmodel, out / "src")
@@ -59,11 +73,13 @@ class CBackend:
             details["executable"] = str(binary.relative_to(out))
             details["executable_bytes"] = binary.stat().st_size
             return Artifact(self.name, out, self.precision, None, cmodel.plan.arena_bytes, details)
-        from ..emulate import boards_dir, build_firmware
+        from edgekit.platforms.qemu import boards_dir, build_firmware
 
         sources = [folder / n for n in cmodel.files if n.endswith(".c")]
         sources.append(folder / "main_semihosting.c")
-        fw = build_firmware(sources, [folder, boards_dir()], target, out / "firmware", force=force)
+        fw = build_firmware(
+            sources, [folder, boards_dir()], target, out / "firmware", force=options.force
+        )
         details["firmware"] = {
             "elf": str(fw.elf.relative_to(out)),
             "hex": str(fw.hex.relative_to(out)),
@@ -101,21 +117,20 @@ def write_c_folder(cmodel: CModel, folder: Path) -> Path:
     return folder
 
 
-def build_host(folder: Path, out: Path, cross: Target | None = None) -> Path:
+def build_host(
+    folder: Path, out: Path, cross: Target | None = None, sanitize: bool = False
+) -> Path:
     """``folder``'s model with its stdio ``main.c`` as a program, warnings as errors: for this
-    machine, or with ``cross`` a static executable for that Linux target."""
+    machine (with ``sanitize``, under ASan and UBSan, any finding fatal), or with ``cross`` a
+    static executable for that Linux target."""
     if cross is None:
-        cc, flags = shutil.which("cc") or shutil.which("gcc"), []
+        cc, flags = shutil.which("cc") or shutil.which("gcc"), SANITIZE_CFLAGS if sanitize else []
         if cc is None:
             raise EdgekitError("no C compiler found; install one with: apt-get install gcc")
     else:
-        cc = shutil.which(f"{cross.triple}-gcc")
-        if cc is None:
-            raise EdgekitError(
-                f"{cross.triple}-gcc not found; install it with: apt-get install "
-                f"{CROSS_PACKAGES[cross.triple]}"
-            )
-        flags = [*cross.cflags, "-static"]
+        if sanitize:  # the sanitizer runtimes do not link into a static executable
+            raise EdgekitError("sanitized builds are for this machine only: leave out cross")
+        cc, flags = cross_compiler(cross), [*cross.cflags, "-static"]
     out.mkdir(parents=True, exist_ok=True)
     binary = out / "model_run"
     sources = sorted(str(p) for p in folder.glob("*.c") if p.name != "main_semihosting.c")
@@ -130,13 +145,8 @@ def build_host(folder: Path, out: Path, cross: Target | None = None) -> Path:
 
 
 def _qemu_user(target: Target) -> list[str]:
-    qemu = shutil.which(target.emulator.binary)
-    if qemu is None:
-        raise EdgekitError(
-            f"{target.emulator.binary} not found; install it with: apt-get "
-            f"install {QEMU_USER_PACKAGE}"
-        )
-    return [qemu, "-cpu", target.emulator.cpu]
+    # the board's core and /proc/cpuinfo; run_host names the runner by the -cpu that follows
+    return qemu_user(target)
 
 
 def run_host(
@@ -179,7 +189,7 @@ def _split(dumped: bytes, sizes: list[int]) -> list[np.ndarray]:
 
 
 def _run_qemu(artifact: Artifact, target: Target, inputs: np.ndarray, layers: bool) -> RunOutput:
-    from ..emulate import BOARDS, Firmware, run_firmware
+    from edgekit.platforms.qemu import BOARDS, Firmware, run_firmware
 
     fw_dir = artifact.path / "firmware"
     fw = Firmware(

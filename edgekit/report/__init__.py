@@ -16,10 +16,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .firmware import short_layer_name
-from .html import render_html
-from .markdown import render_markdown
-from .sections import gate_summary, title
+from edgekit.report.firmware import short_layer_name
+from edgekit.report.html import render_html
+from edgekit.report.markdown import render_markdown
+from edgekit.report.sections import gate_summary, title
+from edgekit.report.verdict import verdict_rows
 
 __all__ = [
     "gate_summary",
@@ -37,8 +38,10 @@ def write_reports(report: dict, out_dir: Path) -> list[Path]:
 
     All three are rendered before any is written, and each is written to a temporary file
     that replaces the old one only once complete, so a failure never leaves a half-written or
-    mismatched report behind.
+    mismatched report behind. ``report["verdict"]`` is derived here from the rest, so every
+    writer (build, validate, deploy) keeps it current.
     """
+    report["verdict"] = verdict_rows(report)
     texts = {
         "report.json": render_json(report),
         "report.md": render_markdown(report),

@@ -21,6 +21,7 @@ class Table:
     headers: tuple[str, ...]
     rows: list[tuple[str, ...]]
     numeric: tuple[int, ...] = ()
+    row_classes: tuple[str, ...] = ()  # per row, for HTML (e.g. "failed" rows stand out)
 
 
 @dataclass(frozen=True)

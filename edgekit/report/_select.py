@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import statistics
 
-from ._format import _number
+from edgekit.report._format import _number
 
 WORST_LAYERS = 10
 COSTLIEST_LAYERS = 10

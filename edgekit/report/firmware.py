@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ._format import DASH, Section, Table, _fmt, _number, _pct, _size, _text
-from ._select import _costliest
-from .plots import _instructions_svg
+from edgekit.report._format import DASH, Section, Table, _fmt, _number, _pct, _size, _text
+from edgekit.report._select import _costliest
+from edgekit.report.plots import _instructions_svg
 
 
 def short_layer_name(name: Any) -> str:

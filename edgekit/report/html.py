@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import html
 
-from ._format import DASH, Section, Table
-from .sections import _GATE_WORDS, _facts, _sections, gate_summary, title
+from edgekit.report._format import DASH, Section, Table
+from edgekit.report.sections import _GATE_WORDS, _facts, _sections, gate_summary, title
 
 
 def render_html(report: dict) -> str:
@@ -33,7 +33,11 @@ def _html_table(table: Table) -> str:
             for i, c in enumerate(row)
         )
 
-    body = "".join(f"<tr>{cells('td', row)}</tr>" for row in table.rows)
+    classes = table.row_classes or ("",) * len(table.rows)
+    body = "".join(
+        f"<tr{f' class={c}' if c else ''}>{cells('td', row)}</tr>"
+        for row, c in zip(table.rows, classes)
+    )
     return (
         f"<table><thead><tr>{cells('th', table.headers)}</tr></thead><tbody>{body}</tbody></table>"
     )
@@ -73,6 +77,8 @@ th { background: #f3f5f8; } tbody tr:nth-child(even) { background: #fafbfc; }
 .passed { background: #e8f6ec; border-color: #2e8b57; }
 .failed { background: #fdecea; border-color: #c0392b; }
 .unchecked { background: #f3f3f3; border-color: #888; }
+tr.failed td { background: #fdecea; color: #8b1a10; font-weight: 600; }
+tr.skipped td { background: #fff6e0; color: #7a5200; }
 figure { margin: 1em 0; overflow-x: auto; } figure svg { max-width: 100%; height: auto; }
 .facts { list-style: none; padding: 0; } .note { color: #666; font-size: .9em; }
 """

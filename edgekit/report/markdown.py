@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ._format import DASH, Section, Table
-from .sections import _GATE_WORDS, _facts, _sections, gate_summary, title
+from edgekit.report._format import DASH, Section, Table
+from edgekit.report.sections import _GATE_WORDS, _facts, _sections, gate_summary, title
 
 
 def render_markdown(report: dict) -> str:

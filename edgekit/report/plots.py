@@ -6,8 +6,14 @@ import io
 import math
 import re
 
-from ._format import _number
-from ._select import _confusion_matrices, _costliest, _measured_layers, _median_sqnr, _worst
+from edgekit.report._format import _number
+from edgekit.report._select import (
+    _confusion_matrices,
+    _costliest,
+    _measured_layers,
+    _median_sqnr,
+    _worst,
+)
 
 CONFUSION_COUNTS_UP_TO = 20  # classes; beyond this the cells are too small for numbers
 CONFUSION_TICKS_UP_TO = 40

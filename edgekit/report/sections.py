@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from ._format import (
+from edgekit.report._format import (
     _ARTIFACTS,
     _BENCHMARK,
     _MEMORY,
@@ -22,8 +22,14 @@ from ._format import (
     _size,
     _text,
 )
-from ._select import WORST_LAYERS, _confusion_matrices, _measured_layers, _median_sqnr, _worst
-from .firmware import (
+from edgekit.report._select import (
+    WORST_LAYERS,
+    _confusion_matrices,
+    _measured_layers,
+    _median_sqnr,
+    _worst,
+)
+from edgekit.report.firmware import (
     _benchmark_footnotes,
     _layer_instruction_sections,
     _mcu_artifacts,
@@ -31,8 +37,9 @@ from .firmware import (
     _memory_record,
     _validation_records,
 )
-from .plots import _confusion_svg, _sqnr_svg
-from .speed import benchmark_speed_notes, deploy_sections
+from edgekit.report.plots import _confusion_svg, _sqnr_svg
+from edgekit.report.speed import benchmark_speed_notes, deploy_sections
+from edgekit.report.verdict import verdict_section
 
 SKIPPED_LISTED = 20
 _DISPLAY_NAMES = {"mobilenet_v2": "MobileNetV2"}
@@ -43,6 +50,7 @@ def _sections(report: dict) -> list[Section]:
     layers = (report.get("accuracy") or {}).get("layers") or []
     skipped = _skipped(report)
     return [
+        verdict_section(report),
         Section("Accuracy: float vs int8", _accuracy_notes(report), _accuracy_table(report)),
         *_onnx_sections(report),
         Section(
@@ -174,9 +182,10 @@ def _onnx_sections(report: dict) -> list[Section]:
     methods = [m for m in onnx.get("methods") or [] if isinstance(m, dict)]
     footnotes = [
         "Top-1 agreement: the TFLite int8 model against the Keras float model; each ONNX int8 "
-        "model against the ONNX float model. Computes in: the ops ONNX Runtime runs on integer "
-        "kernels once it has optimized the graph, and those it runs in float32 between a "
-        "dequantize and a quantize."
+        "model against the ONNX float model. Computes in: how the evaluation ran each model on "
+        "this host: the ops on ONNX Runtime's integer kernels once it has optimized the graph, "
+        "and those in float32 between a dequantize and a quantize (all of them where the "
+        "host's integer kernels could saturate)."
     ]
     if any(m.get("calibration_capped") is True for m in methods):
         budget = onnx.get("histogram_budget_bytes")
@@ -220,7 +229,39 @@ def _onnx_notes(onnx: dict) -> list[str]:
         else "The float ONNX export's outputs differ from the Keras model's by at most "
         f"{_fmt(diff, '.2g')} (max abs difference)."
     )
-    return [f"{ran}" + (f": {model}." if model else ".") + f" {check}"]
+    notes = [f"{ran}" + (f": {model}." if model else ".") + f" {check}"]
+    path = onnx.get("host_int8_path")
+    if isinstance(path, dict):
+        features = path.get("cpu_features")
+        read = (
+            "not read"
+            if not isinstance(features, list)
+            else ", ".join(map(str, features)) or "none of those it looks for"
+        )
+        reason = f": {path['reason']}" if path.get("reason") else ""
+        notes.append(
+            f"Int8 path on this host: ONNX Runtime's integer kernels are "
+            f"{_text(path.get('integer_kernels'))} (CPU features read: {read}); the models "
+            f"ran {_text(path.get('runs_on'))}{reason}."
+        )
+    else:
+        notes.append("The host's int8 path was not recorded.")
+    reduced = onnx.get("reduce_range")
+    notes[-1] += (
+        " Weights keep all 8 bits (reduce_range off): the model is the one the board runs."
+        if reduced is False
+        else " Weights were quantized to 7 bits (reduce_range on)."
+        if reduced is True
+        else " Whether weights were range-reduced (reduce_range) was not recorded."
+    )
+    scored = [
+        f"{_pct(m.get('host_integer_kernels_top1'))} ({_text(m.get('method'))})"
+        for m in onnx.get("methods") or []
+        if isinstance(m, dict) and _number(m.get("host_integer_kernels_top1")) is not None
+    ]
+    if scored:
+        notes[-1] += f" On this host's integer kernels they scored top-1 {', '.join(scored)}."
+    return notes
 
 
 def _calibration_cell(samples: Any, capped: Any, offered: Any = None) -> str:

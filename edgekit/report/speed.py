@@ -4,7 +4,7 @@ deploy``). Under QEMU the time is the emulator's, so it is not compared."""
 
 from __future__ import annotations
 
-from ._format import DASH, Column, Section, _fmt, _pct, _records_table, _text, _yes_no
+from edgekit.report._format import DASH, Column, Section, _fmt, _pct, _records_table, _text, _yes_no
 
 _DEPLOY: tuple[Column, ...] = (
     ("Backend", "backend", _text),

@@ -1,0 +1,218 @@
+"""Static memory planning: every activation tensor gets an offset in one arena.
+
+Ops run one after another, so a tensor is live from the op that writes it (or the start, for
+graph inputs) to the last op that reads it (or the end, for graph outputs). The layer-by-layer
+lower bound is the largest total size of the tensors live during one op; a plan that places
+tensors only side by side can never use less. The planner reaches that bound and goes below it
+by letting an op write its output over the part of its input it no longer needs ("in place"):
+an ADD over an input it is the last reader of, a depthwise convolution over the input rows its
+window has already passed. Those rules live in ``IN_PLACE``, keyed by op kind, so a kernel with
+another loop order is one more entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from edgekit.compiler.ir import Graph, Op, padding_amounts
+
+ALIGN = 4  # bytes; every buffer starts on a word boundary
+DTYPE_BYTES = {"int8": 1, "uint8": 1, "int16": 2, "int32": 4, "float32": 4, "int64": 8}
+
+
+@dataclass(frozen=True)
+class Buffer:
+    tensor: int
+    offset: int
+    size: int
+    first: int  # index of the first op during which the tensor is live
+    last: int  # index of the last op during which it is live
+
+
+@dataclass(frozen=True)
+class InPlace:
+    """Op ``op`` writes ``output`` starting ``delta`` bytes before the start of ``input``."""
+
+    op: int
+    input: int
+    output: int
+    delta: int
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    buffers: dict[int, Buffer]
+    arena_bytes: int
+    lower_bound: int
+    peak_op: int
+    peak_layer: str
+    in_place: tuple[InPlace, ...]
+
+    def offset(self, tensor: int) -> int:
+        return self.buffers[tensor].offset
+
+
+def tensor_bytes(graph: Graph, index: int) -> int:
+    t = graph.tensor(index)
+    return t.size * DTYPE_BYTES[t.dtype]
+
+
+def _aligned(n: int) -> int:
+    return -(-n // ALIGN) * ALIGN
+
+
+def lifetimes(graph: Graph) -> dict[int, tuple[int, int]]:
+    """(first op, last op) of every tensor that needs arena memory."""
+    last_op = len(graph.ops) - 1
+    spans: dict[int, list[int]] = {t: [0, 0] for t in graph.inputs}
+    for op in graph.ops:
+        for t in op.inputs:
+            if t >= 0 and graph.tensor(t).data is None:
+                spans.setdefault(t, [op.index, op.index])[1] = op.index
+        for t in op.outputs:
+            spans.setdefault(t, [op.index, op.index])
+    for t in graph.outputs:
+        spans[t][1] = last_op
+    return {t: (a, b) for t, (a, b) in spans.items()}
+
+
+def lower_bound(graph: Graph) -> tuple[int, int]:
+    """(bytes, op index): the largest total size of the tensors live during one op."""
+    spans = lifetimes(graph)
+    best, at = 0, 0
+    for op in graph.ops:
+        live = sum(
+            _aligned(tensor_bytes(graph, t)) for t, (a, b) in spans.items() if a <= op.index <= b
+        )
+        if live > best:
+            best, at = live, op.index
+    return best, at
+
+
+# ---------------------------------------------------------------- in-place rules
+
+
+def _elementwise_in_place(graph: Graph, op: Op, spans) -> InPlace | None:
+    """ADD reads element i of each input before writing element i of its output; RESHAPE
+    keeps the bytes where they are."""
+    out = op.outputs[0]
+    for t in op.inputs:
+        if (
+            t >= 0
+            and graph.tensor(t).data is None
+            and spans[t][1] == op.index
+            and t not in graph.outputs
+            and tensor_bytes(graph, t) == tensor_bytes(graph, out)
+        ):
+            return InPlace(op.index, t, out, 0)
+    return None
+
+
+def _depthwise_in_place(graph: Graph, op: Op, spans) -> InPlace | None:
+    """A depthwise convolution writes output rows in order; output row y needs input rows from
+    y * stride - pad_top on. The output may start ``delta`` bytes before the input when every
+    output row ends before the first input row still to be read."""
+    src, out = op.inputs[0], op.outputs[0]
+    if spans[src][1] != op.index or src in graph.outputs:
+        return None
+    _, in_h, in_w, channels = graph.tensor(src).shape
+    _, out_h, out_w, out_c = graph.tensor(out).shape
+    o = op.options
+    kernel_h = graph.tensor(op.inputs[1]).shape[1]
+    pad_top, _, _ = padding_amounts(in_h, kernel_h, o["stride_h"], o["dilation_h"], o["padding"])
+    in_row, out_row = in_w * channels, out_w * out_c
+    delta = max(
+        (y + 1) * out_row - max(y * o["stride_h"] - pad_top, 0) * in_row for y in range(out_h)
+    )
+    return InPlace(op.index, src, out, _aligned(max(delta, 0)))
+
+
+IN_PLACE: dict[str, Callable[[Graph, Op, dict], InPlace | None]] = {
+    "ADD": _elementwise_in_place,
+    "RESHAPE": _elementwise_in_place,
+    "DEPTHWISE_CONV_2D": _depthwise_in_place,
+}
+
+
+# ---------------------------------------------------------------- placement
+
+
+def plan_memory(graph: Graph, in_place: bool = True) -> MemoryPlan:
+    """Offsets for every activation tensor in one arena; the smallest of a few greedy orders."""
+    spans = lifetimes(graph)
+    pairs = []
+    if in_place:
+        for op in graph.ops:
+            rule = IN_PLACE.get(op.kind)
+            pair = rule(graph, op, spans) if rule else None
+            if pair is not None:
+                pairs.append(pair)
+    bound, peak = lower_bound(graph)
+    best: tuple[int, dict[int, Buffer], tuple[InPlace, ...]] | None = None
+    for use in (tuple(pairs), ()) if pairs else ((),):
+        for order in ("size", "first"):
+            buffers = _place(graph, spans, use, order)
+            arena = max((b.offset + _aligned(b.size) for b in buffers.values()), default=0)
+            if best is None or arena < best[0]:
+                best = (arena, buffers, use)
+    arena, buffers, used = best
+    return MemoryPlan(buffers, arena, bound, peak, graph.layer_name(graph.ops[peak]), used)
+
+
+def _groups(spans: dict, pairs: tuple[InPlace, ...]) -> list[dict[int, int]]:
+    """Tensors tied together by in-place pairs, each with its offset relative to the group."""
+    group_of: dict[int, dict[int, int]] = {t: {t: 0} for t in spans}
+    for p in pairs:
+        a, b = group_of[p.input], group_of[p.output]
+        if a is b:
+            continue
+        # place b so that output sits delta bytes before input
+        shift = a[p.input] - p.delta - b[p.output]
+        for t, rel in b.items():
+            a[t] = rel + shift
+            group_of[t] = a
+    unique = {id(g): g for g in group_of.values()}.values()
+    normalized = []
+    for g in unique:
+        low = min(g.values())
+        normalized.append({t: rel - low for t, rel in g.items()})
+    return normalized
+
+
+def _place(graph: Graph, spans: dict, pairs, order: str) -> dict[int, Buffer]:
+    sizes = {t: _aligned(tensor_bytes(graph, t)) for t in spans}
+    groups = _groups(spans, pairs)
+
+    def key(g):
+        extent = max(rel + sizes[t] for t, rel in g.items())
+        first = min(spans[t][0] for t in g)
+        return (-extent, first) if order == "size" else (first, -extent)
+
+    placed: list[tuple[int, int, int, int]] = []  # offset, end, first, last
+    buffers: dict[int, Buffer] = {}
+    for g in sorted(groups, key=key):
+        base = _lowest_base(g, sizes, spans, placed)
+        for t, rel in g.items():
+            first, last = spans[t]
+            buffers[t] = Buffer(t, base + rel, tensor_bytes(graph, t), first, last)
+            placed.append((base + rel, base + rel + sizes[t], first, last))
+    return buffers
+
+
+def _lowest_base(g: dict[int, int], sizes, spans, placed) -> int:
+    """The lowest base at which no member overlaps a placed buffer live at the same time."""
+    conflicts = {
+        t: [(lo, hi) for lo, hi, a, b in placed if a <= spans[t][1] and spans[t][0] <= b] for t in g
+    }
+    candidates = sorted({0} | {hi - rel for t, rel in g.items() for _, hi in conflicts[t]})
+    for base in candidates:
+        if base < 0:
+            continue
+        if all(
+            base + rel + sizes[t] <= lo or hi <= base + rel
+            for t, rel in g.items()
+            for lo, hi in conflicts[t]
+        ):
+            return base
+    raise AssertionError("unreachable: the end of every placed buffer is a candidate")

@@ -1,0 +1,19 @@
+"""The quantize stage: float model to int8 (TFLite's converter; ONNX Runtime's quantizer beside
+it), and the host LiteRT interpreter that runs int8 models for the later stages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from edgekit.quantization.onnx_ptq import OnnxModels
+
+
+@dataclass(frozen=True)
+class Int8Model:
+    """The quantize stage's artifact: the TFLite int8 flatbuffer every backend but ``onnx``
+    compiles, and ONNX Runtime's int8 models where a backend needs them."""
+
+    tflite: bytes
+    onnx: OnnxModels | None = None

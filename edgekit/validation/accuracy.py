@@ -1,0 +1,233 @@
+"""How int8 quantization changed the model: float (Keras) vs int8 (LiteRT) on evaluation data.
+
+Accuracy against labels, top-1 agreement, SQNR and cosine of the logits, and the SQNR of every
+int8 tensor (dequantized) against the float tensor it stands for. The int8 side runs LiteRT's
+builtin int8 kernels on the host with every intermediate tensor kept.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edgekit.compiler.ir import Graph, read_tflite
+from edgekit.frontend.data import Dataset, preprocess
+from edgekit.quantization.interpreter import Quantization, interpreter, io_quantization
+
+SQNR_CAP_DB = 200.0  # identical tensors have infinite SQNR; JSON has no infinity
+INT8_RUNTIME = "LiteRT builtin int8 kernels, host"
+
+
+@dataclass
+class _Stats:
+    """Running sums for SQNR and cosine between a reference and a test signal."""
+
+    signal: float = 0.0
+    noise: float = 0.0
+    dot: float = 0.0
+    test: float = 0.0
+
+    def add(self, ref: np.ndarray, test: np.ndarray) -> None:
+        ref, test = ref.astype(np.float64).ravel(), test.astype(np.float64).ravel()
+        self.signal += float(ref @ ref)
+        self.noise += float((ref - test) @ (ref - test))
+        self.dot += float(ref @ test)
+        self.test += float(test @ test)
+
+    def sqnr_db(self) -> float | None:
+        if self.signal == 0:
+            return None
+        if self.noise == 0:
+            return SQNR_CAP_DB
+        return min(SQNR_CAP_DB, 10.0 * math.log10(self.signal / self.noise))
+
+    def cosine(self) -> float | None:
+        norm = math.sqrt(self.signal * self.test)
+        return self.dot / norm if norm > 0 else None
+
+
+@dataclass(frozen=True)
+class LayerPair:
+    """An int8 tensor of the converted graph and the float Keras layer it stands for."""
+
+    name: str
+    op: str
+    tensor: int
+    shape: tuple[int, ...]
+    quantization: Quantization
+
+
+@dataclass
+class Comparison:
+    float_outputs: np.ndarray | None
+    int8_outputs: np.ndarray
+    labels: np.ndarray
+    logits: _Stats | None = None
+    layers: dict[str, _Stats] = field(default_factory=dict)
+    pairs: list[LayerPair] = field(default_factory=list)
+
+
+def match_layers(model, graph: Graph) -> list[LayerPair]:
+    """Pair each int8 op output with the Keras layer whose output it is.
+
+    The converter names a fused op's output after the float ops it absorbed
+    (``model/block_1_expand_relu_1/Relu6;model/block_1_expand_BN_1/...``), so a tensor belongs to
+    the latest layer, in network order, that its name mentions; the graph's output belongs to
+    the model's output layer. Pairs whose shapes disagree are dropped.
+    """
+    layers = [layer for layer in model.layers if layer.__class__.__name__ != "InputLayer"]
+    patterns = [
+        (layer, re.compile(rf"/{re.escape(layer.name)}(_\d+)?(/|;|:|$)")) for layer in layers
+    ]
+    found: dict[str, LayerPair] = {}
+    for op in graph.ops:
+        for index in op.outputs:
+            tensor = graph.tensor(index)
+            if tensor.dtype != "int8" or tensor.quant is None:
+                continue
+            if index == graph.outputs[0]:
+                layer = layers[-1]
+            else:
+                hits = [layer for layer, pattern in patterns if pattern.search(tensor.name)]
+                if not hits:
+                    continue
+                layer = hits[-1]
+            if tensor.shape[1:] != tuple(layer.output.shape[1:]):
+                continue
+            q = Quantization(float(tensor.quant.scale[0]), int(tensor.quant.zero_point[0]))
+            found[layer.name] = LayerPair(layer.name, op.kind, index, tensor.shape, q)
+    order = {layer.name: i for i, layer in enumerate(layers)}
+    return sorted(found.values(), key=lambda pair: order[pair.name])
+
+
+def logits_layer(graph: Graph, pairs: list[LayerPair]) -> LayerPair | None:
+    """The pair holding the pre-softmax logits: the input of a final SOFTMAX op, else the output."""
+    by_tensor = {pair.tensor: pair for pair in pairs}
+    last = graph.ops[-1] if graph.ops else None
+    if last is not None and last.kind == "SOFTMAX":
+        return by_tensor.get(last.inputs[0])
+    return by_tensor.get(graph.outputs[0])
+
+
+def evaluate_int8(
+    float_model,
+    tflite: bytes,
+    data: Dataset,
+    batch_size: int = 8,
+    progress: Callable[[int], None] | None = None,
+) -> Comparison:
+    """Run the float and int8 models over ``data``, accumulating per-layer statistics.
+
+    ``float_model`` may be None (an int8 ``.tflite`` given alone): only int8 outputs are kept.
+    """
+    interp = interpreter(tflite, preserve_all=True)
+    inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
+    q_in, q_out = io_quantization(inp), io_quantization(out)
+    graph = read_tflite(tflite)
+    pairs = match_layers(float_model, graph) if float_model is not None else []
+    logits = logits_layer(graph, pairs) if float_model is not None else None
+    probe = None
+    if float_model is not None:
+        import keras
+
+        inputs = float_model.inputs
+        probe = keras.Model(
+            inputs[0] if len(inputs) == 1 else inputs,
+            [float_model.get_layer(p.name).output for p in pairs] + [float_model.outputs[0]],
+        )
+    result = Comparison(
+        None if probe is None else [],
+        [],
+        data.labels,
+        logits=_Stats() if logits else None,
+        layers={p.name: _Stats() for p in pairs},
+        pairs=pairs,
+    )
+    for start in range(0, len(data), batch_size):
+        x = preprocess(data.images[start : start + batch_size])
+        floats = probe(x, training=False) if probe is not None else None
+        floats = [f.numpy() for f in floats] if floats is not None else None
+        for i, sample in enumerate(x):
+            interp.set_tensor(inp["index"], q_in.quantize(sample[None]))
+            interp.invoke()
+            result.int8_outputs.append(interp.get_tensor(out["index"])[0].copy())
+            if floats is None:
+                continue
+            result.float_outputs.append(floats[-1][i])
+            for pair, ref in zip(pairs, floats):
+                got = pair.quantization.dequantize(interp.get_tensor(pair.tensor)[0])
+                result.layers[pair.name].add(ref[i], got)
+                if pair is logits:
+                    result.logits.add(ref[i], got)
+        if progress:
+            progress(len(x))
+    result.int8_outputs = np.stack(result.int8_outputs)
+    if result.float_outputs is not None:
+        result.float_outputs = np.stack(result.float_outputs)
+    if logits is None and result.float_outputs is not None:
+        # no separate logits tensor (e.g. a model without softmax): compare the outputs
+        result.logits = _Stats()
+        result.logits.add(result.float_outputs, q_out.dequantize(result.int8_outputs))
+    return result
+
+
+def topk(outputs: np.ndarray, labels: np.ndarray, k: int) -> float | None:
+    """Fraction of rows whose label is among the ``k`` largest outputs (ties: lower index first)."""
+    if outputs.shape[1] < k:
+        return None
+    order = np.argsort(-outputs.astype(np.float64), axis=1, kind="stable")[:, :k]
+    return float(np.mean(np.any(order == labels[:, None], axis=1)))
+
+
+def confusion(predicted: np.ndarray, labels: np.ndarray, classes: int) -> list[list[int]]:
+    matrix = np.zeros((classes, classes), dtype=np.int64)
+    np.add.at(matrix, (labels, predicted), 1)
+    return matrix.tolist()
+
+
+def accuracy_section(result: Comparison, classes: int) -> dict:
+    """The ``accuracy`` block of report.json."""
+    labels = result.labels
+    int8_pred = np.argmax(result.int8_outputs, axis=1)
+    section: dict = {
+        "int8_runtime": INT8_RUNTIME,
+        "float_top1": None,
+        "float_top5": None,
+        "int8_top1": topk(result.int8_outputs, labels, 1),
+        "int8_top5": topk(result.int8_outputs, labels, 5),
+        "top1_drop_points": None,
+        "top1_agreement": None,
+        "logits_sqnr_db": None,
+        "logits_cosine": None,
+        "layers": [],
+        "confusion_matrix": {"float": None, "int8": confusion(int8_pred, labels, classes)},
+    }
+    if result.float_outputs is None:
+        return section
+    float_pred = np.argmax(result.float_outputs, axis=1)
+    section.update(
+        float_top1=topk(result.float_outputs, labels, 1),
+        float_top5=topk(result.float_outputs, labels, 5),
+        top1_agreement=float(np.mean(float_pred == int8_pred)),
+        logits_sqnr_db=result.logits.sqnr_db() if result.logits else None,
+        logits_cosine=result.logits.cosine() if result.logits else None,
+        layers=[
+            {
+                "name": p.name,
+                "op": p.op,
+                "shape": list(p.shape),
+                "sqnr_db": result.layers[p.name].sqnr_db(),
+                "cosine": result.layers[p.name].cosine(),
+            }
+            for p in result.pairs
+        ],
+    )
+    section["top1_drop_points"] = 100.0 * (section["float_top1"] - section["int8_top1"])
+    section["confusion_matrix"]["float"] = confusion(
+        float_pred, labels, len(section["confusion_matrix"]["int8"])
+    )
+    return section
