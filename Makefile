@@ -34,7 +34,7 @@ demo: setup
 	$(BIN)/edgekit build --target $(TARGET)
 
 test: setup
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=15
 
 test-fast: setup
 	$(BIN)/pytest -q -m "not slow"
