@@ -199,3 +199,11 @@ def test_onnx_bundle_on_aarch64_gives_the_answers_the_host_evaluated(onnx_bundle
     host = ONNXRuntimeBackend().run(artifact, load_target("host"), inputs)
     assert np.mean(board.outputs.argmax(1) == host.outputs.argmax(1)) >= 0.95
     assert compare_outputs(ref, board, "onnx", [])["top1_agreement"] >= 0.9
+
+
+def test_a_method_that_made_an_earlier_ones_model_says_so(section):
+    out, _ = section
+    made = {}
+    for method, row in rows(section).items():
+        first = made.setdefault((out / row["path"]).read_bytes(), method)
+        assert row["identical_to"] == (first if first != method else None)

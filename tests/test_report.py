@@ -808,3 +808,15 @@ def test_no_instruction_footnote_where_qemu_user_mode_counted_nothing():
         {"backend": "c", "runner": "qemu-aarch64 -cpu cortex-a72", "instructions": None}
     ]
     assert "counted by QEMU" not in section(render_markdown(report), "Benchmark")
+
+
+def test_a_calibration_method_that_made_another_ones_model_is_named():
+    report = make_onnx_report()
+    methods = report["onnx"]["methods"]
+    assert [m["method"] for m in methods][:2] == ["minmax", "entropy"]
+    methods[1]["identical_to"] = "minmax"
+    onnx = section(render_markdown(report), "ONNX Runtime int8")
+    assert "entropy made the same model as minmax, byte for byte (ONNX Runtime's" in onnx
+    assert "tries only one threshold: the full range)." in onnx
+    methods[1]["identical_to"] = None
+    assert "byte for byte" not in section(render_markdown(report), "ONNX Runtime int8")

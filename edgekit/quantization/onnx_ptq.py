@@ -368,8 +368,11 @@ def onnx_section(models: OnnxModels, evaluation: Dataset, host: dict | None = No
     host = host_int8_path() if host is None else host
     integer = not host["integer_kernels_saturate"]
     reference = evaluate_onnx(models.float_path, evaluation)
-    rows = []
+    rows, made = [], {}
     for method, path in models.methods.items():
+        # a calibrator can land on another's ranges exactly (ORT's Entropy with quantize_static's
+        # fixed 128 bins searches a single threshold, the full range: MinMax's)
+        same = made.setdefault(path.read_bytes(), method)
         start = time.perf_counter()
         result = evaluate_onnx(path, evaluation, integer)
         evaluated = time.perf_counter()
@@ -391,6 +394,7 @@ def onnx_section(models: OnnxModels, evaluation: Dataset, host: dict | None = No
                 "computes_in": computes_in(ops),
                 "executed_ops": ops,
                 "host_integer_kernels_top1": saturating,
+                "identical_to": same if same != method else None,
                 "quantize_seconds": models.quantize_seconds[method],
                 "evaluate_seconds": round(evaluated - start, 2),
             }

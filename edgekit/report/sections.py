@@ -261,6 +261,19 @@ def _onnx_notes(onnx: dict) -> list[str]:
     ]
     if scored:
         notes[-1] += f" On this host's integer kernels they scored top-1 {', '.join(scored)}."
+    methods = [m for m in onnx.get("methods") or [] if isinstance(m, dict)]
+    twins = [
+        f"{m['method']} made the same model as {m['identical_to']}, byte for byte"
+        for m in methods
+        if m.get("identical_to")
+    ]
+    if twins:
+        entropy = any(m.get("method") == "entropy" and m.get("identical_to") for m in methods)
+        why = (
+            " (ONNX Runtime's quantize_static runs its Entropy calibrator with 128 histogram bins "
+            "and 128 quantized bins, so it tries only one threshold: the full range)"
+        )
+        notes.append("; ".join(twins) + (why if entropy else "") + ".")
     return notes
 
 
