@@ -1,13 +1,16 @@
 """edgekit's C on the QEMU Cortex-M boards: instructions, memory, bit-exactness.
 
-    .venv/bin/python bench/cortex_m.py [--inputs N] [--skip-large]
+    .venv/bin/python bench/cortex_m.py [--inputs N] [--skip-large] [--cores M7,M55] [--layers N]
 
 For MobileNetV2 0.35@96 with 10 classes (the shipped digits weights) and 1000 classes (random
 weights with batch norm conditioned on digits, so that every layer stays alive) on M4, M7, M33
 and M55, and 1.0@224 with 1000 classes on the M55 board (its 8 MiB of flash holds the weights):
 instructions per inference (QEMU -icount, retired instructions, not cycles), instructions per
-MAC, arena bytes against the layer-by-layer lower bound, flash and RAM bytes against the
-target's board, and whether N evaluation inputs matched TFLite's reference kernels bit for bit.
+MAC, the ratio to the reference kernel variants (``--kernels ref``, built and run in the same
+bench run) and to TFLite Micro + CMSIS-NN's published figures where there is one, arena bytes
+against the layer-by-layer lower bound, flash and RAM bytes against the target's board, and
+whether N evaluation inputs matched TFLite's reference kernels bit for bit; then the layers with
+the most instructions, with their kernel variant and instructions per MAC.
 """
 
 import argparse
@@ -32,6 +35,13 @@ MODELS = (
         ("cortex-m55",),
     ),
 )
+# TFLite Micro + CMSIS-NN, instructions per inference on the same QEMU boards (issue 9's figures).
+TFLM_CMSIS_NN = {
+    ("0.35@96, 10 classes", "cortex-m7"): 45_943_640,
+    ("0.35@96, 10 classes", "cortex-m55"): 13_550_125,
+    ("1.0@224, 1000 classes", "cortex-m55"): 175_594_312,
+    ("1.0@224, 1000 classes", "cortex-m7"): 783_723_520,
+}
 
 
 def quantized(spec: dict, work: Path):
@@ -48,7 +58,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--inputs", type=int, default=20)
     parser.add_argument("--skip-large", action="store_true", help="leave out 1.0@224")
+    parser.add_argument("--cores", default=",".join(CORES), help="comma-separated cores to run")
+    parser.add_argument("--layers", type=int, default=10, help="top layers to list (0: none)")
     args = parser.parse_args()
+    wanted = set(args.cores.split(","))
 
     from edgekit.backends import CompileOptions
     from edgekit.backends.c import CBackend
@@ -58,29 +71,42 @@ def main() -> None:
     from edgekit.validation.artifacts import validate
 
     head = (
-        f"{'model':<22} {'core':<11} {'instr/inf':>13} {'instr/MAC':>9} {'arena B':>9} "
-        f"{'bound B':>9} {'arena/bound':>11} {'flash B':>9} {'RAM B':>9} {'fits':>5} "
-        f"{'bit-exact':>9} {'s':>6}"
+        f"{'model':<22} {'core':<11} {'instr/inf':>13} {'instr/MAC':>9} {'/ref':>6} "
+        f"{'/TFLM':>6} {'arena B':>9} {'bound B':>9} {'arena/bound':>11} {'flash B':>9} "
+        f"{'RAM B':>9} {'fits':>5} {'bit-exact':>9} {'s':>6}"
     )
     print(head, flush=True)
     backend = CBackend()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for label, spec, cores in MODELS[: 2 if args.skip_large else 3]:
+            cores = [c for c in cores if c in wanted]
+            if not cores:
+                continue
             tflite, data = quantized(spec, work)
-            n_macs = macs(read_tflite(tflite))
+            graph = read_tflite(tflite)
+            n_macs = macs(graph)
             for core in cores:
                 start = time.perf_counter()
                 target = load_target(core)
-                artifact = backend.compile(
-                    Int8Model(tflite),
-                    target,
-                    work / f"{core}-{label[:4]}",
-                    CompileOptions(force=True),
-                )
-                row, bench = validate(
-                    backend, artifact, target, tflite, data.evaluation, args.inputs, macs=n_macs
-                )
+                builds = {}
+                for kernels in ("ref", "auto"):
+                    artifact = backend.compile(
+                        Int8Model(tflite),
+                        target,
+                        work / f"{core}-{label[:4]}-{kernels}",
+                        CompileOptions(force=True, kernels=kernels),
+                    )
+                    count = args.inputs if kernels == "auto" else 1
+                    builds[kernels] = (
+                        artifact,
+                        *validate(
+                            backend, artifact, target, tflite, data.evaluation, count, macs=n_macs
+                        ),
+                    )
+                artifact, row, bench = builds["auto"]
+                ref_instructions = builds["ref"][2]["instructions"]
+                tflm = TFLM_CMSIS_NN.get((label, core))
                 d = artifact.details
                 fits = (
                     artifact.ram_bytes <= target.ram_bytes
@@ -88,7 +114,10 @@ def main() -> None:
                 )
                 print(
                     f"{label:<22} {core:<11} {bench['instructions']:>13,} "
-                    f"{bench['instructions_per_mac']:>9.2f} {d['arena_bytes']:>9,} "
+                    f"{bench['instructions_per_mac']:>9.2f} "
+                    f"{bench['instructions'] / ref_instructions:>6.3f} "
+                    f"{bench['instructions'] / tflm if tflm else float('nan'):>6.3f} "
+                    f"{d['arena_bytes']:>9,} "
                     f"{d['arena_lower_bound']:>9,} "
                     f"{d['arena_bytes'] / d['arena_lower_bound']:>11.3f} "
                     f"{artifact.flash_bytes:>9,} {artifact.ram_bytes:>9,} "
@@ -97,10 +126,27 @@ def main() -> None:
                     f"{time.perf_counter() - start:>6.1f}",
                     flush=True,
                 )
+                _top_layers(graph, d["kernels"]["layers"], bench.get("layers", []), args.layers)
     print(
         "instr/MAC: instructions per multiply-accumulate of the int8 graph; QEMU counts retired "
-        "instructions (-icount shift=0), a proxy for cycles, not a latency"
+        "instructions (-icount shift=0), a proxy for cycles, not a latency; /ref: against the "
+        "reference kernel variants (--kernels ref) on the same board; /TFLM: against TFLite "
+        "Micro + CMSIS-NN (nan: no figure)"
     )
+
+
+def _top_layers(graph, kernels: list[dict], counts: list[dict], n: int) -> None:
+    """The n layers with the most instructions: instructions, variant, instructions per MAC."""
+    from edgekit.compiler.ir import op_macs
+
+    rows = sorted(zip(counts, kernels, graph.ops, strict=True), key=lambda r: -r[0]["instructions"])
+    for count, kernel, op in rows[:n]:
+        m = op_macs(graph, op)
+        per_mac = f"{count['instructions'] / m:>6.2f}" if m else f"{'-':>6}"
+        print(
+            f"    {count['instructions']:>11,}  {per_mac}  {str(kernel['variant']):<26} "
+            f"{kernel['layer']}"
+        )
 
 
 if __name__ == "__main__":

@@ -82,6 +82,7 @@ def _build_config(args: argparse.Namespace):
         validate_inputs=getattr(args, "validate_inputs", 20),
         force=getattr(args, "force", False),
         tune_trials=getattr(args, "tune_trials", 0),
+        kernels=getattr(args, "kernels", "auto"),
         onnx_calibration=tuple(
             m.strip() for m in getattr(args, "onnx_calibration", ",".join(ONNX_METHODS)).split(",")
         ),
@@ -247,7 +248,7 @@ def parser() -> argparse.ArgumentParser:
         (
             "build",
             cmd_build,
-            "every stage: model, quantize, report, then each backend compiled and validated",
+            "every stage: model, quantize, evaluate, each backend compiled and validated, report",
         ),
         ("quantize", cmd_quantize, "float model to int8 .tflite"),
     ):
@@ -294,6 +295,13 @@ def parser() -> argparse.ArgumentParser:
                 "--force",
                 action="store_true",
                 help="build firmware even when it exceeds the board's RAM or flash",
+            )
+            p.add_argument(
+                "--kernels",
+                choices=("auto", "ref"),
+                default="auto",
+                help="c backend kernels: auto, the fastest variant per layer for the target's "
+                "features (default), or ref, the reference ones (to bisect a difference)",
             )
             p.add_argument(
                 "--max-drop",

@@ -40,6 +40,7 @@ class BuildConfig:
     validate_inputs: int = 20
     force: bool = False
     tune_trials: int = 0  # MetaSchedule candidates for the tvm backend; 0: TVM's defaults
+    kernels: str = "auto"  # c backend kernel variants: auto (best per layer) or ref (reference)
     # ONNX Runtime calibration methods (the quantize stage makes one int8 model per method)
     onnx_calibration: tuple[str, ...] = ONNX_METHODS
 

@@ -264,7 +264,9 @@ def selected_backends(config: BuildConfig, target: Target, log: Log) -> dict:
 def compile_options(config: BuildConfig):
     from edgekit.backends import CompileOptions
 
-    return CompileOptions(force=config.force, tune_trials=config.tune_trials)
+    return CompileOptions(
+        force=config.force, tune_trials=config.tune_trials, kernels=config.kernels
+    )
 
 
 def compile_stage(
@@ -465,6 +467,7 @@ def artifact_row(artifact, target: Target, out: Path) -> dict:
         "arena_bytes": d.get("arena_bytes"),
         "arena_lower_bound": d.get("arena_lower_bound"),
         "peak_layer": d.get("peak_layer"),
+        "kernels": d.get("kernels"),  # the c backend's kernel variant per layer
     }
     if "tuning" in d:  # MetaSchedule's record, for a tuned tvm library
         row["tuning"] = d["tuning"]
@@ -614,7 +617,8 @@ def report_only(folder: Path, max_drop: float | None, quiet: bool = False) -> di
     )
     log = Log(quiet)
     evaluation = evaluate_stage(config, source, Int8Model(tflite, load_models(folder)), data, log)
-    return report_stage(config, target, source, data, evaluation, _recorded(folder), folder, log)
+    outcomes, earlier = _recorded(folder)
+    return report_stage(config, target, source, data, evaluation, outcomes, folder, log, earlier)
 
 
 def _artifacts(folder: Path) -> list:

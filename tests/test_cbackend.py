@@ -93,6 +93,10 @@ def test_firmware_is_bit_exact_in_qemu(model, tmp_path, target):
     artifact = CBackend().compile(Int8Model(tflite), t, tmp_path)
     assert 0 < artifact.ram_bytes <= t.ram_bytes and 0 < artifact.flash_bytes <= t.flash_bytes
     assert artifact.ram_bytes >= artifact.details["arena_bytes"]
+    # every board here has the DSP extension: its kernel variants run every convolution
+    chosen = {r["op"]: r["variant"] for r in artifact.details["kernels"]["layers"]}
+    assert chosen["CONV_2D"].endswith("_dsp") and chosen["DEPTHWISE_CONV_2D"].endswith("_dsp")
+    assert artifact.details["arena_bytes"] == 130_176  # in place through the new loop orders
     run = CBackend().run(artifact, t, inputs, layers=True)
     assert run.runner == f"qemu-system-arm {BOARDS[target]}"
     np.testing.assert_array_equal(run.outputs, ref.outputs)

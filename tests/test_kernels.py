@@ -22,10 +22,16 @@ import pytest
 
 from edgekit.backends.c import SANITIZE_CFLAGS
 from edgekit.compiler import fixedpoint as fp
+from edgekit.compiler.variants import KERNELS as KERNEL_VARIANTS
 from edgekit.quantization.converter import quantize
 from edgekit.quantization.interpreter import interpreter
 
 KERNELS = Path(str(importlib.resources.files("edgekit.compiler.kernels")))
+# The reference variants are plain C99 for any compiler; the others need their target's features
+# (tests/test_variants.py runs them on their QEMU boards).
+REFERENCE_SOURCES = sorted(
+    KERNELS / name for vs in KERNEL_VARIANTS.values() for name in vs[-1].sources
+)
 HARNESS = Path(__file__).with_name("kernels_harness.c")
 CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror"]
 SEEDS = (0, 1, 2, 3)  # random int8 inputs per converted model
@@ -69,7 +75,7 @@ class Harness:
 
 
 def build_harness(executable: Path, *flags: str) -> Path:
-    sources = [str(p) for p in (HARNESS, *sorted(KERNELS.glob("*.c")))]
+    sources = [str(p) for p in (HARNESS, *REFERENCE_SOURCES)]
     done = subprocess.run(
         ["gcc", *CFLAGS, *flags, f"-I{KERNELS}", *sources, "-o", str(executable)],
         capture_output=True,
@@ -715,7 +721,7 @@ def code_without_comments(text: str) -> str:
 
 
 def test_kernel_sources_are_strict_c99_integer_only_without_allocation(tmp_path):
-    sources = sorted(KERNELS.glob("*.c"))
+    sources = REFERENCE_SOURCES
     assert {p.name for p in sources} >= {
         "ek_conv2d.c",
         "ek_depthwise_conv2d.c",
@@ -733,7 +739,7 @@ def test_kernel_sources_are_strict_c99_integer_only_without_allocation(tmp_path)
             text=True,
         )
         assert done.returncode == 0, done.stderr
-    for path in [*sources, KERNELS / "ek_kernels.h"]:
+    for path in [*sorted(KERNELS.glob("*.c")), *sorted(KERNELS.glob("*.h"))]:
         code = code_without_comments(path.read_text())
         banned = re.findall(r"\b(float|double|malloc|calloc|realloc|free)\b", code)
         assert not banned, f"{path.name} uses {sorted(set(banned))}"
@@ -743,7 +749,7 @@ def test_kernel_sources_are_strict_c99_integer_only_without_allocation(tmp_path)
 def test_kernels_build_for_cortex_m(tmp_path, cpu):
     compiler = shutil.which("arm-none-eabi-gcc")
     assert compiler, "arm-none-eabi-gcc is missing: apt-get install gcc-arm-none-eabi"
-    for source in sorted(KERNELS.glob("*.c")):
+    for source in sorted(KERNELS.glob("*.c")):  # every core here has the DSP extension
         done = subprocess.run(
             [compiler, *CFLAGS, "-pedantic", "-Os", f"-mcpu={cpu}", "-mthumb", "-c", str(source)]
             + ["-o", str(tmp_path / "k.o")],

@@ -25,6 +25,7 @@ class CompileOptions:
 
     force: bool = False  # firmware over the board's RAM or flash is built anyway
     tune_trials: int = 0  # MetaSchedule candidates for the tvm backend (0: no tuning)
+    kernels: str = "auto"  # c backend: "auto" (best variant per layer) or "ref" (reference ones)
 
 
 DEFAULTS = CompileOptions()

@@ -23,6 +23,7 @@ from edgekit.backends import (
 from edgekit.compiler.codegen import CModel, generate_c
 from edgekit.compiler.ir import read_tflite
 from edgekit.compiler.oprules import require_supported
+from edgekit.compiler.variants import kernel_report, select_kernels
 from edgekit.errors import EdgekitError, first_line
 from edgekit.platforms.linux import ARCHES, cross_compiler, qemu_user
 from edgekit.platforms.targets import Target
@@ -54,7 +55,8 @@ class CBackend(BaseBackend):
         """The C folder (``out/src``) and, for microcontrollers, the firmware (``out/firmware``)."""
         graph = read_tflite(model.tflite)
         require_supported(graph, target)
-        cmodel = generate_c(graph)
+        kernels = select_kernels(graph, target, options.kernels)
+        cmodel = generate_c(graph, kernels)
         folder = write_c_folder(cmodel, out / "src")
         details = {
             "arena_bytes": cmodel.plan.arena_bytes,
@@ -64,6 +66,7 @@ class CBackend(BaseBackend):
             "in_place_ops": len(cmodel.plan.in_place),
             "layers": list(cmodel.layers),
             "layer_bytes": list(cmodel.layer_bytes),
+            "kernels": kernel_report(graph, kernels, options.kernels),
         }
         if target.family == "host":
             build_host(folder, out / "host")

@@ -6,13 +6,14 @@ lower bound is the largest total size of the tensors live during one op; a plan 
 tensors only side by side can never use less. The planner reaches that bound and goes below it
 by letting an op write its output over the part of its input it no longer needs ("in place"):
 an ADD over an input it is the last reader of, a depthwise convolution over the input rows its
-window has already passed. Those rules live in ``IN_PLACE``, keyed by op kind, so a kernel with
-another loop order is one more entry.
+window has already passed. Those rules live in ``IN_PLACE``, keyed by op kind, for the reference
+kernels; a kernel variant with another loop order brings its own rule (``rules``, per op), and a
+variant that needs scratch memory during its op gets it in the arena too (``scratch``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from edgekit.compiler.ir import Graph, Op, padding_amounts
@@ -52,6 +53,11 @@ class MemoryPlan:
     def offset(self, tensor: int) -> int:
         return self.buffers[tensor].offset
 
+    def scratch(self, op_index: int) -> int | None:
+        """The arena offset of the op's scratch memory; None when its kernel needs none."""
+        buffer = self.buffers.get(scratch_id(op_index))
+        return buffer.offset if buffer else None
+
 
 def tensor_bytes(graph: Graph, index: int) -> int:
     t = graph.tensor(index)
@@ -80,11 +86,13 @@ def lifetimes(graph: Graph) -> dict[int, tuple[int, int]]:
 def lower_bound(graph: Graph) -> tuple[int, int]:
     """(bytes, op index): the largest total size of the tensors live during one op."""
     spans = lifetimes(graph)
+    return _lower_bound(graph, spans, {t: tensor_bytes(graph, t) for t in spans})
+
+
+def _lower_bound(graph: Graph, spans: dict, sizes: dict) -> tuple[int, int]:
     best, at = 0, 0
     for op in graph.ops:
-        live = sum(
-            _aligned(tensor_bytes(graph, t)) for t, (a, b) in spans.items() if a <= op.index <= b
-        )
+        live = sum(_aligned(sizes[t]) for t, (a, b) in spans.items() if a <= op.index <= b)
         if live > best:
             best, at = live, op.index
     return best, at
@@ -93,7 +101,7 @@ def lower_bound(graph: Graph) -> tuple[int, int]:
 # ---------------------------------------------------------------- in-place rules
 
 
-def _elementwise_in_place(graph: Graph, op: Op, spans) -> InPlace | None:
+def elementwise_in_place(graph: Graph, op: Op, spans) -> InPlace | None:
     """ADD reads element i of each input before writing element i of its output; RESHAPE
     keeps the bytes where they are."""
     out = op.outputs[0]
@@ -109,7 +117,7 @@ def _elementwise_in_place(graph: Graph, op: Op, spans) -> InPlace | None:
     return None
 
 
-def _depthwise_in_place(graph: Graph, op: Op, spans) -> InPlace | None:
+def depthwise_in_place(graph: Graph, op: Op, spans) -> InPlace | None:
     """A depthwise convolution writes output rows in order; output row y needs input rows from
     y * stride - pad_top on. The output may start ``delta`` bytes before the input when every
     output row ends before the first input row still to be read."""
@@ -128,36 +136,56 @@ def _depthwise_in_place(graph: Graph, op: Op, spans) -> InPlace | None:
     return InPlace(op.index, src, out, _aligned(max(delta, 0)))
 
 
-IN_PLACE: dict[str, Callable[[Graph, Op, dict], InPlace | None]] = {
-    "ADD": _elementwise_in_place,
-    "RESHAPE": _elementwise_in_place,
-    "DEPTHWISE_CONV_2D": _depthwise_in_place,
+InPlaceRule = Callable[[Graph, Op, dict], "InPlace | None"]
+
+IN_PLACE: dict[str, InPlaceRule] = {
+    "ADD": elementwise_in_place,
+    "RESHAPE": elementwise_in_place,
+    "DEPTHWISE_CONV_2D": depthwise_in_place,
 }
 
 
 # ---------------------------------------------------------------- placement
 
 
-def plan_memory(graph: Graph, in_place: bool = True) -> MemoryPlan:
-    """Offsets for every activation tensor in one arena; the smallest of a few greedy orders."""
+def plan_memory(
+    graph: Graph,
+    in_place: bool = True,
+    rules: Mapping[int, InPlaceRule | None] | None = None,
+    scratch: Mapping[int, int] | None = None,
+) -> MemoryPlan:
+    """Offsets for every activation tensor in one arena; the smallest of a few greedy orders.
+
+    ``rules`` gives the in-place rule of each op index (its kernel variant's; None for none),
+    in place of ``IN_PLACE``'s for its kind; ``scratch`` the bytes an op's kernel needs during
+    that op only, placed like a tensor (``MemoryPlan.scratch``)."""
     spans = lifetimes(graph)
+    sizes = {t: tensor_bytes(graph, t) for t in spans}
+    for op_index, n in (scratch or {}).items():
+        spans[scratch_id(op_index)] = (op_index, op_index)
+        sizes[scratch_id(op_index)] = n
     pairs = []
     if in_place:
         for op in graph.ops:
-            rule = IN_PLACE.get(op.kind)
+            rule = rules[op.index] if rules and op.index in rules else IN_PLACE.get(op.kind)
             pair = rule(graph, op, spans) if rule else None
             if pair is not None:
                 pairs.append(pair)
-    bound, peak = lower_bound(graph)
+    bound, peak = _lower_bound(graph, spans, sizes)
     best: tuple[int, dict[int, Buffer], tuple[InPlace, ...]] | None = None
     for use in (tuple(pairs), ()) if pairs else ((),):
         for order in ("size", "first"):
-            buffers = _place(graph, spans, use, order)
+            buffers = _place(sizes, spans, use, order)
             arena = max((b.offset + _aligned(b.size) for b in buffers.values()), default=0)
             if best is None or arena < best[0]:
                 best = (arena, buffers, use)
     arena, buffers, used = best
     return MemoryPlan(buffers, arena, bound, peak, graph.layer_name(graph.ops[peak]), used)
+
+
+def scratch_id(op_index: int) -> int:
+    """The buffer key of an op's scratch memory (tensor indices are >= 0)."""
+    return -2 - op_index
 
 
 def _groups(spans: dict, pairs: tuple[InPlace, ...]) -> list[dict[int, int]]:
@@ -180,8 +208,8 @@ def _groups(spans: dict, pairs: tuple[InPlace, ...]) -> list[dict[int, int]]:
     return normalized
 
 
-def _place(graph: Graph, spans: dict, pairs, order: str) -> dict[int, Buffer]:
-    sizes = {t: _aligned(tensor_bytes(graph, t)) for t in spans}
+def _place(exact: dict, spans: dict, pairs, order: str) -> dict[int, Buffer]:
+    sizes = {t: _aligned(n) for t, n in exact.items()}
     groups = _groups(spans, pairs)
 
     def key(g):
@@ -195,7 +223,7 @@ def _place(graph: Graph, spans: dict, pairs, order: str) -> dict[int, Buffer]:
         base = _lowest_base(g, sizes, spans, placed)
         for t, rel in g.items():
             first, last = spans[t]
-            buffers[t] = Buffer(t, base + rel, tensor_bytes(graph, t), first, last)
+            buffers[t] = Buffer(t, base + rel, exact[t], first, last)
             placed.append((base + rel, base + rel + sizes[t], first, last))
     return buffers
 

@@ -7,7 +7,7 @@
  * (FULLY_CONNECTED), the kernel reproduces that double rounding exactly with integers. They are
  * plain C99: no allocation, no floating point, int32_t accumulators. Everything a kernel needs
  * from float scales (multipliers, shifts, exact double factors, clamp bounds) is precomputed on
- * the host by edgekit/fixedpoint.py.
+ * the host by edgekit/compiler/fixedpoint.py.
  *
  * Conventions
  * - Activation tensors are NHWC with batch 1 (edgekit converts models with batch 1), stored
@@ -280,5 +280,39 @@ void ek_avg_pool2d_s8_ref(const ek_avg_pool_params *params, const int8_t *input,
 void ek_softmax_s8_ref(const ek_softmax_params *params, const int8_t *input, int8_t *output);
 
 void ek_pad_s8_ref(const ek_pad_params *params, const int8_t *input, int8_t *output);
+
+/* ---- variants for cores with the DSP extension (ek_*_dsp.c; Arm only) ---------------------- */
+
+/* CONV_2D with a 1x1 filter and stride 1; bias is the folded bias (bias + input_offset * the sum
+ * of each output channel's weights, never NULL) and params->input_offset is not read. */
+void ek_conv2d_1x1_s8_dsp(const ek_conv_params *params, const ek_channel_quant *quant,
+                          const int8_t *input, const int8_t *filter, const int32_t *bias,
+                          int8_t *output);
+
+/* CONV_2D, any window, through im2col: scratch holds output_w * filter_h * filter_w * input_c
+ * bytes (in the arena); bias is the folded bias, as for ek_conv2d_1x1_s8_dsp. */
+void ek_conv2d_im2col_s8_dsp(const ek_conv_params *params, const ek_channel_quant *quant,
+                             const int8_t *input, const int8_t *filter, const int32_t *bias,
+                             int8_t *output, int8_t *scratch);
+
+/* ADD, same shape; the output may alias either input, as for ek_add_s8_ref. */
+void ek_add_s8_dsp(const ek_add_params *params, const int8_t *input1, const int8_t *input2,
+                   int8_t *output);
+
+/* FULLY_CONNECTED; bias is the folded bias (bias + input_offset * the sum of each unit's
+ * weights, never NULL) and params->input_offset and filter_offset (0) are not read. */
+void ek_fully_connected_s8_dsp(const ek_fully_connected_params *params,
+                               const ek_double_scale *scale, const int8_t *input,
+                               const int8_t *filter, const int32_t *bias, int8_t *output);
+
+/* MEAN over height and width. */
+void ek_mean_hw_s8_dsp(const ek_mean_params *params, const int8_t *input, int8_t *output);
+
+/* DEPTHWISE_CONV_2D with a 3x3 filter and depth multiplier 1; filter blocked as [C / 4][9][4]
+ * then [9][C % 4]; bias is the folded bias, as for ek_conv2d_1x1_s8_dsp. Same in-place rule as
+ * the reference kernel. */
+void ek_depthwise_conv2d_3x3_s8_dsp(const ek_depthwise_conv_params *params,
+                                    const ek_channel_quant *quant, const int8_t *input,
+                                    const int8_t *filter, const int32_t *bias, int8_t *output);
 
 #endif /* EK_KERNELS_H */

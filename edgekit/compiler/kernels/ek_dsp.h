@@ -1,0 +1,135 @@
+/*
+ * Helpers of edgekit's kernels for Arm cores with the DSP extension (Cortex-M4, M7, M33, M55):
+ * SXTB16 unpacks two int8 lanes into two int16 halves, SMLAD multiplies two halfword pairs and
+ * adds both products to an accumulator. The kernels built on them compute the same integers as
+ * the reference kernels (integer sums do not depend on their order), so the bytes are the same.
+ */
+#ifndef EK_DSP_H
+#define EK_DSP_H
+
+#if !defined(__ARM_FEATURE_DSP) || !__ARM_FEATURE_DSP
+#error "this edgekit kernel needs an Arm core with the DSP extension (SMLAD, SXTB16)"
+#endif
+
+#include <arm_acle.h>
+#include <string.h>
+
+#include "ek_kernels.h"
+
+/* Inlined into each caller, so that flags passed as constants specialize the loops. */
+#if defined(__GNUC__)
+#define EK_INLINE inline __attribute__((always_inline))
+#else
+#define EK_INLINE inline
+#endif
+
+/* Four bytes from any address (the cores edgekit targets load unaligned words in hardware). */
+static inline uint32_t ek_load4(const int8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* Lanes 1 and 3 of x, sign-extended: __sxtb16(__ror(x, 8)). GCC 12 has no __ror and does not
+ * fold a rotate into SXTB16, so say the one instruction directly. */
+static inline int16x2_t ek_sxtb16_ror8(uint32_t x)
+{
+#if defined(__GNUC__)
+    int16x2_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return r;
+#else
+    return __sxtb16(__ror(x, 8));
+#endif
+}
+
+/* A requantization whose shift is 0 (ek_add_s8_dsp's inputs: one of them always has the
+ * multiplier 1/2): floor((x * m + 2^30 + offset * 2^31) / 2^31), as ek_requantize_raw explains. */
+#define EK_SHIFT_ZERO 2
+
+/* One channel's requantization, prepared once per channel: its shift split into left and right
+ * shifts (general case) or, when fast, the constant of the one-step form below, which also
+ * holds the output offset. */
+typedef struct {
+    int64_t base;
+    int32_t multiplier, left, right, mask, offset;
+} ek_channel;
+
+static EK_INLINE ek_channel ek_channel_at(const int32_t *multiplier, const int32_t *shift,
+                                          int32_t c, int32_t offset, int fast)
+{
+    ek_channel ch;
+    const int32_t s = shift[c];
+    ch.multiplier = multiplier[c];
+    ch.offset = offset;
+    if (fast == EK_SHIFT_ZERO) { /* s == 0 */
+        ch.right = ch.left = ch.mask = 0;
+        ch.base = ((int64_t)1 << 30) + (int64_t)offset * ((int64_t)1 << 31);
+    } else if (fast) { /* -23 <= s < 0 (ek_fast_path) */
+        ch.right = -s - 1;
+        ch.base = ((int64_t)1 << 30) + ((int64_t)1 << (30 - s)) +
+                  (int64_t)offset * ((int64_t)1 << (31 - s));
+        ch.left = ch.mask = 0;
+    } else {
+        ch.left = s > 0 ? s : 0;
+        ch.right = s > 0 ? 0 : -s;
+        ch.mask = (int32_t)(((uint32_t)1 << ch.right) - 1u);
+        ch.base = 0;
+    }
+    return ch;
+}
+
+/* Every shift is in [-23, -1] (a right shift: multipliers below one half, as in nearly every
+ * layer; the bound keeps the one-step sum inside 64 bits) and the clamp is the int8 range: the
+ * kernels' fast path. */
+static inline int ek_fast_path(const int32_t *shift, int32_t channels, int32_t lo, int32_t hi)
+{
+    int32_t c;
+    if (lo != INT8_MIN || hi != INT8_MAX) {
+        return 0;
+    }
+    for (c = 0; c < channels; ++c) {
+        if (shift[c] >= 0 || shift[c] < -23) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* ek_multiply_by_quantized_multiplier for a multiplier >= 0 (every one edgekit computes), plus
+ * the channel's output offset, same bytes. General case: the doubling high multiply rounds half
+ * up, floor((x * m + 2^30) / 2^31), which equals TFLite's sign-dependent nudge with truncating
+ * division for every x (the nudge differs only where the truncation compensates) and cannot
+ * overflow since m < 2^31; then the rounding divide by 2^right. Fast case (right shift e >= 1,
+ * no left shift): rounding half away from zero of t / 2^e is floor((t + 2^(e-1) - [t < 0]) /
+ * 2^e), nested floors of divisions compose, and an integer offset moves out of a floor, so all
+ * of it is floor((x * m + 2^30 + 2^(30+e) + offset * 2^(31+e) - [x < 0] * 2^31) / 2^(31+e)):
+ * one 64-bit multiply-accumulate and the high word shifted by e - 1. ([x < 0] stands for
+ * [t < 0]: they differ only where both forms give 0.) */
+static EK_INLINE int32_t ek_requantize_raw(ek_channel ch, int32_t acc, int fast)
+{
+    if (fast == EK_SHIFT_ZERO) { /* shift 0: the doubling high multiply alone, plus the offset */
+        return (int32_t)(((int64_t)acc * ch.multiplier + ch.base) >> 31);
+    }
+    if (fast) {
+        const int64_t k = ch.base - (int64_t)((uint64_t)((uint32_t)acc >> 31) << 31);
+        const int64_t sum = (int64_t)acc * ch.multiplier + k;
+        return (int32_t)(sum >> 32) >> ch.right;
+    } else {
+        const int32_t x = (int32_t)((uint32_t)acc << ch.left);
+        const int32_t high = (int32_t)(((int64_t)x * ch.multiplier + ((int64_t)1 << 30)) >> 31);
+        const int32_t threshold = (ch.mask >> 1) + (int32_t)((uint32_t)high >> 31);
+        return (high >> ch.right) + ((high & ch.mask) > threshold ? 1 : 0) + ch.offset;
+    }
+}
+
+/* The output byte: requantized, clamped to [lo, hi] (fast: the int8 range, one SSAT). */
+static EK_INLINE int8_t ek_requantize_to(ek_channel ch, int32_t acc, int32_t lo, int32_t hi,
+                                         int fast)
+{
+    const int32_t v = ek_requantize_raw(ch, acc, fast);
+    return (int8_t)(fast ? __ssat(v, 8) : ek_clamp(v, lo, hi));
+}
+
+#endif /* EK_DSP_H */
