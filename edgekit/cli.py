@@ -82,6 +82,7 @@ def _build_config(args: argparse.Namespace):
         validate_inputs=getattr(args, "validate_inputs", 20),
         force=getattr(args, "force", False),
         tune_trials=getattr(args, "tune_trials", 0),
+        optimise=getattr(args, "optimise", None),
         kernels=getattr(args, "kernels", "auto"),
         onnx_calibration=tuple(
             m.strip() for m in getattr(args, "onnx_calibration", ",".join(ONNX_METHODS)).split(",")
@@ -171,6 +172,50 @@ def cmd_deploy(args: argparse.Namespace) -> int:
             f"{section['host']} (see above)",
             file=sys.stderr,
         )
+        return EXIT_GATE
+    return 0
+
+
+def cmd_flash(args: argparse.Namespace) -> int:
+    from edgekit.platforms.flash import describe, flash, plan
+
+    folder = Path(args.folder)
+    if args.dry_run:
+        print(describe(plan(folder, args.emulate, args.pyocd_target, args.force)))
+        return 0
+    record = flash(
+        folder,
+        emulate=args.emulate,
+        validate=args.validate,
+        force=args.force,
+        probe=args.probe,
+        pyocd_target=args.pyocd_target,
+        inputs=args.inputs,
+        quiet=args.quiet,
+    )
+    if not record["results"]:  # programmed only
+        print(
+            f"{record['image']}: {record['programmed_bytes']:,} bytes programmed and verified on "
+            f"{record['machine']} via {record['host']}; the board was reset and runs it "
+            "(--validate runs the validation inputs there)"
+        )
+        return 0
+    row = record["results"][0]
+    if row["cycles"] is not None:
+        speed = f", median {row['cycles']:,.0f} cycles"
+        if row["latency_ms"] is not None:
+            speed += f" = {row['latency_ms']:.2f} ms at {record['clock_hz'] / 1e6:g} MHz"
+    else:
+        speed = f", {row['instructions']:,} instructions" if row["instructions"] else ""
+    print(
+        f"c on {record['machine']} via {record['host']}: {row['inputs']} inputs, bit-exact "
+        f"{row['bit_exact']}, max abs diff {row['max_abs_diff']}, top-1 agreement "
+        f"{row['top1_agreement']:.3f}{speed}"
+    )
+    if args.validate:
+        print(f"{folder / 'report.html'}: board results added (On the board)")
+    if not row["bit_exact"]:
+        print("Error: the board's outputs differ from TFLite's reference kernels", file=sys.stderr)
         return EXIT_GATE
     return 0
 
@@ -297,6 +342,12 @@ def parser() -> argparse.ArgumentParser:
                 help="build firmware even when it exceeds the board's RAM or flash",
             )
             p.add_argument(
+                "--optimise",
+                choices=("Size", "Performance"),
+                help="vela backend (Ethos-U targets): what Vela optimises for "
+                "(default: the target file's)",
+            )
+            p.add_argument(
                 "--kernels",
                 choices=("auto", "ref"),
                 default="auto",
@@ -372,6 +423,39 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(run=cmd_deploy)
+
+    p = sub.add_parser(
+        "flash",
+        help="put a Cortex-M build's firmware on a board (pyOCD) or its QEMU board, run it there",
+        description="Program the firmware of 'edgekit build' through a debug probe (pyOCD), "
+        "run the evaluation inputs on the board with semihosting and, with --validate, add the "
+        "board's results (bit-exactness, cycles) to the build's report. --emulate runs the same "
+        "loop on the target's QEMU board.",
+    )
+    p.add_argument("folder", help="folder written by 'edgekit build' for a Cortex-M target")
+    p.add_argument("--probe", metavar="UID", help="debug probe unique ID (default: the only one)")
+    p.add_argument(
+        "--pyocd-target", metavar="TYPE", help="pyOCD target type (default: the target file's)"
+    )
+    p.add_argument("--emulate", action="store_true", help="the target's QEMU board, no hardware")
+    p.add_argument(
+        "--validate",
+        action="store_true",
+        help="run the build's validation inputs and merge the results into its report",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print what would be flashed where and check it fits; touch no hardware",
+    )
+    p.add_argument(
+        "--force", action="store_true", help="flash a firmware that failed validation in QEMU"
+    )
+    p.add_argument(
+        "--inputs", type=int, metavar="N", help="evaluation inputs to run (default: the build's)"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(run=cmd_flash)
 
     p = sub.add_parser("train", help="train or fine-tune the built-in MobileNetV2 on a data set")
     _common(p)

@@ -40,6 +40,7 @@ class BuildConfig:
     validate_inputs: int = 20
     force: bool = False
     tune_trials: int = 0  # MetaSchedule candidates for the tvm backend; 0: TVM's defaults
+    optimise: str | None = None  # vela backend: Vela's --optimise (None: the target's [npu])
     kernels: str = "auto"  # c backend kernel variants: auto (best per layer) or ref (reference)
     # ONNX Runtime calibration methods (the quantize stage makes one int8 model per method)
     onnx_calibration: tuple[str, ...] = ONNX_METHODS
@@ -56,6 +57,8 @@ class BuildConfig:
                 f"got '{','.join(self.onnx_calibration)}'"
             )
         object.__setattr__(self, "onnx_calibration", tuple(self.onnx_calibration))
+        if self.optimise not in (None, "Size", "Performance"):
+            raise EdgekitError(f"--optimise takes Size or Performance, got '{self.optimise}'")
         if self.tune_trials < 0:
             raise EdgekitError(f"--tune-trials must be 0 or more, got {self.tune_trials}")
 

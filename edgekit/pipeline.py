@@ -265,7 +265,10 @@ def compile_options(config: BuildConfig):
     from edgekit.backends import CompileOptions
 
     return CompileOptions(
-        force=config.force, tune_trials=config.tune_trials, kernels=config.kernels
+        force=config.force,
+        tune_trials=config.tune_trials,
+        kernels=config.kernels,
+        optimise=config.optimise,
     )
 
 
@@ -471,6 +474,8 @@ def artifact_row(artifact, target: Target, out: Path) -> dict:
     }
     if "tuning" in d:  # MetaSchedule's record, for a tuned tvm library
         row["tuning"] = d["tuning"]
+    if "vela" in d:  # Vela's estimates, for an Ethos-U artifact (edgekit.report.npu)
+        row["vela"] = d["vela"]
     if target.family in ("mcu", "npu"):
         measured = artifact.ram_bytes is not None and artifact.flash_bytes is not None
         row["fits"] = {

@@ -220,3 +220,16 @@ def test_an_artifact_that_cannot_run_here_is_kept_and_its_validation_skipped(
     [litert] = outcomes
     assert litert.artifact is not None and litert.validation is None and not litert.failures
     assert (tmp_path / "litert" / "artifact.json").is_file()
+
+
+def test_build_options_reach_the_backends_that_read_them():
+    from edgekit.cli import _build_config, parser
+    from edgekit.pipeline import compile_options
+
+    args = parser().parse_args(
+        ["build", "--target", "ethos-u55-128", "--optimise", "Size", "--kernels", "ref"]
+    )
+    options = compile_options(_build_config(args))
+    assert (options.optimise, options.kernels, options.force) == ("Size", "ref", False)
+    default = compile_options(_build_config(parser().parse_args(["build", "--target", "host"])))
+    assert (default.optimise, default.kernels) == (None, "auto")

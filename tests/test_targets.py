@@ -28,6 +28,7 @@ REQUIRED = {
     "cortex-m33",
     "cortex-m55",
     "ethos-u55-128",
+    "ethos-u55-256",
     "ethos-u65-256",
     "host",
 }
@@ -82,8 +83,17 @@ def test_npu_targets_run_their_cpu_side_on_the_m55_board():
     assert npus["ethos-u55-128"].npu.macs == 128
     assert npus["ethos-u65-256"].npu.accelerator == "ethos-u65-256"
     assert npus["ethos-u65-256"].npu.macs == 256
+    assert (npus["ethos-u55-256"].npu.accelerator, npus["ethos-u55-256"].npu.macs) == (
+        "ethos-u55-256",
+        256,
+    )
+    assert npus["ethos-u55-128"].npu.system_config == "Ethos_U55_High_End_Embedded"
+    assert npus["ethos-u55-128"].npu.memory_mode == "Shared_Sram"
+    assert npus["ethos-u65-256"].npu.system_config == "Ethos_U65_High_End"
+    assert npus["ethos-u65-256"].npu.memory_mode == "Dedicated_Sram"
     for t in npus.values():
         assert t.emulator.machine == "mps3-an547"
+        assert t.npu.optimise == "Performance"
         assert t.backends == ("vela", "c")
     assert all(t.npu is None for t in list_targets() if t.family != "npu")
 
@@ -153,6 +163,12 @@ def test_format_size_uses_the_largest_whole_unit():
     assert format_size(520 * 1024) == "520 KiB"
     assert format_size(3 << 19) == "1.5 MiB"
     assert format_size(8 << 30) == "8 GiB"
+
+
+def shipped_npu_settings(name: str) -> str:
+    """The lines of a shipped [npu] table after accelerator and macs (Vela's settings)."""
+    text = (SHIPPED / f"{name}.toml").read_text(encoding="utf-8")
+    return text[text.index("macs = ") :].split("\n", 1)[1].split("\n\n", 1)[0] + "\n"
 
 
 # Each bad file is a shipped file with one edit: (base target, text to replace, replacement,
@@ -298,12 +314,14 @@ BAD_FILES = {
     "npu table on an mcu": (
         "cortex-m7",
         "[model]",
-        '[npu]\naccelerator = "ethos-u55-128"\nmacs = 128\n\n[model]',
+        '[npu]\naccelerator = "ethos-u55-128"\nmacs = 128\nsystem_config = '
+        '"Ethos_U55_High_End_Embedded"\nmemory_mode = "Shared_Sram"\n\n[model]',
         "has no NPU",
     ),
     "npu target without npu table": (
         "ethos-u55-128",
-        '[npu]\naccelerator = "ethos-u55-128"\nmacs = 128\n',
+        '[npu]\naccelerator = "ethos-u55-128"\nmacs = 128\n'
+        + shipped_npu_settings("ethos-u55-128"),
         "",
         "needs an [npu] table",
     ),
@@ -318,6 +336,48 @@ BAD_FILES = {
         "macs = 128",
         "macs = 256",
         "'npu.macs' 256 does not match",
+    ),
+    "unknown vela system config": (
+        "ethos-u55-128",
+        'system_config = "Ethos_U55_High_End_Embedded"',
+        'system_config = "Ethos_U55_Fast"',
+        "unknown 'npu.system_config' 'Ethos_U55_Fast'; Vela's vela.ini has",
+    ),
+    "unknown vela memory mode": (
+        "ethos-u65-256",
+        'memory_mode = "Dedicated_Sram"',
+        'memory_mode = "Shared"',
+        "unknown 'npu.memory_mode' 'Shared'",
+    ),
+    "tensor arena in read-only flash": (
+        "ethos-u55-128",
+        'memory_mode = "Shared_Sram"',
+        'memory_mode = "Dedicated_Sram"',
+        "puts the tensor arena in OffChipFlash, which 'Ethos_U55_High_End_Embedded' cannot",
+    ),
+    "unknown vela optimise": (
+        "ethos-u55-128",
+        'optimise = "Performance"',
+        'optimise = "Speed"',
+        "unknown npu.optimise 'Speed'; use one of Performance, Size",
+    ),
+    "npu without a system config": (
+        "ethos-u55-128",
+        'system_config = "Ethos_U55_High_End_Embedded"\n',
+        "",
+        "missing key 'npu.system_config'",
+    ),
+    "unknown flash board": (
+        "cortex-m7",
+        'board = "stm32f746g-disco"',
+        'board = "stm32f999-disco"',
+        "no board file for 'flash.board' 'stm32f999-disco'",
+    ),
+    "zero flash clock": (
+        "cortex-m4",
+        "clock_hz = 64000000",
+        "clock_hz = 0",
+        "'flash.clock_hz' must be positive",
     ),
     "broken TOML": (
         "cortex-m7",

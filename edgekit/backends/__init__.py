@@ -26,6 +26,7 @@ class CompileOptions:
     force: bool = False  # firmware over the board's RAM or flash is built anyway
     tune_trials: int = 0  # MetaSchedule candidates for the tvm backend (0: no tuning)
     kernels: str = "auto"  # c backend: "auto" (best variant per layer) or "ref" (reference ones)
+    optimise: str | None = None  # vela backend: Vela's --optimise (None: the target's [npu])
 
 
 DEFAULTS = CompileOptions()
@@ -117,10 +118,12 @@ def registry() -> dict[str, Backend]:
     from edgekit.backends.litert import LiteRTBackend
     from edgekit.backends.onnxruntime import ONNXRuntimeBackend
     from edgekit.backends.tvm import TVMBackend
+    from edgekit.backends.vela import VelaBackend
 
     return {
         "c": CBackend(),
         "litert": LiteRTBackend(),
         "tvm": TVMBackend(),
         "onnx": ONNXRuntimeBackend(),
+        "vela": VelaBackend(),
     }

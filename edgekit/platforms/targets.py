@@ -7,7 +7,9 @@ a file is an ``EdgekitError`` naming the file and what to fix, never a half-load
 
 from __future__ import annotations
 
+import configparser
 import functools
+import importlib.util
 import re
 import tomllib
 from collections.abc import Callable, Iterable
@@ -58,10 +60,24 @@ class Emulator:
 
 @dataclass(frozen=True)
 class Npu:
-    """The neural accelerator of an npu target, by its Vela accelerator config name."""
+    """The neural accelerator of an npu target, by its Vela accelerator config name, and the
+    system config and memory mode of Vela's ``vela.ini`` that describe the board around it."""
 
     accelerator: str
     macs: int
+    system_config: str
+    memory_mode: str
+    optimise: str = "Performance"  # Vela's --optimise: Performance or Size
+
+
+@dataclass(frozen=True)
+class Flash:
+    """The real board ``edgekit flash`` programs: the board file it links for
+    (``edgekit/platforms/boards/<board>.ld``), pyOCD's target type and the core clock."""
+
+    board: str
+    pyocd_target: str
+    clock_hz: int
 
 
 @dataclass(frozen=True)
@@ -85,6 +101,7 @@ class Target:
     backends: tuple[str, ...]
     npu: Npu | None
     cores: int | None = None
+    flash: Flash | None = None
 
 
 Fail = Callable[[str], NoReturn]
@@ -122,6 +139,7 @@ _TOP_KEYS = {
     "model": (_TABLE, True),
     "emulator": (_TABLE, False),
     "npu": (_TABLE, False),
+    "flash": (_TABLE, False),
 }
 _EMULATOR_KEYS = {
     "kind": (_STR, True),
@@ -129,7 +147,15 @@ _EMULATOR_KEYS = {
     "machine": (_STR, False),
     "cpu": (_STR, False),
 }
-_NPU_KEYS = {"accelerator": (_STR, True), "macs": (_INT, True)}
+_NPU_KEYS = {
+    "accelerator": (_STR, True),
+    "macs": (_INT, True),
+    "system_config": (_STR, True),
+    "memory_mode": (_STR, True),
+    "optimise": (_STR, False),
+}
+VELA_OPTIMISE = ("Performance", "Size")
+_FLASH_KEYS = {"board": (_STR, True), "pyocd_target": (_STR, True), "clock_hz": (_INT, True)}
 _MODEL_KEYS = {"alpha": (_NUM, True), "resolution": (_INT, True)}
 
 
@@ -197,11 +223,24 @@ def _parse(data: dict, stem: str, fail: Fail) -> Target:
         _check_choices([raw["accelerator"]], NPU_ACCELERATORS, "npu accelerator", fail)
         if raw["macs"] != int(raw["accelerator"].rsplit("-", 1)[1]):
             fail(f"'npu.macs' {raw['macs']} does not match accelerator '{raw['accelerator']}'")
+        _check_choices([raw.get("optimise", "Performance")], VELA_OPTIMISE, "npu.optimise", fail)
+        _check_vela_config(raw["system_config"], raw["memory_mode"], fail)
         npu = Npu(**raw)
     if npu is None and family == "npu":
         fail("family 'npu' needs an [npu] table (accelerator, macs)")
     if npu is not None and family != "npu":
         fail(f"family '{family}' has no NPU; remove the [npu] table or set family = 'npu'")
+
+    flash = None
+    if "flash" in data:
+        if family != "mcu":
+            fail(f"family '{family}' is not flashed with pyOCD; remove the [flash] table")
+        raw = _check_table(data["flash"], _FLASH_KEYS, "flash.", fail)
+        if not files("edgekit.platforms.boards").joinpath(f"{raw['board']}.ld").is_file():
+            fail(f"no board file for 'flash.board' '{raw['board']}' in edgekit/platforms/boards")
+        if raw["clock_hz"] <= 0:
+            fail(f"'flash.clock_hz' must be positive, got {raw['clock_hz']}")
+        flash = Flash(**raw)
 
     model = _check_table(data["model"], _MODEL_KEYS, "model.", fail)
     try:
@@ -227,7 +266,44 @@ def _parse(data: dict, stem: str, fail: Fail) -> Target:
         backends=tuple(data["backends"]),
         npu=npu,
         cores=data.get("cores"),
+        flash=flash,
     )
+
+
+def vela_ini() -> configparser.ConfigParser | None:
+    """Arm's ``vela.ini`` as the installed ethos-u-vela ships it; None where Vela is missing."""
+    spec = importlib.util.find_spec("ethosu")
+    roots = list(spec.submodule_search_locations or []) if spec else []
+    for root in roots:
+        path = Path(root) / "config_files" / "Arm" / "vela.ini"
+        if path.is_file():
+            ini = configparser.ConfigParser()
+            ini.read(path, encoding="utf-8")
+            return ini
+    return None
+
+
+def _check_vela_config(system: str, mode: str, fail: Fail) -> None:
+    """The system config and memory mode exist in Vela's vela.ini, and the memory mode puts
+    the tensor arena on a port of that system whose memory can be written (SRAM or DRAM)."""
+    ini = vela_ini()
+    if ini is None:  # without Vela the names cannot be checked; the vela backend says so
+        return
+    for kind, name in (("System_Config", system), ("Memory_Mode", mode)):
+        names = [s.split(".", 1)[1] for s in ini.sections() if s.startswith(kind + ".")]
+        if name not in names:
+            key = "system_config" if kind == "System_Config" else "memory_mode"
+            fail(f"unknown 'npu.{key}' '{name}'; Vela's vela.ini has {', '.join(names)}")
+    section = f"Memory_Mode.{mode}"
+    while "arena_mem_area" not in ini[section] and "inherit" in ini[section]:
+        section = ini[section]["inherit"]
+    axi = ini[section].get("arena_mem_area", "Axi0").lower()  # Axi0 or Axi1
+    port = ini[f"System_Config.{system}"].get(f"{axi}_port", "Sram")
+    if port not in ("Sram", "Dram"):
+        fail(
+            f"memory mode '{mode}' puts the tensor arena in {port}, which '{system}' cannot "
+            "write; use Shared_Sram or Sram_Only, or a system config with DRAM"
+        )
 
 
 def _check_linux_emulator(arch: str, emulator: Emulator, fail: Fail) -> None:

@@ -37,6 +37,7 @@ from edgekit.report.firmware import (
     _memory_record,
     _validation_records,
 )
+from edgekit.report.npu import npu_sections
 from edgekit.report.plots import _confusion_svg, _sqnr_svg
 from edgekit.report.speed import benchmark_speed_notes, deploy_sections
 from edgekit.report.verdict import verdict_section
@@ -80,6 +81,7 @@ def _sections(report: dict) -> list[Section]:
             _records_table(report.get("benchmark"), _BENCHMARK),
             footnotes=_benchmark_footnotes(report),
         ),
+        *npu_sections(report),
         *deploy_sections(report),
         *_layer_instruction_sections(report),
         Section(

@@ -56,10 +56,57 @@ def benchmark_speed_notes(report: dict) -> list[str]:
     return []
 
 
+_FLASH: tuple[Column, ...] = (
+    ("Backend", "backend", _text),
+    ("Status", "status", _text),
+    ("Bit-exact", "bit_exact", _yes_no),
+    ("Max abs diff", "max_abs_diff", lambda v: _fmt(v, "g", "", DASH)),
+    ("Top-1 agreement", "top1_agreement", lambda v: _pct(v, DASH)),
+    ("Agrees with float", "float_top1_agreement", lambda v: _pct(v, DASH)),
+    ("Cycles (board)", "cycles", lambda v: _fmt(v, ",.0f", "", DASH)),
+    ("Latency at clock", "latency_ms", lambda v: _fmt(v, ".2f", " ms", DASH)),
+    ("Instructions (QEMU)", "qemu_count", lambda v: _fmt(v, ",d", "", DASH)),
+)
+
+
+def _flash_section(section: dict) -> Section:
+    """``edgekit flash --validate``: the firmware on a board through pyOCD, or on QEMU's."""
+    rows = [
+        {**r, "qemu_count": r.get("instructions") or r.get("qemu_instructions")}
+        for r in section.get("results") or []
+    ]
+    ran = (
+        f"{_fmt(section.get('inputs'), 'd')} evaluation inputs, compared with "
+        f"{_text(section.get('reference'))} on the build machine"
+    )
+    if section.get("emulated"):
+        notes = [
+            "Run by 'edgekit flash --emulate' on the virtual board, "
+            f"{_text(section.get('machine'))}, at {_text(section.get('when'))}: image "
+            f"{_text(section.get('image'))}; {ran}. QEMU "
+            "serves the firmware's semihosting itself and counts instructions, not cycles, so no "
+            "latency is given."
+        ]
+    else:
+        clock = section.get("clock_hz")
+        notes = [
+            f"Flashed with pyOCD (target type {_text(section.get('pyocd_target'))}) through probe "
+            f"{_text(section.get('host'))} onto {_text(section.get('machine'))} at "
+            f"{_text(section.get('when'))}: image {_text(section.get('image'))}, programmed and "
+            f"verified; {ran}.",
+            "Cycles: the core's DWT cycle counter over one inference (median over the inputs); "
+            f"latency: those cycles at {_fmt(clock and clock / 1e6, 'g', ' MHz')}, the clock the "
+            "firmware runs at. Instructions (QEMU): the build's count of the same model in QEMU.",
+        ]
+    return Section("On the board", notes, _records_table(rows, _FLASH))
+
+
 def deploy_sections(report: dict) -> list[Section]:
     section = report.get("deploy")
     if not section:
         return []
+    if section.get("kind") == "flash":
+        return [_flash_section(section)]
     rows = section.get("results") or []
     best = min((r["latency_ms"] for r in rows if r.get("latency_ms")), default=None)
     records = [
