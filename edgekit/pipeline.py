@@ -243,7 +243,7 @@ class Outcome:
 def selected_backends(config: BuildConfig, target: Target, log: Log) -> dict:
     """The backends this build compiles: the target's list and those the options ask for,
     that this edgekit has and that build for the target (the others are logged as skipped)."""
-    from edgekit.backends import CompileOptions, registry
+    from edgekit.backends import registry
 
     options = compile_options(config)
     known = registry()
@@ -257,7 +257,6 @@ def selected_backends(config: BuildConfig, target: Target, log: Log) -> dict:
             log.skip(f"backend {name}", f"does not build for {target.family} targets yet")
         else:
             chosen[name] = backend
-    assert isinstance(options, CompileOptions)
     return chosen
 
 
