@@ -4,13 +4,16 @@
 
 For MobileNetV2 0.35@96 with 10 classes (the shipped digits weights) and 1000 classes (random
 weights with batch norm conditioned on digits, so that every layer stays alive) on M4, M7, M33
-and M55, and 1.0@224 with 1000 classes on the M55 board (its 8 MiB of flash holds the weights):
+and M55, and 1.0@224 with 1000 classes on the M55 and M7 boards (QEMU's M55 board has 8 MiB of
+flash, its M7 board 4 MiB, both enough for the weights; a real STM32F746 has 1 MiB, so the M7's
+"fits" says no):
 instructions per inference (QEMU -icount, retired instructions, not cycles), instructions per
 MAC, the ratio to the reference kernel variants (``--kernels ref``, built and run in the same
 bench run) and to TFLite Micro + CMSIS-NN's published figures where there is one, arena bytes
-against the layer-by-layer lower bound, flash and RAM bytes against the target's board, and
-whether N evaluation inputs matched TFLite's reference kernels bit for bit; then the layers with
-the most instructions, with their kernel variant and instructions per MAC.
+against the layer-by-layer lower bound, flash bytes (the kernels' code among them) and RAM bytes
+against the target's board, and whether N evaluation inputs matched TFLite's reference kernels
+bit for bit; then the layers with the most instructions, with their kernel variant and
+instructions per MAC.
 """
 
 import argparse
@@ -32,7 +35,7 @@ MODELS = (
     (
         "1.0@224, 1000 classes",
         dict(alpha=1.0, resolution=224, classes=1000, weights="random"),
-        ("cortex-m55",),
+        ("cortex-m55", "cortex-m7"),
     ),
 )
 # TFLite Micro + CMSIS-NN, instructions per inference on the same QEMU boards (issue 9's figures).
@@ -73,7 +76,7 @@ def main() -> None:
     head = (
         f"{'model':<22} {'core':<11} {'instr/inf':>13} {'instr/MAC':>9} {'/ref':>6} "
         f"{'/TFLM':>6} {'arena B':>9} {'bound B':>9} {'arena/bound':>11} {'flash B':>9} "
-        f"{'RAM B':>9} {'fits':>5} {'bit-exact':>9} {'s':>6}"
+        f"{'code B':>7} {'RAM B':>9} {'fits':>5} {'bit-exact':>9} {'s':>6}"
     )
     print(head, flush=True)
     backend = CBackend()
@@ -120,7 +123,8 @@ def main() -> None:
                     f"{d['arena_bytes']:>9,} "
                     f"{d['arena_lower_bound']:>9,} "
                     f"{d['arena_bytes'] / d['arena_lower_bound']:>11.3f} "
-                    f"{artifact.flash_bytes:>9,} {artifact.ram_bytes:>9,} "
+                    f"{artifact.flash_bytes:>9,} {d['kernel_code_bytes']:>7,} "
+                    f"{artifact.ram_bytes:>9,} "
                     f"{'yes' if fits else 'no':>5} "
                     f"{str(row['bit_exact']) + '/' + str(row['inputs']):>9} "
                     f"{time.perf_counter() - start:>6.1f}",
@@ -131,7 +135,7 @@ def main() -> None:
         "instr/MAC: instructions per multiply-accumulate of the int8 graph; QEMU counts retired "
         "instructions (-icount shift=0), a proxy for cycles, not a latency; /ref: against the "
         "reference kernel variants (--kernels ref) on the same board; /TFLM: against TFLite "
-        "Micro + CMSIS-NN (nan: no figure)"
+        "Micro + CMSIS-NN (nan: no figure); code B: the kernels' machine code, part of flash B"
     )
 
 

@@ -470,6 +470,7 @@ def artifact_row(artifact, target: Target, out: Path) -> dict:
         "arena_lower_bound": d.get("arena_lower_bound"),
         "peak_layer": d.get("peak_layer"),
         "kernels": d.get("kernels"),  # the c backend's kernel variant per layer
+        "kernel_code_bytes": d.get("kernel_code_bytes"),  # their machine code, part of flash
     }
     if "tuning" in d:  # MetaSchedule's record, for a tuned tvm library
         row["tuning"] = d["tuning"]

@@ -820,3 +820,31 @@ def test_a_calibration_method_that_made_another_ones_model_is_named():
     assert "tries only one threshold: the full range)." in onnx
     methods[1]["identical_to"] = None
     assert "byte for byte" not in section(render_markdown(report), "ONNX Runtime int8")
+
+
+def test_kernel_variants_section_sums_each_variants_layers_and_the_layer_table_names_them():
+    report = make_mcu_report()
+    layers = report["benchmark"][0]["layers"]
+    kinds = [("conv2d_1x1_dsp", "CONV_2D"), ("depthwise_conv2d_3x3_dsp", "DEPTHWISE_CONV_2D")]
+    rows = [
+        {"layer": layer["name"], "op": kinds[i % 2][1], "variant": kinds[i % 2][0]}
+        for i, layer in enumerate(layers)
+    ]
+    rows[-1]["variant"] = None  # a RESHAPE runs no kernel
+    report["artifacts"][-1]["kernels"] = {"mode": "auto", "layers": rows}
+    md = section(render_markdown(report), "Kernel variants: c")
+    conv = sum(x["instructions"] for i, x in enumerate(layers[:-1]) if i % 2 == 0)
+    dw = sum(x["instructions"] for i, x in enumerate(layers[:-1]) if i % 2 == 1)
+    n_conv = sum(1 for r in rows if r["variant"] == "conv2d_1x1_dsp")
+    n_dw = sum(1 for r in rows if r["variant"] == "depthwise_conv2d_3x3_dsp")
+    assert f"| conv2d_1x1_dsp | CONV_2D | {n_conv} | {conv:,} | {conv / (conv + dw):.2%} |" in md
+    assert f"| DEPTHWISE_CONV_2D | {n_dw} | {dw:,} | {dw / (conv + dw):.2%} |" in md
+    first, second = ("conv2d_1x1", "depthwise_conv2d") if conv > dw else ("depthwise", "conv2d_1x1")
+    assert md.index(f"| {first}") < md.index(f"| {second}")  # the costliest first
+    assert "why faster variants were passed over" in md
+    page = render_html(report)
+    assert "<th>Kernel</th>" in page and "<td>depthwise_conv2d_3x3_dsp</td>" in page
+    # a benchmark that did not count layers gives no instructions, never zeros
+    report["benchmark"][0]["layers"] = []
+    md = section(render_markdown(report), "Kernel variants: c")
+    assert f"| conv2d_1x1_dsp | CONV_2D | {n_conv} | — | — |" in md

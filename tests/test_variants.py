@@ -7,6 +7,7 @@ every side, stride 2, a 5x5 window, a clamp narrower than int8, one output chann
 layer's output is compared with TFLite's reference kernels.
 """
 
+import re
 import shutil
 import subprocess
 
@@ -32,6 +33,15 @@ DSP_VARIANTS = {
     "mean_hw_dsp",
     "fully_connected_dsp",
 }
+
+
+def expected_variants(target) -> set[str]:
+    """The DSP variants, each replaced by its MVE twin on a Helium core where there is one."""
+    mve = {v.name for vs in variants.KERNELS.values() for v in vs if "mve" in v.features}
+    if "mve" not in target.features:
+        return DSP_VARIANTS
+    twins = {n: n.replace("_dsp", "_mve") for n in DSP_VARIANTS}
+    return {twins[n] if twins[n] in mve else n for n in DSP_VARIANTS}
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +90,7 @@ def test_dsp_variants_are_bit_exact_on_every_layer_in_qemu(chain, tmp_path, core
     inputs = np.random.default_rng(1).integers(-128, 128, (3, 17, 17, 5)).astype(np.int8)
     artifact = CBackend().compile(Int8Model(chain), target, tmp_path)
     chosen = {row["variant"] for row in artifact.details["kernels"]["layers"]}
-    assert chosen >= DSP_VARIANTS
+    assert chosen >= expected_variants(target)
     run = CBackend().run(artifact, target, inputs, layers=True)
     want = reference(chain, inputs, layers=True)
     np.testing.assert_array_equal(run.outputs, want.outputs)
@@ -117,6 +127,8 @@ def test_selection_follows_features_and_constraints(chain):
     assert pointwise.variant.name == "conv2d_1x1_dsp"
     assert first.variant.name == "conv2d_im2col_dsp"
     assert first.passed_over == (
+        ("conv2d_1x1_mve", "cortex-m7 lacks mve"),
+        ("conv2d_im2col_mve", "cortex-m7 lacks mve"),
         (
             "conv2d_1x1_dsp",
             "The filter is 1x1 with stride 1 (a matrix multiply of pixels by weights): "
@@ -125,10 +137,13 @@ def test_selection_follows_features_and_constraints(chain):
     )
     multiplier = [c for c in by_kind["DEPTHWISE_CONV_2D"] if c.variant.reference]
     assert len(multiplier) == 1
-    [(name, why)] = multiplier[0].passed_over
+    [(name, why)] = [p for p in multiplier[0].passed_over if "lacks" not in p[1]]
     assert name == "depthwise_conv2d_3x3_dsp" and why.endswith("depth multiplier 2")
     ref_host = variants.choose(graph, graph.ops[1], load_target("host"))
-    assert ref_host.passed_over[0] == ("conv2d_1x1_dsp", "host lacks dsp")
+    assert ref_host.passed_over[0] == ("conv2d_1x1_mve", "host lacks mve")
+    assert ("conv2d_1x1_dsp", "host lacks dsp") in ref_host.passed_over
+    m55 = variants.select_kernels(graph, load_target("cortex-m55"))
+    assert m55[graph.ops[0].index].variant.name == "conv2d_im2col_mve"
     with pytest.raises(EdgekitError, match="--kernels must be one of auto, ref"):
         variants.select_kernels(graph, load_target("cortex-m7"), "fast")
 
@@ -169,6 +184,44 @@ def test_dsp_kernels_refuse_to_build_without_the_dsp_extension(tmp_path):
     assert done.returncode != 0 and "needs an Arm core with the DSP extension" in done.stderr
 
 
+def test_mve_kernels_refuse_to_build_without_helium(tmp_path):
+    compiler = shutil.which("arm-none-eabi-gcc")
+    assert compiler, "arm-none-eabi-gcc is missing: apt-get install gcc-arm-none-eabi"
+    done = subprocess.run(
+        [compiler, *load_target("cortex-m7").cflags, "-std=c99", f"-I{KERNELS}", "-c"]
+        + [str(KERNELS / "ek_conv2d_mve.c"), "-o", str(tmp_path / "k.o")],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode != 0 and "needs an Arm core with Helium" in done.stderr
+
+
+def test_tiled_weights_put_each_blocks_runs_together_zero_padded():
+    """conv2d_*_mve's weight layout: [C_out / 4][K / 16][4][16], padding zero."""
+    from edgekit.compiler.codegen import tiled_weights
+
+    graph = read_tflite(_tiny_conv(out_c=5, depth=20))
+    op = next(op for op in graph.ops if op.kind == "CONV_2D")
+    rows = np.asarray(graph.constant(op.inputs[1]), np.int8).reshape(5, -1)
+    tiled = tiled_weights(graph, op).reshape(2, 2, 4, 16)  # 2 blocks, 2 runs of 16
+    assert tiled.dtype == np.int8
+    np.testing.assert_array_equal(tiled[0, 0], rows[:4, :16])
+    np.testing.assert_array_equal(tiled[0, 1, :, :4], rows[:4, 16:])
+    np.testing.assert_array_equal(tiled[1, 0, 0], rows[4, :16])
+    assert not tiled[0, 1, :, 4:].any() and not tiled[1, :, 1:].any()
+
+
+def _tiny_conv(out_c: int, depth: int) -> bytes:
+    import keras
+
+    from edgekit.quantization.converter import quantize
+
+    rng = np.random.default_rng(3)
+    inp = keras.Input((3, 3, depth), batch_size=1)
+    model = keras.Model(inp, keras.layers.Conv2D(out_c, 1)(inp))
+    return quantize(model, samples(rng, (3, 3, depth), spread=1.0))
+
+
 def test_build_option_reaches_the_c_backend():
     from edgekit.cli import _build_config, parser
     from edgekit.pipeline import compile_options
@@ -179,3 +232,34 @@ def test_build_option_reaches_the_c_backend():
     assert compile_options(_build_config(args)).kernels == "auto"
     with pytest.raises(SystemExit):
         parser().parse_args(["build", "--target", "cortex-m7", "--kernels", "fast"])
+
+
+def test_lanes16_flags_are_the_ones_ek_mve_h_defines():
+    from edgekit.compiler import codegen
+
+    header = (KERNELS / "ek_mve.h").read_text()
+    for name, value in (("LEFT", codegen.MVE_LEFT), ("ZERO", codegen.MVE_ZERO)):
+        assert re.search(rf"#define EK_MVE_{name} {value}\b", header)
+
+
+def test_a_weight_of_minus_128_keeps_the_helium_depthwise_off(chain):
+    """Its 16-bit pair sums hold only TFLite's weight range; a -128 weight falls back to DSP."""
+    from dataclasses import replace
+
+    graph = read_tflite(chain)
+    op = next(o for o in graph.ops if o.kind == "DEPTHWISE_CONV_2D")
+    m55 = load_target("cortex-m55")
+    assert variants.choose(graph, op, m55).variant.name == "depthwise_conv2d_3x3_mve"
+    tensors = list(graph.tensors)
+    weights = np.array(tensors[op.inputs[1]].data)
+    weights.flat[0] = -128
+    tensors[op.inputs[1]] = replace(tensors[op.inputs[1]], data=weights)
+    choice = variants.choose(replace(graph, tensors=type(graph.tensors)(tensors)), op, m55)
+    assert choice.variant.name == "depthwise_conv2d_3x3_dsp"
+    assert choice.passed_over == (
+        (
+            "depthwise_conv2d_3x3_mve",
+            "The weights are in [-127, 127], TFLite's int8 weight range (so that two products "
+            "of a weight and an input add up in 16 bits): a weight is -128",
+        ),
+    )

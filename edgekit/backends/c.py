@@ -4,6 +4,7 @@ board (run under QEMU user-mode emulation), or as a host program (run here)."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import tempfile
@@ -76,13 +77,14 @@ class CBackend(BaseBackend):
             details["executable"] = str(binary.relative_to(out))
             details["executable_bytes"] = binary.stat().st_size
             return Artifact(self.name, out, self.precision, None, cmodel.plan.arena_bytes, details)
-        from edgekit.platforms.qemu import boards_dir, build_firmware
+        from edgekit.platforms.qemu import boards_dir, build_firmware, code_bytes
 
         sources = [folder / n for n in cmodel.files if n.endswith(".c")]
         sources.append(folder / "main_semihosting.c")
         fw = build_firmware(
             sources, [folder, boards_dir()], target, out / "firmware", force=options.force
         )
+        details["kernel_code_bytes"] = code_bytes(fw.elf, kernel_functions(cmodel))
         details["firmware"] = {
             "elf": str(fw.elf.relative_to(out)),
             "hex": str(fw.hex.relative_to(out)),
@@ -101,6 +103,18 @@ class CBackend(BaseBackend):
                 artifact.path / "linux" / "model_run", inputs, sizes, emulator=_qemu_user(target)
             )
         return _run_qemu(artifact, target, inputs, layers)
+
+
+def kernel_functions(cmodel: CModel) -> set[str]:
+    """The functions the kernel files define (a definition starts its line: calls are
+    indented), whose code the firmware's flash holds beside the weights."""
+    kernels = {p.name for p in resources.files("edgekit.compiler.kernels").iterdir()}
+    return {
+        name
+        for file, text in cmodel.files.items()
+        if file in kernels
+        for name in re.findall(r"^[A-Za-z][^;(]*?\b(ek_\w+)\s*\(", text, re.M)
+    }
 
 
 # ---------------------------------------------------------------- the C folder

@@ -162,15 +162,28 @@ def _conv(ctx: Emit, op: Op, depthwise: bool) -> None:
     kind = "depthwise_conv" if depthwise else "conv"
     params = f"{ctx.prefix}_op{op.index}_params"
     ctx.statics.append(c_struct(f"ek_{kind}_params", params, fields))
-    quant = _channel_quant(ctx, op, mult, shift)
     variant = ctx.variant(op)
+    # lanes16 carries the multipliers and shifts in its own array
+    quant = "NULL" if variant.layout == "lanes16" else _channel_quant(ctx, op, mult, shift)
     if variant.layout == "blocked":
         weights = ctx.data(
             f"{ctx.prefix}_op{op.index}_blocked", "int8_t", blocked_depthwise(ctx.graph, op)
         )
+    elif variant.layout == "lanes16":  # everything in the bias argument
+        weights = "NULL"
+    elif variant.layout == "tiled":
+        weights = ctx.data(
+            f"{ctx.prefix}_op{op.index}_tiled", "int8_t", tiled_weights(ctx.graph, op)
+        )
     else:
         weights = ctx.constant(op, 1, "int8_t")
-    if variant.layout in ("folded", "blocked"):
+    if variant.layout == "lanes16":
+        bias = ctx.data(
+            f"{ctx.prefix}_op{op.index}_lanes16",
+            "int32_t",
+            lanes16_depthwise(ctx.graph, op, in_zero, mult, shift),
+        )
+    elif variant.layout in ("folded", "blocked", "tiled"):
         bias = ctx.data(
             f"{ctx.prefix}_op{op.index}_folded_bias",
             "int32_t",
@@ -199,6 +212,53 @@ def blocked_depthwise(graph: Graph, op: Op) -> np.ndarray:
     blocks = channels // 4 * 4
     head = w[:, :blocks].reshape(taps, -1, 4).transpose(1, 0, 2)
     return np.concatenate([head.ravel(), w[:, blocks:].ravel()])
+
+
+def tiled_weights(graph: Graph, op: Op) -> np.ndarray:
+    """Convolution weights [C_out, kh, kw, C_in] as rows of K = kh * kw * C_in, tiled
+    [C_out / 4][K / 16][4][16]: for each block of four output channels, each run of 16 of K
+    holds the four channels' weights one after the other. Zero-padded to whole blocks and runs,
+    so that every load of the MVE kernels is a whole vector and the padding adds nothing."""
+    w = np.asarray(graph.constant(op.inputs[1]), np.int8)
+    rows = w.reshape(w.shape[0], -1)
+    out_c, depth = rows.shape
+    padded = np.zeros((-(-out_c // 4) * 4, -(-depth // 16) * 16), np.int8)
+    padded[:out_c, :depth] = rows
+    blocks, runs = padded.shape[0] // 4, padded.shape[1] // 16
+    return padded.reshape(blocks, 4, runs, 16).transpose(0, 2, 1, 3).ravel()
+
+
+# ek_mve.h's requantization flags, as lanes16_depthwise writes them for the kernel
+MVE_LEFT, MVE_ZERO = 1, 2
+
+
+def lanes16_depthwise(graph: Graph, op: Op, in_zero: int, multipliers, shifts) -> np.ndarray:
+    """A depthwise 3x3 layer for the Helium kernel as one int32 array, its channels zero-padded
+    to whole blocks of 16. Per block, 100 words: the folded bias, the multipliers, the left
+    shifts (>= 0) and the right shifts (<= 0), [4][16] each in the order the kernel's widening
+    leaves the channels in its lanes (lane 4 * r + i: channel 4 * i + r), then the weights
+    [9][16] as bytes. After the blocks, 16 bytes of the input zero point per block (what a tap
+    in the padding reads), then one word of the requantization steps the shifts need, as
+    ek_mve.h's flags: EK_MVE_LEFT (1) where a shift is > 0, EK_MVE_ZERO (2) where one is >= 0."""
+    w = np.asarray(graph.constant(op.inputs[1]), np.int8).reshape(9, -1)
+    channels = w.shape[1]
+    blocks = -(-channels // 16)
+    padded = blocks * 16
+    fields = np.zeros((4, padded), np.int64)
+    fields[0, :channels] = folded_bias(graph, op, -in_zero, True)
+    fields[1, :channels] = multipliers
+    fields[2, :channels] = np.maximum(shifts, 0)
+    fields[3, :channels] = np.minimum(shifts, 0)
+    lanes = fields.reshape(4, blocks, 4, 4).transpose(1, 0, 3, 2).reshape(blocks, 64)
+    taps = np.zeros((9, padded), np.int8)
+    taps[:, :channels] = w
+    taps = taps.reshape(9, blocks, 16).transpose(1, 0, 2).reshape(blocks, 144)
+    words = np.concatenate([lanes.astype(np.int32), taps.view(np.int32)], axis=1)
+    zero = np.full(padded, in_zero, np.int8).view(np.int32)
+    flags = (MVE_LEFT if np.any(np.asarray(shifts) > 0) else 0) | (
+        MVE_ZERO if np.any(np.asarray(shifts) >= 0) else 0
+    )
+    return np.concatenate([words.ravel(), zero, np.array([flags], np.int32)])
 
 
 def folded_bias(graph: Graph, op: Op, input_offset: int, depthwise: bool) -> np.ndarray:

@@ -513,7 +513,9 @@ def supported_ops_markdown() -> str:
     ]
     for kind, support in SUPPORTED.items():
         lines += ["", f"### {kind}", "", *(f"- {_doc(rule)[0]}" for rule in support.rules)]
-    return "\n".join(lines) + "\n"
+    from edgekit.compiler.variants import variants_markdown  # variants imports this module
+
+    return "\n".join(lines + ["", *variants_markdown()]) + "\n"
 
 
 if __name__ == "__main__":

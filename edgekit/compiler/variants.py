@@ -19,6 +19,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from edgekit.compiler import planner
 from edgekit.compiler.ir import Graph, Op
 from edgekit.compiler.oprules import Rule
@@ -43,7 +45,12 @@ class Variant:
     ``folded`` as stored with the input offset folded into the bias (bias + input_offset times
     the sum of each output channel's weights), so that the kernel's inner loop is a plain int8
     dot product; ``blocked`` (depthwise) folded, with each group of four channels' taps
-    stored together (``codegen.blocked_depthwise``).
+    stored together (``codegen.blocked_depthwise``); ``tiled`` (convolution) folded, with each
+    block of four output channels' weights stored run of 16 by run of 16, zero-padded
+    (``codegen.tiled_weights``); ``lanes16`` (depthwise 3x3) folded, in blocks of 16 channels:
+    each block's nine taps together, a run of the input zero point for the padding, and each
+    block's bias, multipliers and shifts in the order the kernel's lanes hold the channels
+    (``codegen.lanes16_depthwise``).
     """
 
     name: str
@@ -97,6 +104,13 @@ def depthwise_3x3(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
     return ok, f"its filter is {kh}x{kw} with stride {sh}x{sw} and depth multiplier {mult}"
 
 
+def weights_symmetric(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
+    """The weights are in [-127, 127], TFLite's int8 weight range (so that two products of a
+    weight and an input add up in 16 bits)."""
+    lowest = int(np.min(graph.constant(op.inputs[1])))
+    return lowest >= -127, f"a weight is {lowest}"
+
+
 def _im2col_bytes(graph: Graph, op: Op) -> int:
     """One output row's windows: output_w * filter_h * filter_w * input_c bytes."""
     _, kh, kw, cin = graph.tensor(op.inputs[1]).shape
@@ -119,10 +133,28 @@ def _ref(op: str, symbol: str, source: str, in_place: InPlaceRule | None = None)
 KERNELS: dict[str, tuple[Variant, ...]] = {
     "CONV_2D": (
         Variant(
+            "conv2d_1x1_mve",
+            "CONV_2D",
+            "ek_conv2d_1x1_s8_mve",
+            ("ek_conv2d_mve.c", "ek_mve.h", "ek_im2col.h"),
+            features=("mve",),
+            rules=(pointwise,),
+            layout="tiled",
+        ),
+        Variant(
+            "conv2d_im2col_mve",
+            "CONV_2D",
+            "ek_conv2d_im2col_s8_mve",
+            ("ek_conv2d_mve.c", "ek_mve.h", "ek_im2col.h"),
+            features=("mve",),
+            scratch_bytes=_im2col_bytes,
+            layout="tiled",
+        ),
+        Variant(
             "conv2d_1x1_dsp",
             "CONV_2D",
             "ek_conv2d_1x1_s8_dsp",
-            ("ek_conv2d_dsp.c", "ek_dsp.h"),
+            ("ek_conv2d_dsp.c", "ek_dsp.h", "ek_im2col.h"),
             features=("dsp",),
             rules=(pointwise,),
             layout="folded",
@@ -131,7 +163,7 @@ KERNELS: dict[str, tuple[Variant, ...]] = {
             "conv2d_im2col_dsp",
             "CONV_2D",
             "ek_conv2d_im2col_s8_dsp",
-            ("ek_conv2d_dsp.c", "ek_dsp.h"),
+            ("ek_conv2d_dsp.c", "ek_dsp.h", "ek_im2col.h"),
             features=("dsp",),
             scratch_bytes=_im2col_bytes,
             layout="folded",
@@ -139,6 +171,16 @@ KERNELS: dict[str, tuple[Variant, ...]] = {
         _ref("CONV_2D", "ek_conv2d_s8_ref", "ek_conv2d.c"),
     ),
     "DEPTHWISE_CONV_2D": (
+        Variant(
+            "depthwise_conv2d_3x3_mve",
+            "DEPTHWISE_CONV_2D",
+            "ek_depthwise_conv2d_3x3_s8_mve",
+            ("ek_depthwise_conv2d_3x3_mve.c", "ek_mve.h"),
+            features=("mve",),
+            rules=(depthwise_3x3, weights_symmetric),
+            in_place=planner.depthwise_in_place,
+            layout="lanes16",
+        ),
         Variant(
             "depthwise_conv2d_3x3_dsp",
             "DEPTHWISE_CONV_2D",
@@ -158,6 +200,14 @@ KERNELS: dict[str, tuple[Variant, ...]] = {
     ),
     "FULLY_CONNECTED": (
         Variant(
+            "fully_connected_mve",
+            "FULLY_CONNECTED",
+            "ek_fully_connected_s8_mve",
+            ("ek_fully_connected_mve.c", "ek_mve.h"),
+            features=("mve",),
+            layout="folded",
+        ),
+        Variant(
             "fully_connected_dsp",
             "FULLY_CONNECTED",
             "ek_fully_connected_s8_dsp",
@@ -169,6 +219,14 @@ KERNELS: dict[str, tuple[Variant, ...]] = {
     ),
     "ADD": (
         Variant(
+            "add_mve",
+            "ADD",
+            "ek_add_s8_mve",
+            ("ek_add_mve.c", "ek_mve.h"),
+            features=("mve",),
+            in_place=planner.elementwise_in_place,
+        ),
+        Variant(
             "add_dsp",
             "ADD",
             "ek_add_s8_dsp",
@@ -179,6 +237,13 @@ KERNELS: dict[str, tuple[Variant, ...]] = {
         _ref("ADD", "ek_add_s8_ref", "ek_add.c", planner.elementwise_in_place),
     ),
     "MEAN": (
+        Variant(
+            "mean_hw_mve",
+            "MEAN",
+            "ek_mean_hw_s8_mve",
+            ("ek_mean_mve.c", "ek_mve.h"),
+            features=("mve",),
+        ),
         Variant(
             "mean_hw_dsp",
             "MEAN",
@@ -263,3 +328,29 @@ def kernel_report(graph: Graph, choices: Mapping[int, Choice], mode: str) -> dic
             row["passed_over"] = [{"variant": n, "why": w} for n, w in c.passed_over]
         layers.append(row)
     return {"mode": mode, "layers": layers}
+
+
+def variants_markdown() -> list[str]:
+    """The kernel variants section of docs/supported-ops.md, from the registry."""
+    lines = [
+        "## Kernel variants",
+        "",
+        "Each supported operator runs one of these kernels, picked per layer: the first one in",
+        "its list that the target has the features for (`features` in the target file) and whose",
+        "constraints the layer meets; the reference kernel, last, runs every layer. Each",
+        "computes the same bytes as the reference kernel. `--kernels ref` picks the reference",
+        "kernels only.",
+    ]
+    for kind, options in KERNELS.items():
+        lines += [
+            "",
+            f"### {kind} kernels",
+            "",
+            "| Variant | Needs | Constraints |",
+            "|---|---|---|",
+        ]
+        for v in options:
+            needs = ", ".join(v.features) or "any C99 target"
+            rules = " ".join(constraint(rule) for rule in v.rules) or "none"
+            lines.append(f"| `{v.name}` | {needs} | {rules} |")
+    return lines

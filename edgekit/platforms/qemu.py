@@ -257,6 +257,21 @@ def build_firmware(
     return fw
 
 
+def code_bytes(elf: Path, functions: set[str]) -> int:
+    """Bytes of machine code in ``elf`` of the named functions (the kernels, and static helpers
+    of theirs that the compiler did not inline)."""
+    nm = _tool("arm-none-eabi-nm", GCC_INSTALL)
+    done = subprocess.run([nm, "-S", str(elf)], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise EdgekitError(f"arm-none-eabi-nm failed on {elf}: {done.stderr.strip()[:200]}")
+    total = 0
+    for line in done.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 4 and parts[2] in "tT" and parts[3] in functions:
+            total += int(parts[1], 16)
+    return total
+
+
 def run_firmware(
     fw: Firmware,
     target: Target,

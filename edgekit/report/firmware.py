@@ -144,6 +144,71 @@ def _instruction_layers(row: dict) -> list[tuple[int, str, float | None]]:
     ]
 
 
+def _kernel_layers(report: dict, backend: Any) -> list[dict]:
+    """The kernel variant rows of one backend's artifact (empty when it chose none)."""
+    for artifact in report.get("artifacts") or []:
+        if artifact.get("backend") == backend:
+            return list((artifact.get("kernels") or {}).get("layers") or [])
+    return []
+
+
+def kernel_sections(report: dict) -> list[Section]:
+    """Per artifact with kernel variants: each variant, the layers it runs and, where the
+    firmware counted them, their instructions."""
+    sections = []
+    for artifact in report.get("artifacts") or []:
+        kernels = artifact.get("kernels") or {}
+        layers = [row for row in kernels.get("layers") or [] if row.get("variant")]
+        if not layers:
+            continue
+        backend = artifact.get("backend")
+        counted = next(
+            (
+                [_number(x.get("instructions")) for x in row.get("layers") or []]
+                for row in report.get("benchmark") or []
+                if row.get("backend") == backend and row.get("layers")
+            ),
+            [],
+        )
+        all_rows = kernels.get("layers") or []
+        per_layer = counted if len(counted) == len(all_rows) else [None] * len(all_rows)
+        totals: dict[str, list] = {}
+        for row, n in zip(all_rows, per_layer, strict=True):
+            if row.get("variant"):
+                entry = totals.setdefault(row["variant"], [row.get("op"), 0, 0.0, True])
+                entry[1] += 1
+                entry[2] += n or 0.0
+                entry[3] = entry[3] and n is not None
+        total = sum(t[2] for t in totals.values() if t[3]) or None
+        rows = [
+            (
+                name,
+                _text(op),
+                str(count),
+                _fmt(n if measured else None, ",.0f", "", DASH),
+                _pct(n / total if measured and total else None, DASH),
+            )
+            for name, (op, count, n, measured) in sorted(totals.items(), key=lambda kv: -kv[1][2])
+        ]
+        chose = (
+            "reference kernels only (--kernels ref)"
+            if kernels.get("mode") == "ref"
+            else "the fastest one the target has the features for and whose constraints it meets"
+        )
+        notes = [
+            f"{_text(backend)}: the kernel variant each layer runs, {chose}. report.json gives "
+            "the choice per layer and why faster variants were passed over."
+        ]
+        sections.append(
+            Section(
+                f"Kernel variants: {_text(backend)}",
+                notes,
+                Table(("Variant", "Op", "Layers", "Instructions", "Share"), rows, (2, 3, 4)),
+            )
+        )
+    return sections
+
+
 def _layer_instruction_sections(report: dict) -> list[Section]:
     """One HTML-only section per benchmark row that counted instructions layer by layer."""
     sections = []
@@ -160,15 +225,21 @@ def _layer_instruction_sections(report: dict) -> list[Section]:
             f"{len(measured)} measured, {_fmt(total, ',d')} instructions together. The "
             f"{len(costliest)} most expensive (red) take {_pct(share)} of them."
         ]
+        kernels = _kernel_layers(report, row.get("backend"))
+        if len(kernels) != len(layers):
+            kernels = [{}] * len(layers)
         rows = [
             (
                 str(i),
                 name,
+                _text(kernel.get("variant")) if kernel.get("variant") else DASH,
                 _fmt(n, ",d", "", DASH),
                 _pct(n / total if n is not None and total else None, DASH),
                 _text(layer.get("name")),
             )
-            for (i, name, n), layer in zip(layers, row.get("layers") or [], strict=True)
+            for (i, name, n), layer, kernel in zip(
+                layers, row.get("layers") or [], kernels, strict=True
+            )
         ]
         sections.append(
             Section(
@@ -179,7 +250,9 @@ def _layer_instruction_sections(report: dict) -> list[Section]:
                 plot=(lambda layers=layers, k=k: _instructions_svg(layers, k))
                 if measured
                 else None,
-                more=Table(("#", "Layer", "Instructions", "Share", "Tensor"), rows, (0, 2, 3)),
+                more=Table(
+                    ("#", "Layer", "Kernel", "Instructions", "Share", "Tensor"), rows, (0, 3, 4)
+                ),
             )
         )
     return sections

@@ -36,6 +36,7 @@ from edgekit.report.firmware import (
     _memory_notes,
     _memory_record,
     _validation_records,
+    kernel_sections,
 )
 from edgekit.report.npu import npu_sections
 from edgekit.report.plots import _confusion_svg, _sqnr_svg
@@ -81,6 +82,7 @@ def _sections(report: dict) -> list[Section]:
             _records_table(report.get("benchmark"), _BENCHMARK),
             footnotes=_benchmark_footnotes(report),
         ),
+        *kernel_sections(report),
         *npu_sections(report),
         *deploy_sections(report),
         *_layer_instruction_sections(report),

@@ -11,6 +11,7 @@
  * Output channels run in pairs over all pixels, so each channel's requantization is prepared
  * once (ek_dsp.h's fast path where every shift allows it). */
 #include "ek_dsp.h"
+#include "ek_im2col.h"
 
 /* What turns an accumulator into an output byte, in locals the compiler can keep. */
 typedef struct {
@@ -178,34 +179,6 @@ void ek_conv2d_1x1_s8_dsp(const ek_conv_params *params, const ek_channel_quant *
     const ek_requant r = ek_requant_of(params, quant);
     ek_gemm(&r, input, params->output_h * params->output_w, params->input_c, filter, bias,
             params->output_c, output);
-}
-
-/* One pixel's window, row after row of the filter, into column; padding reads zero. */
-static void ek_im2col(const ek_conv_params *params, const int8_t *input, int32_t oy, int32_t ox,
-                      int8_t zero, int8_t *column)
-{
-    const int32_t in_c = params->input_c, in_w = params->input_w;
-    const int32_t filter_w = params->filter_w, span = filter_w * in_c;
-    const int32_t y0 = oy * params->stride_h - params->pad_top;
-    const int32_t x0 = ox * params->stride_w - params->pad_left;
-    int32_t ky, kx, c;
-    for (ky = 0; ky < params->filter_h; ++ky, column += span) {
-        const int32_t y = y0 + ky;
-        if (y < 0 || y >= params->input_h) {
-            memset(column, zero, (size_t)span);
-        } else if (x0 >= 0 && x0 + filter_w <= in_w) { /* the window row is one run */
-            memcpy(column, input + (y * in_w + x0) * in_c, (size_t)span);
-        } else {
-            for (kx = 0; kx < filter_w; ++kx) {
-                const int32_t x = x0 + kx;
-                for (c = 0; c < in_c; ++c) {
-                    column[kx * in_c + c] = x < 0 || x >= in_w
-                                                ? zero
-                                                : input[(y * in_w + x) * in_c + c];
-                }
-            }
-        }
-    }
 }
 
 void ek_conv2d_im2col_s8_dsp(const ek_conv_params *params, const ek_channel_quant *quant,

@@ -299,14 +299,27 @@ void ek_conv2d_im2col_s8_dsp(const ek_conv_params *params, const ek_channel_quan
 void ek_add_s8_dsp(const ek_add_params *params, const int8_t *input1, const int8_t *input2,
                    int8_t *output);
 
+/* ADD for cores with Helium (MVE, ek_add_mve.c); the output may alias either input. */
+void ek_add_s8_mve(const ek_add_params *params, const int8_t *input1, const int8_t *input2,
+                   int8_t *output);
+
 /* FULLY_CONNECTED; bias is the folded bias (bias + input_offset * the sum of each unit's
  * weights, never NULL) and params->input_offset and filter_offset (0) are not read. */
 void ek_fully_connected_s8_dsp(const ek_fully_connected_params *params,
                                const ek_double_scale *scale, const int8_t *input,
                                const int8_t *filter, const int32_t *bias, int8_t *output);
 
+/* FULLY_CONNECTED for cores with Helium (MVE, ek_fully_connected_mve.c); bias is the folded
+ * bias, as for ek_fully_connected_s8_dsp. */
+void ek_fully_connected_s8_mve(const ek_fully_connected_params *params,
+                               const ek_double_scale *scale, const int8_t *input,
+                               const int8_t *filter, const int32_t *bias, int8_t *output);
+
 /* MEAN over height and width. */
 void ek_mean_hw_s8_dsp(const ek_mean_params *params, const int8_t *input, int8_t *output);
+
+/* MEAN over height and width, for cores with Helium (MVE, ek_mean_mve.c). */
+void ek_mean_hw_s8_mve(const ek_mean_params *params, const int8_t *input, int8_t *output);
 
 /* DEPTHWISE_CONV_2D with a 3x3 filter and depth multiplier 1; filter blocked as [C / 4][9][4]
  * then [9][C % 4]; bias is the folded bias, as for ek_conv2d_1x1_s8_dsp. Same in-place rule as
@@ -314,5 +327,27 @@ void ek_mean_hw_s8_dsp(const ek_mean_params *params, const int8_t *input, int8_t
 void ek_depthwise_conv2d_3x3_s8_dsp(const ek_depthwise_conv_params *params,
                                     const ek_channel_quant *quant, const int8_t *input,
                                     const int8_t *filter, const int32_t *bias, int8_t *output);
+
+/* ---- variants for cores with Helium, MVE (ek_*_mve.c; Arm only) --------------------------- */
+
+/* DEPTHWISE_CONV_2D with a 3x3 filter and depth multiplier 1. bias is the layer's array from
+ * codegen.lanes16_depthwise (per block of 16 channels the folded bias, multipliers, shifts and
+ * weights, then the input zero point and the shifts' flags); quant and filter are not read
+ * (the emitter passes NULL for both). Same in-place rule as the reference kernel. */
+void ek_depthwise_conv2d_3x3_s8_mve(const ek_depthwise_conv_params *params,
+                                    const ek_channel_quant *quant, const int8_t *input,
+                                    const int8_t *filter, const int32_t *bias, int8_t *output);
+
+/* CONV_2D with a 1x1 filter and stride 1, weights tiled (codegen.tiled_weights); bias is the
+ * folded bias, as for ek_conv2d_1x1_s8_dsp. */
+void ek_conv2d_1x1_s8_mve(const ek_conv_params *params, const ek_channel_quant *quant,
+                          const int8_t *input, const int8_t *filter, const int32_t *bias,
+                          int8_t *output);
+
+/* CONV_2D with any window through im2col, weights tiled; scratch holds output_w * filter_h *
+ * filter_w * input_c bytes (in the arena); bias is the folded bias. */
+void ek_conv2d_im2col_s8_mve(const ek_conv_params *params, const ek_channel_quant *quant,
+                             const int8_t *input, const int8_t *filter, const int32_t *bias,
+                             int8_t *output, int8_t *scratch);
 
 #endif /* EK_KERNELS_H */
