@@ -33,3 +33,39 @@ def cli(capsys):
 def error_lines(stderr: str) -> list[str]:
     """The lines a user sees as errors (TensorFlow's own log lines left out)."""
     return [line for line in stderr.splitlines() if line.startswith("Error:")]
+
+
+@pytest.fixture(scope="session")
+def cortex_m7_build(tmp_path_factory):
+    """``edgekit build --target cortex-m7 --max-drop 1 --validate-inputs 10`` through the CLI on
+    the built-in default (MobileNetV2 0.35@96, digits): test_e2e's acceptance build, which the
+    flash tests flash too. Returns (folder, exit code, stderr)."""
+    import contextlib
+    import io
+
+    from edgekit.cli import main
+
+    out = tmp_path_factory.mktemp("cortex-m7") / "cortex-m7"
+    args = ["build", "--target", "cortex-m7", "--out", str(out), "--max-drop", "1"]
+    err = io.StringIO()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+        code = main([*args, "--validate-inputs", "10", "--quiet"])
+    return out, code, err.getvalue()
+
+
+@pytest.fixture(scope="session")
+def tiny_int8() -> bytes:
+    """A small int8 model (conv + ReLU6, depthwise conv, pooling, dense; 16x16x3 in, 4 out),
+    for a backend's paths where MobileNetV2's size proves nothing and costs minutes."""
+    import keras
+    import numpy as np
+
+    from edgekit.quantization.converter import quantize
+
+    rng = np.random.default_rng(0)
+    inputs = keras.Input((16, 16, 3), batch_size=1)
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu6")(inputs)
+    x = keras.layers.DepthwiseConv2D(3, padding="same")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(4)(x))
+    return quantize(model, rng.uniform(-1, 1, (16, 16, 16, 3)).astype(np.float32))

@@ -9,38 +9,25 @@ from edgekit.quantization.interpreter import interpreter
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("target, alpha, resolution", [("cortex-m7", 0.35, 96)])
-def test_default_build_keeps_int8_within_a_point_of_float(cli, tmp_path, target, alpha, resolution):
-    out = tmp_path / target
-    code, stdout, err = cli(
-        "build",
-        "--target",
-        target,
-        "--out",
-        out,
-        "--max-drop",
-        1,
-        "--validate-inputs",
-        10,
-        "--quiet",
-    )
+def test_default_build_keeps_int8_within_a_point_of_float(cortex_m7_build):
+    out, code, err = cortex_m7_build  # edgekit build --target cortex-m7 --max-drop 1 ...
     assert code == 0, err
     report = json.loads((out / "report.json").read_text())
     model, acc = report["model"], report["accuracy"]
-    assert (model["alpha"], model["resolution"], model["weights"]) == (alpha, resolution, "digits")
+    assert (model["alpha"], model["resolution"], model["weights"]) == (0.35, 96, "digits")
     assert acc["float_top1"] >= 0.95
     assert abs(acc["float_top1"] - acc["int8_top1"]) <= 0.01
     assert report["gate"] == {"max_drop": 1, "passed": True}
     ops = interpreter((out / "model_int8.tflite").read_bytes())._get_ops_details()
     assert len(acc["layers"]) == len(ops)  # a per-layer SQNR for every quantized layer
     assert all(layer["sqnr_db"] > 5 for layer in acc["layers"])
-    if target == "cortex-m7":  # the c backend: firmware proven in QEMU
-        [row] = report["validation"]
-        assert row["backend"] == "c" and row["runner"] == "qemu-system-arm mps2-an500"
-        assert row["bit_exact"] and row["inputs"] == 10 and row["max_abs_diff"] == 0
-        [bench] = report["benchmark"]
-        assert bench["instructions"] > 10e6 and len(bench["layers"]) == len(ops)
-        c = next(a for a in report["artifacts"] if a["backend"] == "c")
-        assert c["fits"]["ok"] and c["arena_bytes"] < c["arena_lower_bound"]
-        assert (out / "c" / "firmware" / "firmware.elf").is_file()
-        assert (out / "c" / "src" / "model.c").is_file()
+    # the c backend: firmware proven in QEMU
+    [row] = report["validation"]
+    assert row["backend"] == "c" and row["runner"] == "qemu-system-arm mps2-an500"
+    assert row["bit_exact"] and row["inputs"] == 10 and row["max_abs_diff"] == 0
+    [bench] = report["benchmark"]
+    assert bench["instructions"] > 10e6 and len(bench["layers"]) == len(ops)
+    c = next(a for a in report["artifacts"] if a["backend"] == "c")
+    assert c["fits"]["ok"] and c["arena_bytes"] < c["arena_lower_bound"]
+    assert (out / "c" / "firmware" / "firmware.elf").is_file()
+    assert (out / "c" / "src" / "model.c").is_file()

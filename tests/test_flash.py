@@ -23,15 +23,20 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def builds(tmp_path_factory):
-    """``edgekit build`` for cortex-m7 and cortex-m55 on the built-in default (2 inputs each)."""
+def builds(cortex_m7_build, tmp_path_factory):
+    """Real builds of the built-in default: cortex-m7 is the session's (10 validation inputs,
+    copied here: flashing rewrites its report); cortex-m55 is built from the same int8 .tflite,
+    quantized once (2 validation inputs)."""
+    from edgekit.config import ModelSpec
     from edgekit.pipeline import BuildConfig, build
 
-    out = {}
-    for name in ("cortex-m7", "cortex-m55"):
-        folder = tmp_path_factory.mktemp(name) / "build"
-        build(BuildConfig(target=name, validate_inputs=2), folder, quiet=True)
-        out[name] = folder
+    m7, code, err = cortex_m7_build
+    assert code == 0, err
+    out = {"cortex-m7": tmp_path_factory.mktemp("cortex-m7") / "build"}
+    shutil.copytree(m7, out["cortex-m7"])
+    out["cortex-m55"] = tmp_path_factory.mktemp("cortex-m55") / "build"
+    model = ModelSpec(path=str(m7 / "model_int8.tflite"))
+    build(BuildConfig("cortex-m55", model, validate_inputs=2), out["cortex-m55"], quiet=True)
     return out
 
 
@@ -90,7 +95,10 @@ def test_emulate_validate_runs_the_loop_and_reports_bit_exact_results(builds, cl
     assert board["kind"] == "flash" and board["emulated"] is True
     assert board["board"] == {"cortex-m7": "mps2-an500", "cortex-m55": "mps3-an547"}[name]
     (row,) = board["results"]
-    assert row["bit_exact"] is True and row["inputs"] == 2 and row["top1_agreement"] == 1.0
+    assert row["bit_exact"] is True and row["top1_agreement"] == 1.0
+    # by default the build's own validation inputs
+    [validation] = report["validation"]
+    assert row["inputs"] == validation["inputs"] == {"cortex-m7": 10, "cortex-m55": 2}[name]
     # the same firmware on the same inputs: QEMU's deterministic count equals the build's
     bench = next(b for b in report["benchmark"] if b["backend"] == "c")
     assert row["instructions"] == bench["instructions"]

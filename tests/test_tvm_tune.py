@@ -14,25 +14,14 @@ from edgekit.platforms.targets import load_target
 from edgekit.quantization import Int8Model
 from edgekit.validation.artifacts import reference
 
-TRIALS = 6
+TRIALS = 2  # the fewest that still spread over two rounds and two tasks
 
 
 @pytest.fixture(scope="module")
-def tiny():
-    """A small int8 model (conv + ReLU6, depthwise conv, pooling, dense) and 8 inputs."""
-    import keras
-
-    from edgekit.quantization.converter import quantize
-
-    rng = np.random.default_rng(0)
-    inputs = keras.Input((16, 16, 3), batch_size=1)
-    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu6")(inputs)
-    x = keras.layers.DepthwiseConv2D(3, padding="same")(x)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    model = keras.Model(inputs, keras.layers.Dense(4)(x))
-    tflite = quantize(model, rng.uniform(-1, 1, (16, 16, 16, 3)).astype(np.float32))
-    data = rng.integers(-128, 128, (8, 16, 16, 3), dtype=np.int8)
-    return tflite, data, reference(tflite, data)
+def tiny(tiny_int8):
+    """The small int8 model (conv + ReLU6, depthwise conv, pooling, dense) and 8 inputs."""
+    data = np.random.default_rng(0).integers(-128, 128, (8, 16, 16, 3), dtype=np.int8)
+    return tiny_int8, data, reference(tiny_int8, data)
 
 
 def test_a_negative_budget_is_one_error_line(cli, tmp_path):
@@ -77,7 +66,7 @@ def libraries(tiny, tmp_path_factory):
     return untuned, tuned
 
 
-@pytest.mark.slow  # MetaSchedule's start-up alone is about 40 s here
+@pytest.mark.slow  # MetaSchedule: a few seconds of start-up and a few per candidate
 def test_tuning_keeps_its_database_and_says_what_it_measured(libraries):
     untuned, tuned = libraries
     assert "tuning" not in untuned.details and untuned.details["target"] == {"kind": "llvm"}

@@ -24,9 +24,12 @@ So tuning for a board belongs on the board: TVM's RPC server runs on a Raspberry
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -88,6 +91,8 @@ def tune_and_compile(module, target: dict, trials: int, folder: Path):
     # MetaSchedule's console handler takes this level: its full log goes to tuning/logs only
     logging.getLogger("tvm.s_tir.meta_schedule").setLevel(logging.WARNING)
     try:
+        with _frames_of_no_module_skipped():
+            import tvm.s_tir.tensor_intrin  # noqa: F401  (what MetaSchedule's tasks import first)
         fused = _fuse(module, tvm_target)
         tasks = ms.relax_integration.extract_tasks(fused, tvm_target)
         per_round = max(1, min(MAX_TRIALS_PER_ROUND, math.ceil(trials / max(1, len(tasks)))))
@@ -121,6 +126,30 @@ def tune_and_compile(module, target: dict, trials: int, folder: Path):
         seconds=round(time.perf_counter() - start, 1),
     )
     return executable, tuning
+
+
+@contextmanager
+def _frames_of_no_module_skipped() -> Iterator[None]:
+    """Make TVMScript's parse of its tensor intrinsics take seconds, not minutes.
+
+    It calls ``inspect.stack()`` for each of the ~250 intrinsics, and ``inspect.getmodule``
+    scans every loaded module for each frame of the import machinery
+    (``<frozen importlib._bootstrap>``, ``<string>``), which belongs to none: over two minutes
+    once TensorFlow's 4,000 modules are loaded. Such frames get that answer, None, at once.
+    """
+    original = inspect.getmodule
+
+    def getmodule(obj, _filename=None):
+        pseudo = inspect.isframe(obj) and obj.f_code.co_filename.startswith("<")
+        if pseudo and _filename not in inspect.modulesbyfile:
+            return None
+        return original(obj, _filename)
+
+    inspect.getmodule = getmodule
+    try:
+        yield
+    finally:
+        inspect.getmodule = original
 
 
 def _fuse(module, target):
