@@ -16,12 +16,6 @@
 
 #include "ek_kernels.h"
 
-/* Inlined into each caller, so that flags passed as constants specialize the loops. */
-#if defined(__GNUC__)
-#define EK_INLINE inline __attribute__((always_inline))
-#else
-#define EK_INLINE inline
-#endif
 
 /* Four bytes from any address (the cores edgekit targets load unaligned words in hardware). */
 static inline uint32_t ek_load4(const int8_t *p)

@@ -35,6 +35,14 @@
 #define EK_SINGLE_ROUNDING 0
 #endif
 
+/* Inlined into each caller, so that flags passed as constants specialize the loops (the DSP
+ * and MVE variants). */
+#if defined(__GNUC__)
+#define EK_INLINE inline __attribute__((always_inline))
+#else
+#define EK_INLINE inline
+#endif
+
 /* ---- fixed-point helpers (inline: kernels call them once per element) ---------------------- */
 
 static inline int32_t ek_clamp(int32_t x, int32_t lo, int32_t hi)

@@ -16,11 +16,6 @@
 
 #include "ek_kernels.h"
 
-#if defined(__GNUC__)
-#define EK_INLINE inline __attribute__((always_inline))
-#else
-#define EK_INLINE inline
-#endif
 
 /* Four channels' requantization constants as vectors: multiplier, left shift (>= 0), right
  * shift as a negative count (0 where none), output offset, clamp bounds. */
