@@ -98,7 +98,7 @@ def main() -> None:
                         Int8Model(tflite),
                         target,
                         work / f"{core}-{label[:4]}-{kernels}",
-                        CompileOptions(force=True, kernels=kernels),
+                        CompileOptions(force=True, kernels=kernels, patches="off"),
                     )
                     count = args.inputs if kernels == "auto" else 1
                     builds[kernels] = (

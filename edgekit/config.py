@@ -42,6 +42,9 @@ class BuildConfig:
     tune_trials: int = 0  # MetaSchedule candidates for the tvm backend; 0: TVM's defaults
     optimise: str | None = None  # vela backend: Vela's --optimise (None: the target's [npu])
     kernels: str = "auto"  # c backend kernel variants: auto (best per layer) or ref (reference)
+    patches: str = "auto"  # c backend: off, auto (microcontrollers only) or a grid "RxC"
+    patch_cut: str | None = None  # the layer the patch stage ends at (None: chosen)
+    patch_overhead: float = 0.20  # the most estimated extra work --patches auto may spend
     # ONNX Runtime calibration methods (the quantize stage makes one int8 model per method)
     onnx_calibration: tuple[str, ...] = ONNX_METHODS
 
@@ -59,6 +62,14 @@ class BuildConfig:
         object.__setattr__(self, "onnx_calibration", tuple(self.onnx_calibration))
         if self.optimise not in (None, "Size", "Performance"):
             raise EdgekitError(f"--optimise takes Size or Performance, got '{self.optimise}'")
+        from edgekit.compiler.patches import parse_grid
+
+        if self.patches != "off":
+            parse_grid(self.patches)
+        if self.patch_overhead < 0:
+            raise EdgekitError(
+                f"--patch-overhead must be 0% or more, got {self.patch_overhead:.0%}"
+            )
         if self.tune_trials < 0:
             raise EdgekitError(f"--tune-trials must be 0 or more, got {self.tune_trials}")
 

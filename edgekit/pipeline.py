@@ -267,6 +267,9 @@ def compile_options(config: BuildConfig):
         force=config.force,
         tune_trials=config.tune_trials,
         kernels=config.kernels,
+        patches=config.patches,
+        patch_cut=config.patch_cut,
+        patch_overhead=config.patch_overhead,
         optimise=config.optimise,
     )
 
@@ -472,6 +475,8 @@ def artifact_row(artifact, target: Target, out: Path) -> dict:
         "kernels": d.get("kernels"),  # the c backend's kernel variant per layer
         "kernel_code_bytes": d.get("kernel_code_bytes"),  # their machine code, part of flash
     }
+    if "patches" in d:  # the c backend's patch plan (edgekit.compiler.patches)
+        row["patches"] = d["patches"]
     if "tuning" in d:  # MetaSchedule's record, for a tuned tvm library
         row["tuning"] = d["tuning"]
     if "vela" in d:  # Vela's estimates, for an Ethos-U artifact (edgekit.report.npu)

@@ -26,6 +26,9 @@ class CompileOptions:
     force: bool = False  # firmware over the board's RAM or flash is built anyway
     tune_trials: int = 0  # MetaSchedule candidates for the tvm backend (0: no tuning)
     kernels: str = "auto"  # c backend: "auto" (best variant per layer) or "ref" (reference ones)
+    patches: str = "auto"  # c backend: "off", "auto" (microcontrollers) or a grid "RxC"
+    patch_cut: str | None = None  # c backend: the layer the patches end at (None: chosen)
+    patch_overhead: float = 0.20  # c backend: the most estimated extra work auto may spend
     optimise: str | None = None  # vela backend: Vela's --optimise (None: the target's [npu])
 
 
@@ -62,6 +65,8 @@ class RunOutput:
     # wall time of each inference as the runner measured it (its ``{"latency_us": [...]}`` line)
     latency_us: tuple[int, ...] | None = None
     native: bool = False  # ran on the CPU it was built for: its latency is that CPU's
+    # c backend with patches: the same model layer by layer, on the same inputs
+    instructions_without_patches: tuple[int, ...] | None = None
 
 
 def parse_latency(stdout: str) -> tuple[int, ...] | None:

@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 
@@ -24,6 +25,8 @@ from edgekit.backends import (
 from edgekit.compiler.codegen import CModel, generate_c
 from edgekit.compiler.ir import read_tflite
 from edgekit.compiler.oprules import require_supported
+from edgekit.compiler.patches import choose as patches_plan
+from edgekit.compiler.patches import patch_details
 from edgekit.compiler.variants import kernel_report, select_kernels
 from edgekit.errors import EdgekitError, first_line
 from edgekit.platforms.linux import ARCHES, cross_compiler, qemu_user
@@ -36,6 +39,7 @@ SANITIZE_CFLAGS = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", 
 # Debian package of the cross compiler of each Linux triple that runs under QEMU here.
 CROSS_PACKAGES = {a.triplet: a.cross_package for a in ARCHES.values() if a.qemu_user}
 LAYERS_FLAG, LAYERS_FILE = "layers.flag", "layers.bin"
+BASELINE = "firmware-without-patches"  # beside firmware/ when the build runs patches
 
 
 class CBackend(BaseBackend):
@@ -57,7 +61,8 @@ class CBackend(BaseBackend):
         graph = read_tflite(model.tflite)
         require_supported(graph, target)
         kernels = select_kernels(graph, target, options.kernels)
-        cmodel = generate_c(graph, kernels)
+        patches = choose_patches(graph, kernels, target, options)
+        cmodel = generate_c(graph, kernels, patches)
         folder = write_c_folder(cmodel, out / "src")
         details = {
             "arena_bytes": cmodel.plan.arena_bytes,
@@ -66,9 +71,12 @@ class CBackend(BaseBackend):
             "weight_bytes": cmodel.weight_bytes,
             "in_place_ops": len(cmodel.plan.in_place),
             "layers": list(cmodel.layers),
+            "layer_ops": list(cmodel.layer_ops),
             "layer_bytes": list(cmodel.layer_bytes),
             "kernels": kernel_report(graph, kernels, options.kernels),
         }
+        if patches is not None:
+            details["patches"] = patch_details(patches, graph)
         if target.family == "host":
             build_host(folder, out / "host")
             return Artifact(self.name, out, self.precision, None, cmodel.plan.arena_bytes, details)
@@ -85,6 +93,18 @@ class CBackend(BaseBackend):
             sources, [folder, boards_dir()], target, out / "firmware", force=options.force
         )
         details["kernel_code_bytes"] = code_bytes(fw.elf, kernel_functions(cmodel))
+        if patches is not None:  # the same model layer by layer, to measure what patches cost
+            with tempfile.TemporaryDirectory(prefix="edgekit-plain-") as tmp:
+                plain = write_c_folder(generate_c(graph, kernels), Path(tmp) / "src")
+                build_firmware(
+                    [plain / n for n in cmodel.files if n.endswith(".c")]
+                    + [plain / "main_semihosting.c"],
+                    [plain, boards_dir()],
+                    target,
+                    out / BASELINE,
+                    force=True,
+                )
+            details["patches"]["baseline_firmware"] = f"{BASELINE}/firmware.elf"
         details["firmware"] = {
             "elf": str(fw.elf.relative_to(out)),
             "hex": str(fw.hex.relative_to(out)),
@@ -103,6 +123,15 @@ class CBackend(BaseBackend):
                 artifact.path / "linux" / "model_run", inputs, sizes, emulator=_qemu_user(target)
             )
         return _run_qemu(artifact, target, inputs, layers)
+
+
+def choose_patches(graph, kernels, target: Target, options: CompileOptions):
+    """The patch plan ``options`` ask for: auto runs patches on microcontrollers only, where
+    the arena decides what fits; a grid runs them on any target."""
+    auto = options.patches == "auto" and options.patch_cut is None
+    if auto and target.family not in ("mcu", "npu"):
+        return None
+    return patches_plan(graph, kernels, options.patches, options.patch_cut, options.patch_overhead)
 
 
 def kernel_functions(cmodel: CModel) -> set[str]:
@@ -206,9 +235,24 @@ def _split(dumped: bytes, sizes: list[int]) -> list[np.ndarray]:
 
 
 def _run_qemu(artifact: Artifact, target: Target, inputs: np.ndarray, layers: bool) -> RunOutput:
+    run = _run_firmware(artifact, artifact.path / "firmware", target, inputs, layers)
+    baseline = artifact.path / BASELINE
+    if "patches" in artifact.details and (baseline / "firmware.elf").is_file():
+        plain = _run_firmware(artifact, baseline, target, inputs, False)
+        if not np.array_equal(plain.outputs, run.outputs):
+            raise EdgekitError(
+                f"{BASELINE}/firmware.elf gives other outputs than the patched firmware; "
+                "rebuild with --patches off and report the model as an edgekit bug"
+            )
+        run = replace(run, instructions_without_patches=plain.instructions)
+    return run
+
+
+def _run_firmware(
+    artifact: Artifact, fw_dir: Path, target: Target, inputs: np.ndarray, layers: bool
+) -> RunOutput:
     from edgekit.platforms.qemu import BOARDS, Firmware, run_firmware
 
-    fw_dir = artifact.path / "firmware"
     fw = Firmware(
         fw_dir / "firmware.elf",
         fw_dir / "firmware.bin",

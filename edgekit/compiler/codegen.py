@@ -20,7 +20,8 @@ import numpy as np
 
 from edgekit import __version__
 from edgekit.compiler import fixedpoint
-from edgekit.compiler.ir import Graph, Op, Tensor, padding_amounts
+from edgekit.compiler.ir import Graph, Op, Tensor, window
+from edgekit.compiler.patches import PatchPlan
 from edgekit.compiler.planner import MemoryPlan, plan_memory
 from edgekit.compiler.variants import Choice, Variant, plan_inputs, reference_kernels
 from edgekit.errors import EdgekitError
@@ -69,6 +70,9 @@ class Emit:
     statics: list[str] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
     weight_bytes: int = 0
+    base: int = 0  # arena offset of ``plan``'s offset 0 (a patch plan's area; 0 otherwise)
+    _structs: dict[str, dict] = field(default_factory=dict)
+    _data: set[str] = field(default_factory=set)
 
     def tensor(self, index: int) -> Tensor:
         return self.graph.tensor(index)
@@ -76,10 +80,29 @@ class Emit:
     def variant(self, op: Op) -> Variant:
         return self.kernels[op.index].variant
 
+    def offset(self, index: int) -> int:
+        """The arena offset of an activation tensor."""
+        return self.base + self.plan.offset(index)
+
     def pointer(self, index: int, const: bool = False) -> str:
         """The arena pointer of an activation tensor."""
         kind = "const int8_t *" if const else "int8_t *"
-        return f"({kind})(arena.bytes + {self.plan.offset(index)})"
+        return f"({kind})(arena.bytes + {self.offset(index)})"
+
+    def struct(self, ctype: str, name: str, fields: dict[str, object]) -> str:
+        """Emit a static const struct into model.c; its C name. An op emitted once per patch
+        (``patches``) asks for the same name with each patch's fields: equal fields share
+        one struct, others get a numbered name."""
+        for n in range(len(self._structs) + 1):
+            candidate = name if n == 0 else f"{name}_{n}"
+            known = self._structs.get(candidate)
+            if known == fields:
+                return candidate
+            if known is None:
+                self._structs[candidate] = fields
+                self.statics.append(c_struct(ctype, candidate, fields))
+                return candidate
+        raise AssertionError("unreachable: a free name is among the first len + 1")
 
     def constant(self, op: Op, position: int, ctype: str) -> str:
         """Emit the op's constant input ``position`` into weights.c; its C name (or NULL)."""
@@ -91,6 +114,11 @@ class Emit:
         )
 
     def data(self, name: str, ctype: str, values) -> str:
+        """Emit const data into weights.c once per name (an op's constants are the same in
+        every patch it runs on); its C name."""
+        if name in self._data:
+            return name
+        self._data.add(name)
         values = np.asarray(values)
         self.weights.append(c_array(ctype, name, values))
         self.weight_decls.append(f"extern const {ctype} {name}[{max(values.size, 1)}];\n")
@@ -114,23 +142,19 @@ def _channel_quant(ctx: Emit, op: Op, multipliers, shifts) -> str:
     name = f"{ctx.prefix}_op{op.index}"
     m = ctx.data(name + "_multiplier", "int32_t", multipliers)
     s = ctx.data(name + "_shift", "int32_t", shifts)
-    ctx.statics.append(c_struct("ek_channel_quant", name + "_quant", {"multiplier": m, "shift": s}))
-    return "&" + name + "_quant"
+    return "&" + ctx.struct("ek_channel_quant", name + "_quant", {"multiplier": m, "shift": s})
 
 
 # ---------------------------------------------------------------- emitters, one per op kind
 
 
-def _window(op: Op, src: Tensor, filt: Tensor) -> dict:
-    o = op.options
-    _, in_h, in_w, _ = src.shape
-    top, _, out_h = padding_amounts(in_h, filt.shape[1], o["stride_h"], 1, o["padding"])
-    left, _, out_w = padding_amounts(in_w, filt.shape[2], o["stride_w"], 1, o["padding"])
+def _window(graph: Graph, op: Op) -> dict:
+    kh, kw, sh, sw, top, left = window(graph, op)
     return {
-        "filter_h": filt.shape[1],
-        "filter_w": filt.shape[2],
-        "stride_h": o["stride_h"],
-        "stride_w": o["stride_w"],
+        "filter_h": kh,
+        "filter_w": kw,
+        "stride_h": sh,
+        "stride_w": sw,
         "pad_top": top,
         "pad_left": left,
     }
@@ -157,11 +181,10 @@ def _conv(ctx: Emit, op: Op, depthwise: bool) -> None:
         fields["depth_multiplier"] = out_c // in_c
     else:
         fields["output_c"] = out_c
-    fields.update(_window(op, src, filt))
+    fields.update(_window(ctx.graph, op))
     fields.update(input_offset=-in_zero, output_offset=out_zero, act_min=act_min, act_max=act_max)
     kind = "depthwise_conv" if depthwise else "conv"
-    params = f"{ctx.prefix}_op{op.index}_params"
-    ctx.statics.append(c_struct(f"ek_{kind}_params", params, fields))
+    params = ctx.struct(f"ek_{kind}_params", f"{ctx.prefix}_op{op.index}_params", fields)
     variant = ctx.variant(op)
     # lanes16 carries the multipliers and shifts in its own array
     quant = "NULL" if variant.layout == "lanes16" else _channel_quant(ctx, op, mult, shift)
@@ -200,7 +223,7 @@ def _conv(ctx: Emit, op: Op, depthwise: bool) -> None:
 def _scratch(ctx: Emit, op: Op) -> str:
     """The scratch argument of a variant that needs one ("" for those that do not)."""
     at = ctx.plan.scratch(op.index)
-    return "" if at is None else f", arena.bytes + {at}"
+    return "" if at is None else f", arena.bytes + {ctx.base + at}"
 
 
 def blocked_depthwise(graph: Graph, op: Op) -> np.ndarray:
@@ -283,26 +306,24 @@ def _fully_connected(ctx: Emit, op: Op) -> None:
     act_min, act_max = _activation(op, out)
     depth_out, depth_in = filt.shape
     name = f"{ctx.prefix}_op{op.index}"
-    ctx.statics.append(
-        c_struct(
-            "ek_fully_connected_params",
-            name + "_params",
-            {
-                "batches": src.size // depth_in,
-                "input_depth": depth_in,
-                "output_depth": depth_out,
-                "input_offset": -in_zero,
-                "filter_offset": -int(filt.quant.zero_point[0]),
-                "output_offset": out_zero,
-                "per_channel": int(len(mantissa) > 1),
-                "act_min": act_min,
-                "act_max": act_max,
-            },
-        )
+    params = ctx.struct(
+        "ek_fully_connected_params",
+        name + "_params",
+        {
+            "batches": src.size // depth_in,
+            "input_depth": depth_in,
+            "output_depth": depth_out,
+            "input_offset": -in_zero,
+            "filter_offset": -int(filt.quant.zero_point[0]),
+            "output_offset": out_zero,
+            "per_channel": int(len(mantissa) > 1),
+            "act_min": act_min,
+            "act_max": act_max,
+        },
     )
     m = ctx.data(name + "_mantissa", "int64_t", mantissa)
     e = ctx.data(name + "_exponent", "int32_t", exponent)
-    ctx.statics.append(c_struct("ek_double_scale", name + "_scale", {"mantissa": m, "exponent": e}))
+    scale = ctx.struct("ek_double_scale", name + "_scale", {"mantissa": m, "exponent": e})
     weights = ctx.constant(op, 1, "int8_t")
     if ctx.variant(op).layout == "folded":
         bias = ctx.data(
@@ -311,7 +332,7 @@ def _fully_connected(ctx: Emit, op: Op) -> None:
     else:
         bias = ctx.constant(op, 2, "int32_t")
     ctx.calls.append(
-        f"{ctx.variant(op).symbol}(&{name}_params, &{name}_scale, "
+        f"{ctx.variant(op).symbol}(&{params}, &{scale}, "
         f"{ctx.pointer(op.inputs[0], True)}, {weights}, {bias}, "
         f"{ctx.pointer(op.outputs[0])});"
     )
@@ -322,11 +343,28 @@ def _add(ctx: Emit, op: Op) -> None:
     p = fixedpoint.add_params(
         *_q(a), *_q(b), *_q(out), activation=op.options.get("activation", "NONE").lower()
     )
-    params = f"{ctx.prefix}_op{op.index}_params"
-    ctx.statics.append(c_struct("ek_add_params", params, {"size": out.size, **vars(p)}))
+    name = f"{ctx.prefix}_op{op.index}_params"
+    windows = op.options.get("input_windows")
+    if not windows:
+        params = ctx.struct("ek_add_params", name, {"size": out.size, **vars(p)})
+        ctx.calls.append(
+            f"{ctx.variant(op).symbol}(&{params}, {ctx.pointer(op.inputs[0], True)}, "
+            f"{ctx.pointer(op.inputs[1], True)}, {ctx.pointer(op.outputs[0])});"
+        )
+        return
+    # on a patch, an input may be a larger region than the output (``input_windows``: where
+    # the output's region starts in it): one call per row, each input with its own row stride
+    _, rows, width, channels = out.shape
+    params = ctx.struct("ek_add_params", name, {"size": width * channels, **vars(p)})
+    args = []
+    for t in op.inputs[:2]:
+        dy, dx = windows.get(t, (0, 0))
+        stride = ctx.tensor(t).shape[2] * channels
+        args.append(f"arena.bytes + {ctx.offset(t) + dy * stride + dx * channels} + row * {stride}")
+    out_at = f"arena.bytes + {ctx.offset(op.outputs[0])} + row * {width * channels}"
     ctx.calls.append(
-        f"{ctx.variant(op).symbol}(&{params}, {ctx.pointer(op.inputs[0], True)}, "
-        f"{ctx.pointer(op.inputs[1], True)}, {ctx.pointer(op.outputs[0])});"
+        f"for (row = 0; row < {rows}; row++)\n"
+        f"        {ctx.variant(op).symbol}(&{params}, {args[0]}, {args[1]}, {out_at});"
     )
 
 
@@ -334,21 +372,18 @@ def _mean(ctx: Emit, op: Op) -> None:
     src, out = ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0])
     _, h, w, c = src.shape
     multiplier, shift = fixedpoint.mean_params(_q(src)[0], _q(out)[0], h * w)
-    params = f"{ctx.prefix}_op{op.index}_params"
-    ctx.statics.append(
-        c_struct(
-            "ek_mean_params",
-            params,
-            {
-                "input_h": h,
-                "input_w": w,
-                "channels": c,
-                "input_offset": -_q(src)[1],
-                "output_offset": _q(out)[1],
-                "multiplier": multiplier,
-                "shift": shift,
-            },
-        )
+    params = ctx.struct(
+        "ek_mean_params",
+        f"{ctx.prefix}_op{op.index}_params",
+        {
+            "input_h": h,
+            "input_w": w,
+            "channels": c,
+            "input_offset": -_q(src)[1],
+            "output_offset": _q(out)[1],
+            "multiplier": multiplier,
+            "shift": shift,
+        },
     )
     ctx.calls.append(
         f"{ctx.variant(op).symbol}(&{params}, {ctx.pointer(op.inputs[0], True)}, "
@@ -358,33 +393,22 @@ def _mean(ctx: Emit, op: Op) -> None:
 
 def _avg_pool(ctx: Emit, op: Op) -> None:
     src, out = ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0])
-    o = op.options
     _, in_h, in_w, c = src.shape
     _, out_h, out_w, _ = out.shape
-    top, _, _ = padding_amounts(in_h, o["filter_h"], o["stride_h"], 1, o["padding"])
-    left, _, _ = padding_amounts(in_w, o["filter_w"], o["stride_w"], 1, o["padding"])
     act_min, act_max = _activation(op, out)
-    params = f"{ctx.prefix}_op{op.index}_params"
-    ctx.statics.append(
-        c_struct(
-            "ek_avg_pool_params",
-            params,
-            {
-                "input_h": in_h,
-                "input_w": in_w,
-                "channels": c,
-                "output_h": out_h,
-                "output_w": out_w,
-                "filter_h": o["filter_h"],
-                "filter_w": o["filter_w"],
-                "stride_h": o["stride_h"],
-                "stride_w": o["stride_w"],
-                "pad_top": top,
-                "pad_left": left,
-                "act_min": act_min,
-                "act_max": act_max,
-            },
-        )
+    params = ctx.struct(
+        "ek_avg_pool_params",
+        f"{ctx.prefix}_op{op.index}_params",
+        {
+            "input_h": in_h,
+            "input_w": in_w,
+            "channels": c,
+            "output_h": out_h,
+            "output_w": out_w,
+            **_window(ctx.graph, op),
+            "act_min": act_min,
+            "act_max": act_max,
+        },
     )
     ctx.calls.append(
         f"{ctx.variant(op).symbol}(&{params}, {ctx.pointer(op.inputs[0], True)}, "
@@ -396,11 +420,10 @@ def _softmax(ctx: Emit, op: Op) -> None:
     src = ctx.tensor(op.inputs[0])
     p = fixedpoint.softmax_params(op.options["beta"], _q(src)[0])
     depth = src.shape[-1]
-    params = f"{ctx.prefix}_op{op.index}_params"
-    ctx.statics.append(
-        c_struct(
-            "ek_softmax_params", params, {"rows": src.size // depth, "depth": depth, **vars(p)}
-        )
+    params = ctx.struct(
+        "ek_softmax_params",
+        f"{ctx.prefix}_op{op.index}_params",
+        {"rows": src.size // depth, "depth": depth, **vars(p)},
     )
     ctx.calls.append(
         f"{ctx.variant(op).symbol}(&{params}, {ctx.pointer(op.inputs[0], True)}, "
@@ -416,18 +439,15 @@ def _pad(ctx: Emit, op: Op) -> None:
     value = _q(out)[1]
     if len(op.inputs) > 2 and op.inputs[2] >= 0:
         value = int(np.asarray(ctx.graph.constant(op.inputs[2])).ravel()[0])
-    params = f"{ctx.prefix}_op{op.index}_params"
-    ctx.statics.append(
-        c_struct(
-            "ek_pad_params",
-            params,
-            {
-                "input_dims": dims,
-                "before": pads[:, 0].tolist(),
-                "after": pads[:, 1].tolist(),
-                "pad_value": value,
-            },
-        )
+    params = ctx.struct(
+        "ek_pad_params",
+        f"{ctx.prefix}_op{op.index}_params",
+        {
+            "input_dims": dims,
+            "before": pads[:, 0].tolist(),
+            "after": pads[:, 1].tolist(),
+            "pad_value": value,
+        },
     )
     ctx.calls.append(
         f"{ctx.variant(op).symbol}(&{params}, {ctx.pointer(op.inputs[0], True)}, "
@@ -466,57 +486,132 @@ class CModel:
     files: dict[str, str]
     plan: MemoryPlan
     weight_bytes: int
-    layers: tuple[str, ...]
+    layers: tuple[str, ...]  # what the layer hook reports, in order
     layer_bytes: tuple[int, ...]
     prefix: str
+    layer_ops: tuple[int, ...] = ()  # the op index of each reported layer
+    patches: PatchPlan | None = None
 
 
-def generate_c(graph: Graph, kernels: dict[int, Choice] | None = None) -> CModel:
+def generate_c(
+    graph: Graph, kernels: dict[int, Choice] | None = None, patches: PatchPlan | None = None
+) -> CModel:
     """The C folder for ``graph`` with the kernel variants ``kernels`` (from
     ``variants.select_kernels``; the reference variants by default); ops must have passed
-    ``oprules.require_supported``."""
+    ``oprules.require_supported``. With ``patches`` (``patches.choose``) the stage runs tile by
+    tile and the layer hook reports the cut tensor, then every layer after it."""
     prefix = PREFIX
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         raise EdgekitError("the C backend needs a model with one input and one output")
     kernels = reference_kernels(graph) if kernels is None else kernels
-    rules, scratch = plan_inputs(graph, kernels)
-    plan = plan_memory(graph, rules=rules, scratch=scratch)
+    if patches is None:
+        rules, scratch = plan_inputs(graph, kernels)
+        plan = plan_memory(graph, rules=rules, scratch=scratch)
+    else:
+        plan = patches.plan
     ctx = Emit(graph, plan, prefix, kernels)
-    layers = []
+    layer_ops = []
     for op in graph.ops:
-        emitter = EMITTERS.get(op.kind)
-        if emitter is None:
-            raise EdgekitError(
-                f"the C backend has no kernel for {op.kind} ({graph.layer_name(op)})"
-            )
-        ctx.calls.append(f"/* {op.index}: {op.kind} {graph.layer_name(op)} */")
-        emitter(ctx, op)
+        if patches is not None and op.index < patches.cut:
+            continue
+        if patches is not None and op.index == patches.cut:
+            _patch_stage(ctx, patches)
+        else:
+            emitter = EMITTERS.get(op.kind)
+            if emitter is None:
+                raise EdgekitError(
+                    f"the C backend has no kernel for {op.kind} ({graph.layer_name(op)})"
+                )
+            ctx.calls.append(f"/* {op.index}: {op.kind} {graph.layer_name(op)} */")
+            emitter(ctx, op)
         ctx.calls.append(
-            f"LAYER_DONE({len(layers)}, {ctx.pointer(op.outputs[0], True)}, "
+            f"LAYER_DONE({len(layer_ops)}, {ctx.pointer(op.outputs[0], True)}, "
             f"{ctx.tensor(op.outputs[0]).size});"
         )
-        layers.append(graph.layer_name(op))
+        layer_ops.append(op.index)
+    layers = [graph.layer_name(graph.ops[i]) for i in layer_ops]
     header = HEADER.format(version=__version__)
     sources = sorted({name for c in kernels.values() for name in c.variant.sources})
     files = {
-        f"{prefix}.h": _model_h(graph, plan, prefix, len(layers), header),
+        f"{prefix}.h": _model_h(graph, plan, prefix, len(layers), header, patches),
         f"{prefix}.c": _model_c(ctx, layers, header),
         f"{prefix}_weights.c": header + '#include "ek_kernels.h"\n\n' + "\n".join(ctx.weights),
         "ek_kernels.h": _kernel_source("ek_kernels.h"),
     }
     for name in sources:
         files[name] = _kernel_source(name)
-    sizes = tuple(graph.tensor(op.outputs[0]).size for op in graph.ops)
-    return CModel(files, plan, ctx.weight_bytes, tuple(layers), sizes, prefix)
+    sizes = tuple(graph.tensor(graph.ops[i].outputs[0]).size for i in layer_ops)
+    return CModel(
+        files, plan, ctx.weight_bytes, tuple(layers), sizes, prefix, tuple(layer_ops), patches
+    )
+
+
+def _patch_stage(ctx: Emit, patches: PatchPlan) -> None:
+    """Ops 0 to ``patches.cut``, tile by tile: the tile's region of the graph input copied
+    into the patch area, the stage's ops on the tile's regions (each tile's own graph and
+    plan), the tile copied out into the cut tensor."""
+    graph, whole = ctx.graph, ctx.plan
+    src, cut = graph.inputs[0], patches.cut_tensor
+    _, _, in_w, in_c = graph.tensor(src).shape
+    _, _, cut_w, cut_c = graph.tensor(cut).shape
+    area = whole.scratch(patches.cut)
+    ctx.calls.append(
+        f"/* 0-{patches.cut}: patch stage, {patches.grid_text} tiles of "
+        f"{graph.layer_name(graph.ops[patches.cut])} */"
+    )
+    for n, tile in enumerate(patches.tiles):
+        region, box = tile.regions[src], tile.box
+        ctx.calls.append(f"/* tile {n}: {box} */")
+        ctx.calls.append(
+            _copy_box(
+                area + tile.plan.offset(src), region.w * in_c,
+                whole.offset(src) + (region.y0 * in_w + region.x0) * in_c, in_w * in_c,
+                region.h, region.w * in_c,
+            )
+        )  # fmt: skip
+        ctx.graph, ctx.plan, ctx.base = tile.graph, tile.plan, area
+        try:
+            for op in tile.graph.ops:
+                EMITTERS[op.kind](ctx, op)
+        finally:
+            ctx.graph, ctx.plan, ctx.base = graph, whole, 0
+        ctx.calls.append(
+            _copy_box(
+                whole.offset(cut) + (box.y0 * cut_w + box.x0) * cut_c, cut_w * cut_c,
+                area + tile.plan.offset(cut), box.w * cut_c,
+                box.h, box.w * cut_c,
+            )
+        )  # fmt: skip
+
+
+def _copy_box(dst: int, dst_stride: int, src: int, src_stride: int, rows: int, n: int) -> str:
+    return (
+        f"ek_copy_box(arena.bytes + {dst}, {dst_stride}, arena.bytes + {src}, {src_stride}, "
+        f"{rows}, {n});"
+    )
 
 
 def _kernel_source(name: str) -> str:
     return (resources.files("edgekit.compiler.kernels") / name).read_text()
 
 
-def _model_h(graph: Graph, plan: MemoryPlan, p: str, n_layers: int, header: str) -> str:
+def _model_h(
+    graph: Graph, plan: MemoryPlan, p: str, n_layers: int, header: str, patches: PatchPlan | None
+) -> str:
     src, out = graph.tensor(graph.inputs[0]), graph.tensor(graph.outputs[0])
     P = p.upper()
+    if patches is None:
+        arena = (
+            f"/* One static arena holds every activation: {plan.arena_bytes} bytes "
+            f"(layer-by-layer lower bound {plan.lower_bound}). */"
+        )
+    else:
+        arena = (
+            f"/* One static arena holds every activation: {plan.arena_bytes} bytes. The first "
+            f"{patches.cut + 1} layers run\n   in {patches.grid_text} patches (layer by layer: "
+            f"{patches.plain.arena_bytes} bytes); the layer hook reports\n   "
+            f"{graph.layer_name(graph.ops[patches.cut])} and every layer after it. */"
+        )
     lines = [
         header,
         f"#ifndef {P}_H",
@@ -524,8 +619,7 @@ def _model_h(graph: Graph, plan: MemoryPlan, p: str, n_layers: int, header: str)
         "",
         "#include <stdint.h>",
         "",
-        f"/* One static arena holds every activation: {plan.arena_bytes} bytes "
-        f"(layer-by-layer lower bound {plan.lower_bound}). */",
+        arena,
         f"#define {P}_ARENA_BYTES {plan.arena_bytes}",
         f"#define {P}_LAYERS {n_layers}",
         "",
@@ -576,13 +670,27 @@ static void ek_copy(int8_t *dst, const int8_t *src, int32_t n)
 """
 
 
+COPY_BOX = """/* Rows of a region between a patch buffer and a whole tensor. */
+static void ek_copy_box(int8_t *dst, int32_t dst_stride, const int8_t *src, int32_t src_stride,
+                        int32_t rows, int32_t bytes)
+{
+    int32_t r;
+    for (r = 0; r < rows; r++)
+        memcpy(dst + r * dst_stride, src + r * src_stride, (size_t)bytes);
+}
+
+"""
+
+
 def _model_c(ctx: Emit, layers: list[str], header: str) -> str:
     p, plan, graph = ctx.prefix, ctx.plan, ctx.graph
     names = ",\n    ".join('"' + n.replace("\\", "/").replace('"', "'") + '"' for n in layers)
     body = "\n    ".join(ctx.calls)
+    copy_box = COPY_BOX if "ek_copy_box(" in body else ""
     return f"""{header}#include "{p}.h"
 
 #include <stddef.h>
+#include <string.h>
 
 #include "ek_kernels.h"
 
@@ -606,7 +714,7 @@ static const char *const layer_names[{p.upper()}_LAYERS] = {{
             layer_hook((layer), (output), (bytes), layer_context); \\
     }} while (0)
 
-{COPY if "ek_copy(" in body else ""}{"".join(ctx.statics)}
+{COPY if "ek_copy(" in body else ""}{copy_box}{"".join(ctx.statics)}
 int8_t *{p}_input(void)
 {{
     return arena.bytes + {plan.offset(graph.inputs[0])};
@@ -630,6 +738,6 @@ const char *{p}_layer_name(int32_t layer)
 
 void {p}_run(void)
 {{
-    {body}
+    {"int32_t row;" + chr(10) + "    " if "row++" in body else ""}{body}
 }}
 """

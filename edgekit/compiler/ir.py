@@ -151,6 +151,24 @@ def padding_amounts(
     return total // 2, total - total // 2, out
 
 
+def window(graph: Graph, op: Op) -> tuple[int, int, int, int, int, int]:
+    """(filter h, filter w, stride h, stride w, pad top, pad left) of a convolution, depthwise
+    convolution or pooling op, as TFLite pads it; an op that runs on part of its tensors (a
+    patch, ``edgekit.compiler.patches``) carries its own pads as ``explicit_padding``."""
+    o = op.options
+    if op.kind == "AVERAGE_POOL_2D":
+        kh, kw = o["filter_h"], o["filter_w"]
+    else:
+        kh, kw = graph.tensor(op.inputs[1]).shape[1:3]
+    if "explicit_padding" in o:
+        top, left = o["explicit_padding"]
+    else:
+        _, in_h, in_w, _ = graph.tensor(op.inputs[0]).shape
+        top = padding_amounts(in_h, kh, o["stride_h"], o.get("dilation_h", 1), o["padding"])[0]
+        left = padding_amounts(in_w, kw, o["stride_w"], o.get("dilation_w", 1), o["padding"])[0]
+    return kh, kw, o["stride_h"], o["stride_w"], top, left
+
+
 # ---------------------------------------------------------------- reading the flatbuffer
 
 

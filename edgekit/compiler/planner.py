@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from edgekit.compiler.ir import Graph, Op, padding_amounts
+from edgekit.compiler.ir import Graph, Op, window
 
 ALIGN = 4  # bytes; every buffer starts on a word boundary
 DTYPE_BYTES = {"int8": 1, "uint8": 1, "int16": 2, "int32": 4, "float32": 4, "int64": 8}
@@ -70,7 +70,7 @@ def _aligned(n: int) -> int:
 
 def lifetimes(graph: Graph) -> dict[int, tuple[int, int]]:
     """(first op, last op) of every tensor that needs arena memory."""
-    last_op = len(graph.ops) - 1
+    last_op = graph.ops[-1].index
     spans: dict[int, list[int]] = {t: [0, 0] for t in graph.inputs}
     for op in graph.ops:
         for t in op.inputs:
@@ -90,12 +90,30 @@ def lower_bound(graph: Graph) -> tuple[int, int]:
 
 
 def _lower_bound(graph: Graph, spans: dict, sizes: dict) -> tuple[int, int]:
-    best, at = 0, 0
-    for op in graph.ops:
-        live = sum(_aligned(sizes[t]) for t, (a, b) in spans.items() if a <= op.index <= b)
-        if live > best:
-            best, at = live, op.index
-    return best, at
+    live = {
+        op.index: sum(_aligned(sizes[t]) for t, (a, b) in spans.items() if a <= op.index <= b)
+        for op in graph.ops
+    }
+    at = max(live, key=live.get)  # the first op where the most is live
+    return live[at], at
+
+
+def live_bytes(plan: MemoryPlan, ops) -> dict[int, int]:
+    """The arena bytes that ``plan``'s buffers live during each op index of ``ops`` occupy,
+    scratch included (where an op writes over its input, the shared bytes count once)."""
+    occupied = {}
+    for i in ops:
+        spans = sorted(
+            (b.offset, b.offset + _aligned(b.size))
+            for b in plan.buffers.values()
+            if b.first <= i <= b.last
+        )
+        total, end = 0, 0
+        for lo, hi in spans:
+            total += max(hi - max(lo, end), 0)
+            end = max(end, hi)
+        occupied[i] = total
+    return occupied
 
 
 # ---------------------------------------------------------------- in-place rules
@@ -124,15 +142,11 @@ def depthwise_in_place(graph: Graph, op: Op, spans) -> InPlace | None:
     src, out = op.inputs[0], op.outputs[0]
     if spans[src][1] != op.index or src in graph.outputs:
         return None
-    _, in_h, in_w, channels = graph.tensor(src).shape
+    _, _, in_w, channels = graph.tensor(src).shape
     _, out_h, out_w, out_c = graph.tensor(out).shape
-    o = op.options
-    kernel_h = graph.tensor(op.inputs[1]).shape[1]
-    pad_top, _, _ = padding_amounts(in_h, kernel_h, o["stride_h"], o["dilation_h"], o["padding"])
+    _, _, stride, _, pad_top, _ = window(graph, op)
     in_row, out_row = in_w * channels, out_w * out_c
-    delta = max(
-        (y + 1) * out_row - max(y * o["stride_h"] - pad_top, 0) * in_row for y in range(out_h)
-    )
+    delta = max((y + 1) * out_row - max(y * stride - pad_top, 0) * in_row for y in range(out_h))
     return InPlace(op.index, src, out, _aligned(max(delta, 0)))
 
 
@@ -180,7 +194,8 @@ def plan_memory(
             if best is None or arena < best[0]:
                 best = (arena, buffers, use)
     arena, buffers, used = best
-    return MemoryPlan(buffers, arena, bound, peak, graph.layer_name(graph.ops[peak]), used)
+    peak_op = next(op for op in graph.ops if op.index == peak)
+    return MemoryPlan(buffers, arena, bound, peak, graph.layer_name(peak_op), used)
 
 
 def scratch_id(op_index: int) -> int:

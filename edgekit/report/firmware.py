@@ -145,11 +145,26 @@ def _instruction_layers(row: dict) -> list[tuple[int, str, float | None]]:
 
 
 def _kernel_layers(report: dict, backend: Any) -> list[dict]:
-    """The kernel variant rows of one backend's artifact (empty when it chose none)."""
+    """The kernel variant of each layer one backend's firmware reports (empty when it chose
+    none): with patches, the first is the whole patch stage."""
     for artifact in report.get("artifacts") or []:
         if artifact.get("backend") == backend:
-            return list((artifact.get("kernels") or {}).get("layers") or [])
+            rows = list((artifact.get("kernels") or {}).get("layers") or [])
+            patches = artifact.get("patches")
+            if not patches or not rows:
+                return rows
+            stage = {"variant": f"patch stage ({_text(patches.get('grid'))})"}
+            return [stage] + [rows[i] for i in reported_ops(patches, len(rows))[1:]]
     return []
+
+
+def reported_ops(patches: dict | None, ops: int) -> list[int]:
+    """The op index of each layer firmware of ``ops`` ops reports: with ``patches``, the cut
+    (standing for the whole patch stage), then every op after it."""
+    if not patches:
+        return list(range(ops))
+    cut = int(patches["cut_op"])
+    return [cut, *range(cut + 1, ops)]
 
 
 def kernel_sections(report: dict) -> list[Section]:
@@ -171,14 +186,22 @@ def kernel_sections(report: dict) -> list[Section]:
             [],
         )
         all_rows = kernels.get("layers") or []
-        per_layer = counted if len(counted) == len(all_rows) else [None] * len(all_rows)
+        patches = artifact.get("patches")
+        ops = reported_ops(patches, len(all_rows))
+        per_op = dict(zip(ops, counted, strict=True)) if len(counted) == len(ops) else {}
         totals: dict[str, list] = {}
-        for row, n in zip(all_rows, per_layer, strict=True):
+        if patches:  # the stage's layers are counted together, as the firmware reports them
+            stage = f"patch stage ({_text(patches.get('grid'))} tiles)"
+            n = per_op.get(ops[0])
+            totals[stage] = ["", ops[0] + 1, n or 0.0, n is not None]
+        for i, row in enumerate(all_rows):
             if row.get("variant"):
+                in_stage = bool(patches) and i <= ops[0]
+                n = None if in_stage else per_op.get(i)
                 entry = totals.setdefault(row["variant"], [row.get("op"), 0, 0.0, True])
                 entry[1] += 1
                 entry[2] += n or 0.0
-                entry[3] = entry[3] and n is not None
+                entry[3] = entry[3] and (in_stage or n is not None)
         total = sum(t[2] for t in totals.values() if t[3]) or None
         rows = [
             (
@@ -199,6 +222,11 @@ def kernel_sections(report: dict) -> list[Section]:
             f"{_text(backend)}: the kernel variant each layer runs, {chose}. report.json gives "
             "the choice per layer and why faster variants were passed over."
         ]
+        if patches:
+            notes.append(
+                "The patch stage's layers run tile by tile and are counted together, in its "
+                "row; a variant's instructions are those of its layers after the stage."
+            )
         sections.append(
             Section(
                 f"Kernel variants: {_text(backend)}",

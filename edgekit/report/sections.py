@@ -39,6 +39,7 @@ from edgekit.report.firmware import (
     kernel_sections,
 )
 from edgekit.report.npu import npu_sections
+from edgekit.report.patches import patch_sections
 from edgekit.report.plots import _confusion_svg, _sqnr_svg
 from edgekit.report.speed import benchmark_speed_notes, deploy_sections
 from edgekit.report.verdict import verdict_section
@@ -83,6 +84,7 @@ def _sections(report: dict) -> list[Section]:
             footnotes=_benchmark_footnotes(report),
         ),
         *kernel_sections(report),
+        *patch_sections(report),
         *npu_sections(report),
         *deploy_sections(report),
         *_layer_instruction_sections(report),

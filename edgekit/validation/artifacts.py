@@ -3,7 +3,7 @@ kernels (LiteRT with BUILTIN_REF), byte for byte; optionally every intermediate 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -97,6 +97,11 @@ def benchmark(run: RunOutput, backend: str, macs: int | None, layer_names: list[
         "latency_ms": median_ms(run.latency_us) if run.native else None,
         "latency_inferences": len(run.latency_us) if run.native and run.latency_us else None,
     }
+    plain = [c for c in (run.instructions_without_patches or ()) if c is not None]
+    if plain and mean:  # measured on the same inputs, with and without patches
+        without = int(round(float(np.mean(plain))))
+        row["instructions_without_patches"] = without
+        row["patch_overhead"] = round(mean / without - 1, 4)
     if run.layer_instructions:
         row["layers"] = [
             {"name": n, "instructions": int(c)} for n, c in zip(layer_names, run.layer_instructions)
@@ -128,6 +133,9 @@ def validate(
     ref = reference(tflite, inputs, layers)
     run = backend.run(artifact, target, inputs, layers=layers)
     names = artifact.details.get("layers", [])
+    ops = artifact.details.get("layer_ops")
+    if ref.layers is not None and ops is not None:  # the layers the artifact reports
+        ref = replace(ref, layers=[ref.layers[i] for i in ops])
     row = compare_outputs(ref, run, backend.name, names, float_predictions, data.labels[:count])
     return row, benchmark(run, backend.name, macs, names)
 
