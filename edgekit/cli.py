@@ -47,6 +47,26 @@ def _model_options(parser: argparse.ArgumentParser, builtin_only: bool = False) 
     )
 
 
+def _calibration_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--calibration-samples",
+        type=int,
+        default=128,
+        metavar="N",
+        help="calibration images for int8 ranges (default 128)",
+    )
+
+
+def _validate_inputs_option(parser: argparse.ArgumentParser, runs_on: str) -> None:
+    parser.add_argument(
+        "--validate-inputs",
+        type=int,
+        default=20,
+        metavar="N",
+        help=f"evaluation inputs {runs_on} (default 20)",
+    )
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", required=True, help="target name (see 'edgekit targets')")
     parser.add_argument(
@@ -84,10 +104,21 @@ def _build_config(args: argparse.Namespace):
         tune_trials=getattr(args, "tune_trials", 0),
         optimise=getattr(args, "optimise", None),
         kernels=getattr(args, "kernels", "auto"),
+        patches=getattr(args, "patches", "auto"),
+        patch_cut=getattr(args, "patch_cut", None),
+        patch_overhead=_percent(getattr(args, "patch_overhead", "20%"), "--patch-overhead"),
         onnx_calibration=tuple(
             m.strip() for m in getattr(args, "onnx_calibration", ",".join(ONNX_METHODS)).split(",")
         ),
     )
+
+
+def _percent(text: str, option: str) -> float:
+    """'20%' or '20' as 0.2."""
+    try:
+        return float(text.strip().removesuffix("%")) / 100
+    except ValueError:
+        raise EdgekitError(f"{option} takes a percentage such as 20%; got '{text}'") from None
 
 
 def _default_out(args: argparse.Namespace) -> Path:
@@ -242,6 +273,41 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from edgekit.sweep import EngineSpec, SweepSpec, run_sweep
+    from edgekit.sweep.report import headline
+
+    engine = EngineSpec(args.engine, args.jobs, args.address)
+    spec = SweepSpec(
+        target=args.target,
+        alphas=_values(args.alpha, float, "--alpha"),
+        resolutions=_values(args.resolution, int, "--resolution"),
+        data=args.data,
+        epochs=args.epochs,
+        validate_inputs=args.validate_inputs,
+        calibration_samples=args.calibration_samples,
+        checkpoints=args.checkpoints,
+    )
+    out = Path(args.out) if args.out else Path("build") / f"sweep-{args.target}"
+    report = run_sweep(spec, engine, out, quiet=args.quiet)
+    print(f"{out / 'sweep.html'}: {headline(report)}")
+    failed = [r for r in report["points"] if r["status"] != "ok"]
+    for row in failed:
+        print(f"Error: point {row['name']} failed: {row['reason']}", file=sys.stderr)
+    return EXIT_GATE if failed else 0
+
+
+def _values(text: str, kind: type, option: str) -> tuple:
+    """A comma-separated list of numbers, such as '0.35,0.5'."""
+    try:
+        return tuple(kind(v) for v in text.split(","))
+    except ValueError:
+        example = "0.35,0.5,0.75" if kind is float else "96,128,160"
+        raise EdgekitError(
+            f"{option} takes comma-separated numbers such as {example}; got '{text}'"
+        ) from None
+
+
 def load_target_or_fail(name: str) -> None:
     from edgekit.platforms.targets import load_target
 
@@ -300,13 +366,7 @@ def parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=text, description=text)
         _common(p)
         _model_options(p)
-        p.add_argument(
-            "--calibration-samples",
-            type=int,
-            default=128,
-            metavar="N",
-            help="calibration images for int8 ranges (default 128)",
-        )
+        _calibration_option(p)
         p.add_argument(
             "--out",
             metavar="DIR",
@@ -314,13 +374,7 @@ def parser() -> argparse.ArgumentParser:
             "replaced as a whole when the stage succeeds",
         )
         if name == "build":
-            p.add_argument(
-                "--validate-inputs",
-                type=int,
-                default=20,
-                metavar="N",
-                help="evaluation inputs each artifact runs on (default 20)",
-            )
+            _validate_inputs_option(p, "each artifact runs on")
             p.add_argument(
                 "--tune-trials",
                 type=int,
@@ -353,6 +407,27 @@ def parser() -> argparse.ArgumentParser:
                 default="auto",
                 help="c backend kernels: auto, the fastest variant per layer for the target's "
                 "features (default), or ref, the reference ones (to bisect a difference)",
+            )
+            p.add_argument(
+                "--patches",
+                default="auto",
+                metavar="off|auto|RxC",
+                help="c backend: run the first layers patch by patch to shrink the arena; auto "
+                "(default) picks the cut and grid with the smallest arena within "
+                "--patch-overhead on microcontroller targets (off elsewhere), RxC a grid of R x C "
+                "tiles on any target, off layer by layer",
+            )
+            p.add_argument(
+                "--patch-cut",
+                metavar="LAYER",
+                help="the layer the patches end at (a layer name, part of one, or an op index; "
+                "default: chosen with the grid)",
+            )
+            p.add_argument(
+                "--patch-overhead",
+                default="20%",
+                metavar="P%",
+                help="the most extra work, estimated, that --patches auto may spend (default 20%%)",
             )
             p.add_argument(
                 "--max-drop",
@@ -456,6 +531,58 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(run=cmd_flash)
+
+    p = sub.add_parser(
+        "sweep",
+        help="build a grid of MobileNetV2 widths and resolutions for a board; name the best "
+        "that fits",
+        description="Build every alpha x resolution point for a microcontroller target (weights "
+        "fine-tuned from the nearest checkpoint, int8, C firmware validated in QEMU), each into "
+        "DIR/points/<point>/, and report accuracy, instructions, arena, flash and RAM per point, "
+        "the Pareto fronts and the best point that fits the board. Points already built with "
+        "the same configuration are kept.",
+    )
+    _common(p)
+    p.add_argument("--alpha", required=True, metavar="A[,A...]", help="widths, e.g. 0.35,0.5,0.75")
+    p.add_argument(
+        "--resolution", required=True, metavar="R[,R...]", help="input sizes, e.g. 96,128,160"
+    )
+    p.add_argument(
+        "--epochs",
+        type=int,
+        metavar="N",
+        help="training epochs per point (default 3 from a checkpoint of the same width, 15 from "
+        "scratch); a point with a checkpoint of its own uses it as is",
+    )
+    p.add_argument(
+        "--checkpoints",
+        metavar="DIR",
+        help="folder of 'edgekit train' checkpoints to start from (default: the shipped ones)",
+    )
+    _validate_inputs_option(p, "each point's firmware runs on in QEMU")
+    _calibration_option(p)
+    p.add_argument(
+        "--engine",
+        default="local",
+        help="local: a process pool on this machine (default); ray: Ray tasks on a cluster",
+    )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        metavar="N",
+        help="points at once (default for local: cores / 2 threads per build; for ray: as many "
+        "as the cluster's CPUs allow)",
+    )
+    p.add_argument(
+        "--address",
+        metavar="ADDR",
+        help="Ray cluster to run on, as 'ray start --head' prints it (default: a local Ray "
+        "started for the run)",
+    )
+    p.add_argument(
+        "--out", metavar="DIR", help="output folder (default build/sweep-TARGET); kept between runs"
+    )
+    p.set_defaults(run=cmd_sweep)
 
     p = sub.add_parser("train", help="train or fine-tune the built-in MobileNetV2 on a data set")
     _common(p)

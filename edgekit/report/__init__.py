@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ __all__ = [
     "render_markdown",
     "short_layer_name",
     "title",
+    "write_rendered",
     "write_reports",
 ]
 
@@ -42,10 +44,22 @@ def write_reports(report: dict, out_dir: Path) -> list[Path]:
     writer (build, validate, deploy) keeps it current.
     """
     report["verdict"] = verdict_rows(report)
+    return write_rendered(report, Path(out_dir), "report", render_markdown, render_html)
+
+
+def write_rendered(
+    report: dict,
+    out_dir: Path,
+    stem: str,
+    markdown: Callable[[dict], str],
+    html: Callable[[dict], str],
+) -> list[Path]:
+    """``stem``.json, .md and .html of ``report`` into ``out_dir``, all rendered before any is
+    written and each renamed into place whole (the sweep's report is written the same way)."""
     texts = {
-        "report.json": render_json(report),
-        "report.md": render_markdown(report),
-        "report.html": render_html(report),
+        f"{stem}.json": render_json(report),
+        f"{stem}.md": markdown(report),
+        f"{stem}.html": html(report),
     }
     return [_write_atomically(Path(out_dir) / name, text) for name, text in texts.items()]
 

@@ -11,15 +11,25 @@ from edgekit.report.sections import _GATE_WORDS, _facts, _sections, gate_summary
 def render_html(report: dict) -> str:
     """One self-contained HTML page: the summary of ``render_markdown`` plus SVG plots."""
     status, sentence = gate_summary(report)
-    facts = "".join(f"<li><b>{_h(k)}:</b> {_h(v)}</li>" for k, v in _facts(report))
+    gate = f"<p class='gate {status}'><b>Gate: {_GATE_WORDS[status]}</b> — {_h(sentence)}</p>"
+    return html_page(title(report), [html_facts(_facts(report)), gate], _sections(report))
+
+
+def html_page(heading: str, head: list[str], sections: list[Section]) -> str:
+    """A self-contained page (inline CSS): the heading, ``head`` (HTML, already escaped), the
+    sections, and what a dash in a table means. The sweep's page is made the same way."""
     body = [
-        f"<h1>{_h(title(report))}</h1>",
-        f"<ul class='facts'>{facts}</ul>",
-        f"<p class='gate {status}'><b>Gate: {_GATE_WORDS[status]}</b> — {_h(sentence)}</p>",
-        *(_html_section(section) for section in _sections(report)),
+        f"<h1>{_h(heading)}</h1>",
+        *head,
+        *(_html_section(section) for section in sections),
         f"<p class='note'>{DASH} in a table means not measured.</p>",
     ]
-    return _HTML_PAGE.format(title=_h(title(report)), style=_CSS, body="\n".join(body))
+    return _HTML_PAGE.format(title=_h(heading), style=_CSS, body="\n".join(body))
+
+
+def html_facts(facts: list[tuple[str, str]]) -> str:
+    items = "".join(f"<li><b>{_h(k)}:</b> {_h(v)}</li>" for k, v in facts)
+    return f"<ul class='facts'>{items}</ul>"
 
 
 def _h(text: str) -> str:
