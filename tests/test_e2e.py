@@ -26,8 +26,14 @@ def test_default_build_keeps_int8_within_a_point_of_float(cortex_m7_build):
     assert row["backend"] == "c" and row["runner"] == "qemu-system-arm mps2-an500"
     assert row["bit_exact"] and row["inputs"] == 10 and row["max_abs_diff"] == 0
     [bench] = report["benchmark"]
-    assert bench["instructions"] > 10e6 and len(bench["layers"]) == len(ops)
     c = next(a for a in report["artifacts"] if a["backend"] == "c")
     assert c["fits"]["ok"] and c["arena_bytes"] < c["arena_lower_bound"]
+    # patches (issue 12): a third of TFLite Micro's 204,756 B arena at most 20% more instructions,
+    # measured against the same model layer by layer on the same inputs; every layer the
+    # firmware reports (the cut, then every layer after it) counted
+    patches = c["patches"]
+    assert c["arena_bytes"] <= 71_600 and patches["arena_bytes_without"] == 130_176
+    assert 0 < bench["patch_overhead"] <= 0.20 and bench["instructions"] > 10e6
+    assert len(bench["layers"]) == len(ops) - patches["cut_op"]
     assert (out / "c" / "firmware" / "firmware.elf").is_file()
     assert (out / "c" / "src" / "model.c").is_file()
