@@ -9,7 +9,7 @@ board, each built as ``edgekit build`` builds it (``--patches auto``, the defaul
 the arena of the same build layer by layer, their ratios to TFLite Micro's arena for the same
 model (issue 12's figures), the cut, the grid and where the peak now is; instructions per
 inference with patches and without (the firmware the build links without patches, run on the
-same inputs) and the overhead, measured and as estimated when the plan was chosen; and whether
+first input) and the overhead, measured on that input and as estimated when the plan was chosen; and whether
 the N evaluation inputs matched TFLite's reference kernels bit for bit, every layer from the cut
 on compared for the first input.
 """

@@ -221,8 +221,9 @@ def test_patched_build_through_the_cli_on_a_users_model(custom_cnn, tmp_path, cl
     valid = next(v for v in report["validation"] if v["backend"] == "c")
     assert c["patches"]["grid"] == "2x2" and c["arena_bytes"] < c["patches"]["arena_bytes_without"]
     assert valid["bit_exact"] and bench["instructions_without_patches"] > 0
+    # both counted on the first input; the mean over three inputs is within a fraction of it
     assert bench["patch_overhead"] == pytest.approx(
-        bench["instructions"] / bench["instructions_without_patches"] - 1, abs=1e-4
+        bench["instructions"] / bench["instructions_without_patches"] - 1, abs=0.005
     )
     text = (out / "report.md").read_text()
     assert "Patch-based execution: c" in text and "2x2 grid" in text

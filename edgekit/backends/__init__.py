@@ -65,7 +65,7 @@ class RunOutput:
     # wall time of each inference as the runner measured it (its ``{"latency_us": [...]}`` line)
     latency_us: tuple[int, ...] | None = None
     native: bool = False  # ran on the CPU it was built for: its latency is that CPU's
-    # c backend with patches: the same model layer by layer, on the same inputs
+    # c backend with patches: the same model layer by layer, on the first input
     instructions_without_patches: tuple[int, ...] | None = None
 
 

@@ -38,9 +38,10 @@ def patch_sections(report: dict) -> list[Section]:
             + (f" ({arena / without:.0%})." if arena is not None and without else ".")
             + f" The patch buffers take {_size(p.get('patch_bytes'))} of it; the peak is now "
             f"{_peak(p)}.",
-            f"Instructions per inference: {_fmt(bench.get('instructions'), ',d')} with patches, "
-            f"{_fmt(bench.get('instructions_without_patches'), ',d')} layer by layer, both "
-            f"measured in QEMU on the same inputs: {_overhead(measured)} (estimated "
+            f"Instructions per inference: {_fmt(bench.get('instructions'), ',d')} with patches "
+            f"(the mean over the inputs), {_fmt(bench.get('instructions_without_patches'), ',d')} "
+            "layer by layer on the first input; on that input, measured in QEMU, patches cost "
+            f"{_overhead(measured)} (estimated "
             f"{_pct(p.get('estimated_overhead'))} when the plan was chosen). The per-layer "
             "checks of this firmware start at the cut: the earlier layers' outputs are never "
             "whole.",

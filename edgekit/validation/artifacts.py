@@ -97,11 +97,10 @@ def benchmark(run: RunOutput, backend: str, macs: int | None, layer_names: list[
         "latency_ms": median_ms(run.latency_us) if run.native else None,
         "latency_inferences": len(run.latency_us) if run.native and run.latency_us else None,
     }
-    plain = [c for c in (run.instructions_without_patches or ()) if c is not None]
-    if plain and mean:  # measured on the same inputs, with and without patches
-        without = int(round(float(np.mean(plain))))
-        row["instructions_without_patches"] = without
-        row["patch_overhead"] = round(mean / without - 1, 4)
+    plain = run.instructions_without_patches or ()
+    if plain and plain[0] and counts and run.instructions[0]:  # both on the first input
+        row["instructions_without_patches"] = int(plain[0])
+        row["patch_overhead"] = round(run.instructions[0] / plain[0] - 1, 4)
     if run.layer_instructions:
         row["layers"] = [
             {"name": n, "instructions": int(c)} for n, c in zip(layer_names, run.layer_instructions)
