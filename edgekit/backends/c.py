@@ -77,6 +77,7 @@ class CBackend(BaseBackend):
         }
         if patches is not None:
             details["patches"] = patch_details(patches, graph)
+            details["peak_layer"] = details["patches"]["peak"]
         if target.family == "host":
             build_host(folder, out / "host")
             return Artifact(self.name, out, self.precision, None, cmodel.plan.arena_bytes, details)
@@ -85,25 +86,14 @@ class CBackend(BaseBackend):
             details["executable"] = str(binary.relative_to(out))
             details["executable_bytes"] = binary.stat().st_size
             return Artifact(self.name, out, self.precision, None, cmodel.plan.arena_bytes, details)
-        from edgekit.platforms.qemu import boards_dir, build_firmware, code_bytes
+        from edgekit.platforms.qemu import code_bytes
 
-        sources = [folder / n for n in cmodel.files if n.endswith(".c")]
-        sources.append(folder / "main_semihosting.c")
-        fw = build_firmware(
-            sources, [folder, boards_dir()], target, out / "firmware", force=options.force
-        )
+        fw = _firmware(cmodel, folder, target, out / "firmware", options.force)
         details["kernel_code_bytes"] = code_bytes(fw.elf, kernel_functions(cmodel))
         if patches is not None:  # the same model layer by layer, to measure what patches cost
             with tempfile.TemporaryDirectory(prefix="edgekit-plain-") as tmp:
-                plain = write_c_folder(generate_c(graph, kernels), Path(tmp) / "src")
-                build_firmware(
-                    [plain / n for n in cmodel.files if n.endswith(".c")]
-                    + [plain / "main_semihosting.c"],
-                    [plain, boards_dir()],
-                    target,
-                    out / BASELINE,
-                    force=True,
-                )
+                plain = generate_c(graph, kernels)
+                _firmware(plain, write_c_folder(plain, Path(tmp) / "src"), target, out / BASELINE)
             details["patches"]["baseline_firmware"] = f"{BASELINE}/firmware.elf"
         details["firmware"] = {
             "elf": str(fw.elf.relative_to(out)),
@@ -123,6 +113,16 @@ class CBackend(BaseBackend):
                 artifact.path / "linux" / "model_run", inputs, sizes, emulator=_qemu_user(target)
             )
         return _run_qemu(artifact, target, inputs, layers)
+
+
+def _firmware(cmodel: CModel, folder: Path, target: Target, out: Path, force: bool = True):
+    """The C folder ``folder`` (``cmodel``'s) with the semihosting main as the target's QEMU
+    board firmware in ``out``."""
+    from edgekit.platforms.qemu import boards_dir, build_firmware
+
+    sources = [folder / n for n in cmodel.files if n.endswith(".c")]
+    sources.append(folder / "main_semihosting.c")
+    return build_firmware(sources, [folder, boards_dir()], target, out, force=force)
 
 
 def choose_patches(graph, kernels, target: Target, options: CompileOptions):

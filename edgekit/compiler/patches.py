@@ -31,14 +31,13 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from edgekit.compiler.ir import Graph, Op, Tensor, op_macs, window
-from edgekit.compiler.planner import MemoryPlan, live_bytes, plan_memory, tensor_bytes
+from edgekit.compiler.planner import MemoryPlan, aligned, live_bytes, plan_memory, tensor_bytes
 from edgekit.compiler.variants import Choice, plan_inputs
 from edgekit.errors import EdgekitError
 
 PATCH_OPS = frozenset(("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "PAD", "ADD"))
 WINDOW_OPS = frozenset(("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D"))
 STAGE = "PATCH_STAGE"  # the op kind of the stage in the whole arena's plan
-MODES = ("off", "auto")  # and "RxC", a grid of R rows by C columns of tiles
 DEFAULT_OVERHEAD = 0.20  # --patch-overhead: the most extra work auto may spend
 MAX_GRID = 8  # tiles along one axis that auto tries
 # auto takes the smallest arena; a plan at most this much larger is taken if it costs less
@@ -61,14 +60,6 @@ class Box:
     @property
     def w(self) -> int:
         return self.x1 - self.x0
-
-    def union(self, other: Box | None) -> Box:
-        if other is None:
-            return self
-        return Box(
-            min(self.y0, other.y0), max(self.y1, other.y1), min(self.x0, other.x0),
-            max(self.x1, other.x1),
-        )  # fmt: skip
 
     def __str__(self) -> str:
         return f"rows {self.y0}-{self.y1 - 1}, columns {self.x0}-{self.x1 - 1}"
@@ -231,16 +222,6 @@ def axis_regions(graph: Graph, cut: int, span: Span, axis: int) -> dict[int, Spa
     return regions
 
 
-def tile_regions(graph: Graph, cut: int, box: Box) -> dict[int, Box] | str:
-    """The region of every stage tensor that tile ``box`` of the cut tensor needs."""
-    rows = axis_regions(graph, cut, (box.y0, box.y1), 0)
-    cols = axis_regions(graph, cut, (box.x0, box.x1), 1)
-    for found in (rows, cols):
-        if isinstance(found, str):
-            return found
-    return {t: Box(*rows[t], *cols[t]) for t in rows}
-
-
 def _stage_work(graph: Graph, cut: int, rows: list[dict], cols: list[dict]) -> float:
     """The estimated work of the stage over all tiles of a grid whose row bands need
     ``rows`` and column bands ``cols`` (sums over tiles factor into rows times columns)."""
@@ -393,16 +374,12 @@ class _Search:
                 last[t] = op.index if t != stage[-1].outputs[0] else cut
         last[graph.inputs[0]] = max(op.index for op in stage if graph.inputs[0] in op.inputs)
         patch = max(
-            sum(_aligned(size[t]) for t in size if first[t] <= op.index <= last[t]) for op in stage
+            sum(aligned(size[t]) for t in size if first[t] <= op.index <= last[t]) for op in stage
         )
         fixed = sum(
-            _aligned(tensor_bytes(graph, t)) for t in (graph.inputs[0], stage[-1].outputs[0])
+            aligned(tensor_bytes(graph, t)) for t in (graph.inputs[0], stage[-1].outputs[0])
         )
         return max(self.floor(cut), fixed + patch)
-
-
-def _aligned(n: int) -> int:
-    return -(-n // 4) * 4
 
 
 def _plan(
@@ -438,20 +415,6 @@ def _plan(
         cut, candidate.grid, tuple(tiles), patch_bytes, reduced, whole, plain,
         round(candidate.work), round(plain_work),
     )  # fmt: skip
-
-
-def plan_patches(
-    graph: Graph, kernels: Mapping[int, Choice], cut: int, grid: tuple[int, int]
-) -> PatchPlan | str:
-    """The patch plan for ``cut`` and ``grid`` with the kernel variants ``kernels``, or why
-    there is none."""
-    search = _Search(graph, kernels)
-    candidate = search.candidate(cut, grid)
-    if isinstance(candidate, str):
-        return candidate
-    rules, scratch = plan_inputs(graph, kernels)
-    plain = plan_memory(graph, rules=rules, scratch=scratch)
-    return _plan(graph, kernels, candidate, search.plain_work, plain)
 
 
 def _geometry(tile: Graph) -> tuple:

@@ -64,7 +64,8 @@ def tensor_bytes(graph: Graph, index: int) -> int:
     return t.size * DTYPE_BYTES[t.dtype]
 
 
-def _aligned(n: int) -> int:
+def aligned(n: int) -> int:
+    """``n`` bytes rounded up to whole ALIGN-byte words."""
     return -(-n // ALIGN) * ALIGN
 
 
@@ -91,7 +92,7 @@ def lower_bound(graph: Graph) -> tuple[int, int]:
 
 def _lower_bound(graph: Graph, spans: dict, sizes: dict) -> tuple[int, int]:
     live = {
-        op.index: sum(_aligned(sizes[t]) for t, (a, b) in spans.items() if a <= op.index <= b)
+        op.index: sum(aligned(sizes[t]) for t, (a, b) in spans.items() if a <= op.index <= b)
         for op in graph.ops
     }
     at = max(live, key=live.get)  # the first op where the most is live
@@ -104,7 +105,7 @@ def live_bytes(plan: MemoryPlan, ops) -> dict[int, int]:
     occupied = {}
     for i in ops:
         spans = sorted(
-            (b.offset, b.offset + _aligned(b.size))
+            (b.offset, b.offset + aligned(b.size))
             for b in plan.buffers.values()
             if b.first <= i <= b.last
         )
@@ -147,7 +148,7 @@ def depthwise_in_place(graph: Graph, op: Op, spans) -> InPlace | None:
     _, _, stride, _, pad_top, _ = window(graph, op)
     in_row, out_row = in_w * channels, out_w * out_c
     delta = max((y + 1) * out_row - max(y * stride - pad_top, 0) * in_row for y in range(out_h))
-    return InPlace(op.index, src, out, _aligned(max(delta, 0)))
+    return InPlace(op.index, src, out, aligned(max(delta, 0)))
 
 
 InPlaceRule = Callable[[Graph, Op, dict], "InPlace | None"]
@@ -190,7 +191,7 @@ def plan_memory(
     for use in (tuple(pairs), ()) if pairs else ((),):
         for order in ("size", "first"):
             buffers = _place(sizes, spans, use, order)
-            arena = max((b.offset + _aligned(b.size) for b in buffers.values()), default=0)
+            arena = max((b.offset + aligned(b.size) for b in buffers.values()), default=0)
             if best is None or arena < best[0]:
                 best = (arena, buffers, use)
     arena, buffers, used = best
@@ -224,7 +225,7 @@ def _groups(spans: dict, pairs: tuple[InPlace, ...]) -> list[dict[int, int]]:
 
 
 def _place(exact: dict, spans: dict, pairs, order: str) -> dict[int, Buffer]:
-    sizes = {t: _aligned(n) for t, n in exact.items()}
+    sizes = {t: aligned(n) for t, n in exact.items()}
     groups = _groups(spans, pairs)
 
     def key(g):
