@@ -33,11 +33,15 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	$(BIN)/edgekit build --target $(TARGET)
 
+# pytest-xdist: the suite's files on TEST_WORKERS processes (each file's tests stay together,
+# so a file's fixtures are built once); 2 fits CI's 2 cores
+TEST_WORKERS ?= 2
+
 test: setup
-	$(BIN)/pytest -q --durations=15
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 test-fast: setup
-	$(BIN)/pytest -q -m "not slow"
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not slow"
 
 lint: setup
 	$(BIN)/ruff check edgekit tests bench

@@ -8,10 +8,10 @@ and 1.0@224 with 1000 classes (random weights, batch norm conditioned on digits)
 board, each built as ``edgekit build`` builds it (``--patches auto``, the default): the arena,
 the arena of the same build layer by layer, their ratios to TFLite Micro's arena for the same
 model (issue 12's figures), the cut, the grid and where the peak now is; instructions per
-inference with patches and without (the firmware the build links without patches, run on the
-first input) and the overhead, measured on that input and as estimated when the plan was chosen; and whether
-the N evaluation inputs matched TFLite's reference kernels bit for bit, every layer from the cut
-on compared for the first input.
+inference with patches (the mean over the inputs) and without (the firmware the build links
+without patches, run on the first input) and the overhead, measured on the first input and as
+estimated when the plan was chosen; and whether the N evaluation inputs matched TFLite's
+reference kernels bit for bit, every layer from the cut on compared for the first input.
 """
 
 import argparse

@@ -6,6 +6,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import pytest  # noqa: E402
 
+# the files with the longest tests (make demo's; the sweeps'), first: under pytest-xdist
+# (make test) they then run beside the rest instead of after it
+LONGEST_FIRST = ("test_commands.py", "test_sweep.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item):
+        name = item.path.name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: every file keeps its own order
+
 
 @pytest.fixture(scope="session")
 def host_build(tmp_path_factory):
