@@ -33,15 +33,16 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	$(BIN)/edgekit build --target $(TARGET)
 
-# pytest-xdist: the suite's files on TEST_WORKERS processes (each file's tests stay together,
-# so a file's fixtures are built once); 2 fits CI's 2 cores
+# pytest-xdist: the suite on TEST_WORKERS processes, 2 for CI's 2 cores. worksteal hands each
+# worker a contiguous half of the collection order (conftest puts the longest files first) and
+# lets an idle one take tests from the other, so most files' fixtures are still built once
 TEST_WORKERS ?= 2
 
 test: setup
-	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist worksteal --durations=15
 
 test-fast: setup
-	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not slow"
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist worksteal -m "not slow"
 
 lint: setup
 	$(BIN)/ruff check edgekit tests bench
