@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from conftest import error_lines
 
-from edgekit.backends import CompileOptions
 from edgekit.backends.c import CBackend
+from edgekit.config import CompileOptions
 from edgekit.errors import EdgekitError
 from edgekit.platforms.targets import load_target
 from edgekit.quantization import Int8Model
@@ -114,6 +114,30 @@ def test_firmware_is_bit_exact_in_qemu(model, tmp_path, target):
     assert max(run.instructions) - min(run.instructions) < 0.001 * max(run.instructions)
     assert len(run.layer_instructions) == len(ops)
     assert abs(sum(run.layer_instructions) - run.instructions[0]) <= 40 * (len(ops) + 1)
+
+
+def test_a_reshape_that_moves_its_bytes_is_a_copy_and_stays_bit_exact(tmp_path):
+    """model.c is written from the plan: it defines ek_copy where a RESHAPE's input is still
+    read after it (so the planner cannot keep the bytes in place), and nothing it does not call."""
+    import keras
+
+    from edgekit.quantization.converter import quantize
+
+    layers = keras.layers
+    x = inp = keras.Input((8, 8, 3), batch_size=1)
+    x = layers.Conv2D(4, 3, padding="same", activation="relu")(x)
+    moved = layers.Reshape((8, 8, 4))(layers.Conv2D(4, 1)(layers.Reshape((16, 4, 4))(x)))
+    x = layers.Dense(5)(layers.Flatten()(layers.Add()([x, moved])))
+    samples = np.random.default_rng(0).uniform(-1, 1, (8, 8, 8, 3)).astype(np.float32)
+    tflite = quantize(keras.Model(inp, x), samples)
+    host = load_target("host")
+    artifact = CBackend().compile(Int8Model(tflite), host, tmp_path)
+    model_c = (tmp_path / "src" / "model.c").read_text()
+    assert "static void ek_copy(" in model_c and "ek_copy_box" not in model_c
+    assert "int32_t row;" not in model_c
+    inputs = np.random.default_rng(1).integers(-128, 128, (3, 8, 8, 3)).astype(np.int8)
+    run = CBackend().run(artifact, host, inputs)
+    np.testing.assert_array_equal(run.outputs, reference(tflite, inputs).outputs)
 
 
 def test_model_over_the_boards_budget_is_an_error_unless_forced(model, tmp_path):

@@ -6,7 +6,7 @@ import pytest
 
 from edgekit.compiler.ir import Graph, padding_amounts, read_tflite, short_name
 from edgekit.errors import EdgekitError
-from edgekit.quantization.interpreter import interpreter
+from edgekit.interpreter import interpreter
 
 WINDOWED = ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D")
 

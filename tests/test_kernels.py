@@ -22,15 +22,15 @@ import pytest
 
 from edgekit.backends.c import SANITIZE_CFLAGS
 from edgekit.compiler import fixedpoint as fp
-from edgekit.compiler.variants import KERNELS as KERNEL_VARIANTS
+from edgekit.compiler.ops import OPS
+from edgekit.interpreter import interpreter
 from edgekit.quantization.converter import quantize
-from edgekit.quantization.interpreter import interpreter
 
 KERNELS = Path(str(importlib.resources.files("edgekit.compiler.kernels")))
 # The reference variants are plain C99 for any compiler; the others need their target's features
 # (tests/test_variants.py runs them on their QEMU boards).
 REFERENCE_SOURCES = sorted(
-    KERNELS / name for vs in KERNEL_VARIANTS.values() for name in vs[-1].sources
+    KERNELS / name for kind in OPS.values() if kind.variants for name in kind.variants[-1].sources
 )
 HARNESS = Path(__file__).with_name("kernels_harness.c")
 CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror"]
@@ -748,7 +748,6 @@ def test_kernel_sources_are_strict_c99_integer_only_without_allocation(tmp_path)
 @pytest.mark.parametrize("cpu", ["cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55"])
 def test_kernels_build_for_cortex_m(tmp_path, cpu):
     """Every kernel file a core can run builds pedantic and warning-free with its flags."""
-    from edgekit.compiler import variants
     from edgekit.platforms.targets import load_target
 
     compiler = shutil.which("arm-none-eabi-gcc")
@@ -756,8 +755,8 @@ def test_kernels_build_for_cortex_m(tmp_path, cpu):
     target = load_target(cpu)
     usable = {
         source
-        for vs in variants.KERNELS.values()
-        for v in vs
+        for kind in OPS.values()
+        for v in kind.variants
         if set(v.features) <= set(target.features)
         for source in v.sources
         if source.endswith(".c")

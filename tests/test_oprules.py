@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from edgekit.compiler.ir import Graph, Quant, read_tflite
-from edgekit.compiler.oprules import (
+from edgekit.compiler.ops import (
     GENERIC_RULES,
-    SUPPORTED,
+    OPS,
     check_graph,
     check_op,
     require_supported,
@@ -118,7 +118,7 @@ def test_mobilenet_v2_passes_on_every_cortex_m_target(mobilenet):
 
 def test_small_models_with_every_other_supported_op_pass(graphs, target):
     ok, float_io = graphs["ok"], graphs["float_io"]
-    assert {op.kind for op in ok.ops} | MOBILENET_OPS >= set(SUPPORTED)
+    assert {op.kind for op in ok.ops} | MOBILENET_OPS >= set(OPS)
     require_supported(ok, target)
     # float input and output (QUANTIZE / DEQUANTIZE at the edges) have no C kernels yet
     assert {"QUANTIZE", "DEQUANTIZE"} <= {op.kind for op in float_io.ops}
@@ -276,7 +276,7 @@ CASES = {
 
 def test_every_rule_has_a_rejection_case():
     rules = {r.__name__ for r in GENERIC_RULES}
-    rules |= {r.__name__ for support in SUPPORTED.values() for r in support.rules}
+    rules |= {r.__name__ for kind in OPS.values() for r in kind.rules}
     assert rules == set(CASES)
 
 
@@ -335,15 +335,15 @@ def test_activations_with_a_bad_zero_point_or_per_channel_scales_are_refused(gra
 def test_supported_ops_document_is_up_to_date():
     assert DOCS.read_text(encoding="utf-8") == supported_ops_markdown(), (
         "docs/supported-ops.md is stale: run "
-        "'python -m edgekit.compiler.oprules > docs/supported-ops.md'"
+        "'python -m edgekit.compiler.ops > docs/supported-ops.md'"
     )
 
 
 def test_every_rule_states_a_constraint_and_a_remedy():
-    from edgekit.compiler.oprules import _doc
+    from edgekit.compiler.oprules import rule_doc
 
-    for kind in SUPPORTED:
+    for kind in OPS:
         for rule in rules_for(kind):
-            constraint, fix = _doc(rule)
+            constraint, fix = rule_doc(rule)
             assert constraint.endswith(".") and fix.endswith("."), rule.__name__
             assert constraint in supported_ops_markdown()

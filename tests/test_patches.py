@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from conftest import error_lines
 
-from edgekit.backends import CompileOptions
 from edgekit.backends.c import BASELINE, CBackend, build_host, run_host, write_c_folder
 from edgekit.compiler import patches
 from edgekit.compiler.codegen import generate_c
 from edgekit.compiler.ir import read_tflite
-from edgekit.compiler.variants import reference_kernels, select_kernels
+from edgekit.compiler.ops import reference_kernels, select_kernels
+from edgekit.config import CompileOptions
 from edgekit.errors import EdgekitError
 from edgekit.platforms.targets import load_target
 from edgekit.quantization import Int8Model
@@ -120,18 +120,22 @@ def test_bands_are_even_and_cover_the_axis():
 def test_bad_patch_options_say_what_to_do(mobilenet, mode, cut, message):
     graph = read_tflite(mobilenet)
     with pytest.raises(EdgekitError, match=message):
-        patches.choose(graph, reference_kernels(graph), mode, cut)
+        patches.plan_patches(
+            graph, reference_kernels(graph), CompileOptions(patches=mode, patch_cut=cut)
+        )
 
 
 def test_auto_takes_the_smallest_arena_within_the_overhead_budget(mobilenet):
     graph = read_tflite(mobilenet)
     kernels = select_kernels(graph, load_target("cortex-m7"))
-    plan = patches.choose(graph, kernels)
+    plan = patches.plan_patches(graph, kernels, CompileOptions())
     assert plan.plan.arena_bytes <= 71_600 < plan.plain.arena_bytes == 130_176
-    assert 0 < plan.overhead <= patches.DEFAULT_OVERHEAD
-    tight = patches.choose(graph, kernels, budget=0.03)  # a smaller budget: fewer, larger tiles
+    assert 0 < plan.overhead <= CompileOptions().patch_overhead
+    # a smaller budget: fewer, larger tiles
+    tight = patches.plan_patches(graph, kernels, CompileOptions(patch_overhead=0.03))
     assert tight.overhead <= 0.03 and tight.plan.arena_bytes > plan.plan.arena_bytes
-    assert patches.choose(graph, kernels, budget=0.0) is None  # nothing is free
+    free = CompileOptions(patch_overhead=0.0)
+    assert patches.plan_patches(graph, kernels, free) is None  # nothing is free
     # the tiles partition the cut tensor, and every tile fits the patch area
     h, w = graph.tensor(plan.cut_tensor).shape[1:3]
     assert sum(t.box.h * t.box.w for t in plan.tiles) == h * w
@@ -161,7 +165,7 @@ def test_patched_c_is_bit_exact_under_the_sanitizers(mobilenet, tmp_path, mode, 
     ADD, and after block_3 (two stride-2 depthwise layers)."""
     graph = read_tflite(mobilenet)
     kernels = reference_kernels(graph)
-    plan = patches.choose(graph, kernels, mode, cut)
+    plan = patches.plan_patches(graph, kernels, CompileOptions(patches=mode, patch_cut=cut))
     cmodel = generate_c(graph, kernels, plan)
     assert cmodel.plan.arena_bytes < plan.plain.arena_bytes
     binary = build_host(write_c_folder(cmodel, tmp_path / "src"), tmp_path / "host", sanitize=True)

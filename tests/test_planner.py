@@ -1,12 +1,19 @@
 import pytest
 
 from edgekit.compiler.ir import read_tflite
-from edgekit.compiler.planner import IN_PLACE, lifetimes, lower_bound, plan_memory
+from edgekit.compiler.ops import plan_inputs, reference_kernels
+from edgekit.compiler.planner import elementwise_in_place, lifetimes, lower_bound, plan_memory
 
 
 @pytest.fixture(scope="module")
 def mobilenet(host_build):
     return read_tflite((host_build[0] / "model_int8.tflite").read_bytes())
+
+
+def _plan(graph):
+    """The plan with the reference kernels' in-place rules, as the C backend plans."""
+    rules, scratch = plan_inputs(graph, reference_kernels(graph))
+    return plan_memory(graph, rules=rules, scratch=scratch)
 
 
 def _overlaps(plan):
@@ -28,7 +35,7 @@ def _overlaps(plan):
 
 
 def test_plan_without_in_place_reaches_the_lower_bound(mobilenet):
-    plan = plan_memory(mobilenet, in_place=False)
+    plan = plan_memory(mobilenet)  # no in-place rules
     assert plan.arena_bytes == plan.lower_bound
     assert not plan.in_place and not _overlaps(plan)
     # MobileNetV2 0.35@96: block 1's expanded 48x48x48 tensor and its 24x24x48 output
@@ -37,7 +44,7 @@ def test_plan_without_in_place_reaches_the_lower_bound(mobilenet):
 
 
 def test_in_place_depthwise_and_add_go_below_the_bound(mobilenet):
-    plan = plan_memory(mobilenet)
+    plan = _plan(mobilenet)
     assert plan.arena_bytes < plan.lower_bound
     kinds = {mobilenet.ops[p.op].kind for p in plan.in_place}
     assert kinds == {"DEPTHWISE_CONV_2D", "ADD"}
@@ -47,7 +54,7 @@ def test_in_place_depthwise_and_add_go_below_the_bound(mobilenet):
 
 
 def test_every_activation_is_placed_inside_the_arena(mobilenet):
-    plan = plan_memory(mobilenet)
+    plan = _plan(mobilenet)
     spans = lifetimes(mobilenet)
     assert set(plan.buffers) == set(spans)
     assert all(b.offset % 4 == 0 for b in plan.buffers.values())
@@ -58,7 +65,7 @@ def test_every_activation_is_placed_inside_the_arena(mobilenet):
 
 def test_depthwise_in_place_keeps_the_rows_still_to_be_read(mobilenet):
     """Output row y must end before the first input row that output row y reads."""
-    plan = plan_memory(mobilenet)
+    plan = _plan(mobilenet)
     for pair in plan.in_place:
         op = mobilenet.ops[pair.op]
         if op.kind != "DEPTHWISE_CONV_2D":
@@ -81,12 +88,14 @@ def test_lower_bound_counts_the_largest_live_set(mobilenet):
     assert bound == live
 
 
-def test_in_place_rules_are_a_registry(mobilenet):
-    assert set(IN_PLACE) >= {"ADD", "DEPTHWISE_CONV_2D"}
+def test_elementwise_in_place_overwrites_an_input_read_last(mobilenet):
     add = next(op for op in mobilenet.ops if op.kind == "ADD")
     spans = lifetimes(mobilenet)
-    pair = IN_PLACE["ADD"](mobilenet, add, spans)
+    pair = elementwise_in_place(mobilenet, add, spans)
     assert pair is not None and pair.delta == 0 and pair.input in add.inputs
     # an input still read after the add may not be overwritten
     late = {t: (a, b + 1) if t in add.inputs else (a, b) for t, (a, b) in spans.items()}
-    assert IN_PLACE["ADD"](mobilenet, add, late) is None
+    assert elementwise_in_place(mobilenet, add, late) is None
+    # the ops' rules come from their kernel variants (RESHAPE's from its registry entry)
+    rules, _ = plan_inputs(mobilenet, reference_kernels(mobilenet))
+    assert rules[add.index] is elementwise_in_place

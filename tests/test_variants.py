@@ -15,11 +15,13 @@ import numpy as np
 import pytest
 from test_kernels import KERNELS, randomize, samples
 
-from edgekit.backends import CompileOptions
 from edgekit.backends.c import CBackend
-from edgekit.compiler import variants
+from edgekit.compiler import layouts, variants
 from edgekit.compiler.codegen import generate_c
 from edgekit.compiler.ir import read_tflite
+from edgekit.compiler.oprules import rule_doc
+from edgekit.compiler.ops import OPS, select_kernels
+from edgekit.config import CompileOptions
 from edgekit.errors import EdgekitError
 from edgekit.platforms.targets import load_target
 from edgekit.quantization import Int8Model
@@ -37,7 +39,7 @@ DSP_VARIANTS = {
 
 def expected_variants(target) -> set[str]:
     """The DSP variants, each replaced by its MVE twin on a Helium core where there is one."""
-    mve = {v.name for vs in variants.KERNELS.values() for v in vs if "mve" in v.features}
+    mve = {v.name for kind in OPS.values() for v in kind.variants if "mve" in v.features}
     if "mve" not in target.features:
         return DSP_VARIANTS
     twins = {n: n.replace("_dsp", "_mve") for n in DSP_VARIANTS}
@@ -107,7 +109,7 @@ def test_reference_mode_builds_the_reference_kernels_only(chain, tmp_path):
     rows = artifact.details["kernels"]["layers"]
     assert artifact.details["kernels"]["mode"] == "ref"
     assert {r["variant"] for r in rows if r["variant"]} <= {
-        v.name for vs in variants.KERNELS.values() for v in vs if v.reference
+        v.name for kind in OPS.values() for v in kind.variants if v.reference
     }
     assert not list((tmp_path / "src").glob("*_dsp.*"))
     conv = next(r for r in rows if r["op"] == "CONV_2D")
@@ -116,8 +118,8 @@ def test_reference_mode_builds_the_reference_kernels_only(chain, tmp_path):
 
 def test_selection_follows_features_and_constraints(chain):
     graph = read_tflite(chain)
-    m7 = variants.select_kernels(graph, load_target("cortex-m7"))
-    host = variants.select_kernels(graph, load_target("host"))
+    m7 = select_kernels(graph, load_target("cortex-m7"))
+    host = select_kernels(graph, load_target("host"))
     assert all(c.variant.reference for c in host.values())  # ACLE is Arm-only
     by_kind = {}
     for op in graph.ops:
@@ -139,26 +141,38 @@ def test_selection_follows_features_and_constraints(chain):
     assert len(multiplier) == 1
     [(name, why)] = [p for p in multiplier[0].passed_over if "lacks" not in p[1]]
     assert name == "depthwise_conv2d_3x3_dsp" and why.endswith("depth multiplier 2")
-    ref_host = variants.choose(graph, graph.ops[1], load_target("host"))
+    ref_host = _pick(graph, graph.ops[1], load_target("host"))
     assert ref_host.passed_over[0] == ("conv2d_1x1_mve", "host lacks mve")
     assert ("conv2d_1x1_dsp", "host lacks dsp") in ref_host.passed_over
-    m55 = variants.select_kernels(graph, load_target("cortex-m55"))
+    m55 = select_kernels(graph, load_target("cortex-m55"))
     assert m55[graph.ops[0].index].variant.name == "conv2d_im2col_mve"
     with pytest.raises(EdgekitError, match="--kernels must be one of auto, ref"):
-        variants.select_kernels(graph, load_target("cortex-m7"), "fast")
+        select_kernels(graph, load_target("cortex-m7"), "fast")
+
+
+def _pick(graph, op, target) -> variants.Choice:
+    return variants.pick_variant(OPS[op.kind].variants, graph, op, target)
 
 
 def test_every_op_ends_with_a_reference_variant_and_every_file_exists():
-    for vs in variants.KERNELS.values():
-        assert vs[-1].reference and not vs[-1].rules  # the last one runs every supported op
-        for v in vs:
+    for name, kind in OPS.items():
+        if not kind.variants:  # RESHAPE: a copy or nothing, no kernel
+            assert name == "RESHAPE" and kind.in_place is not None
+            continue
+        last = kind.variants[-1]
+        assert last.reference and not last.rules  # the last one runs every supported op
+        assert last.layout == layouts.TFLITE  # the weights as the model stores them
+        for v in kind.variants:
             assert set(v.sources) <= {p.name for p in KERNELS.iterdir()}
-            assert all(rule.__doc__ and variants.constraint(rule) for rule in v.rules)
+            assert all(rule.__doc__ and rule_doc(rule)[0] for rule in v.rules)
+            # its C function, named after it, is defined in its first source file
+            code = (KERNELS / v.sources[0]).read_text()
+            assert re.search(rf"^void {v.symbol}\(", code, re.M), v.symbol
 
 
 def test_planner_gives_im2col_its_scratch_and_keeps_it_apart(chain):
     graph = read_tflite(chain)
-    cmodel = generate_c(graph, variants.select_kernels(graph, load_target("cortex-m7")))
+    cmodel = generate_c(graph, select_kernels(graph, load_target("cortex-m7")))
     plan = cmodel.plan
     first = graph.ops[0]
     at = plan.scratch(first.index)
@@ -198,7 +212,7 @@ def test_mve_kernels_refuse_to_build_without_helium(tmp_path):
 
 def test_tiled_weights_put_each_blocks_runs_together_zero_padded():
     """conv2d_*_mve's weight layout: [C_out / 4][K / 16][4][16], padding zero."""
-    from edgekit.compiler.codegen import tiled_weights
+    from edgekit.compiler.layouts import tiled_weights
 
     graph = read_tflite(_tiny_conv(out_c=5, depth=20))
     op = next(op for op in graph.ops if op.kind == "CONV_2D")
@@ -223,22 +237,22 @@ def _tiny_conv(out_c: int, depth: int) -> bytes:
 
 
 def test_build_option_reaches_the_c_backend():
-    from edgekit.cli import _build_config, parser
-    from edgekit.pipeline import compile_options
+    from edgekit.cli import options_from, parser
+    from edgekit.config import BuildConfig
 
-    args = parser().parse_args(["build", "--target", "cortex-m7", "--kernels", "ref"])
-    assert compile_options(_build_config(args)).kernels == "ref"
-    args = parser().parse_args(["build", "--target", "cortex-m7"])
-    assert compile_options(_build_config(args)).kernels == "auto"
+    def kernels(*args: str) -> str:
+        args = parser().parse_args(["build", "--target", "cortex-m7", *args])
+        return options_from(BuildConfig, args).compile.kernels
+
+    assert kernels("--kernels", "ref") == "ref"
+    assert kernels() == "auto"
     with pytest.raises(SystemExit):
         parser().parse_args(["build", "--target", "cortex-m7", "--kernels", "fast"])
 
 
 def test_lanes16_flags_are_the_ones_ek_mve_h_defines():
-    from edgekit.compiler import codegen
-
     header = (KERNELS / "ek_mve.h").read_text()
-    for name, value in (("LEFT", codegen.MVE_LEFT), ("ZERO", codegen.MVE_ZERO)):
+    for name, value in (("LEFT", layouts.MVE_LEFT), ("ZERO", layouts.MVE_ZERO)):
         assert re.search(rf"#define EK_MVE_{name} {value}\b", header)
 
 
@@ -249,12 +263,12 @@ def test_a_weight_of_minus_128_keeps_the_helium_depthwise_off(chain):
     graph = read_tflite(chain)
     op = next(o for o in graph.ops if o.kind == "DEPTHWISE_CONV_2D")
     m55 = load_target("cortex-m55")
-    assert variants.choose(graph, op, m55).variant.name == "depthwise_conv2d_3x3_mve"
+    assert _pick(graph, op, m55).variant.name == "depthwise_conv2d_3x3_mve"
     tensors = list(graph.tensors)
     weights = np.array(tensors[op.inputs[1]].data)
     weights.flat[0] = -128
     tensors[op.inputs[1]] = replace(tensors[op.inputs[1]], data=weights)
-    choice = variants.choose(replace(graph, tensors=type(graph.tensors)(tensors)), op, m55)
+    choice = _pick(replace(graph, tensors=type(graph.tensors)(tensors)), op, m55)
     assert choice.variant.name == "depthwise_conv2d_3x3_dsp"
     assert choice.passed_over == (
         (

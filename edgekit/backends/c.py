@@ -14,21 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit.backends import (
-    DEFAULTS,
-    Artifact,
-    BaseBackend,
-    CompileOptions,
-    RunOutput,
-    parse_latency,
-)
+from edgekit.artifacts import Artifact, BaseBackend, RunOutput, parse_latency
 from edgekit.compiler.codegen import CModel, generate_c
 from edgekit.compiler.ir import read_tflite
-from edgekit.compiler.oprules import require_supported
-from edgekit.compiler.patches import choose as patches_plan
-from edgekit.compiler.patches import patch_details
-from edgekit.compiler.variants import kernel_report, select_kernels
-from edgekit.errors import EdgekitError, first_line
+from edgekit.compiler.ops import require_supported, select_kernels
+from edgekit.compiler.patches import patch_details, plan_patches
+from edgekit.compiler.variants import kernel_report
+from edgekit.config import DEFAULTS, CompileOptions
+from edgekit.errors import EdgekitError, InternalError, first_line
 from edgekit.platforms.linux import ARCHES, cross_compiler, qemu_user
 from edgekit.platforms.targets import Target
 from edgekit.quantization import Int8Model
@@ -61,7 +54,12 @@ class CBackend(BaseBackend):
         graph = read_tflite(model.tflite)
         require_supported(graph, target)
         kernels = select_kernels(graph, target, options.kernels)
-        patches = choose_patches(graph, kernels, target, options)
+        # auto runs patches on microcontrollers only, where the arena decides what fits; a grid
+        # or a cut the user names runs them on any target
+        auto = options.patches == "auto" and options.patch_cut is None
+        patches = None
+        if not auto or target.family in ("mcu", "npu"):
+            patches = plan_patches(graph, kernels, options)
         cmodel = generate_c(graph, kernels, patches)
         folder = write_c_folder(cmodel, out / "src")
         details = {
@@ -88,12 +86,13 @@ class CBackend(BaseBackend):
             return Artifact(self.name, out, self.precision, None, cmodel.plan.arena_bytes, details)
         from edgekit.platforms.qemu import code_bytes
 
-        fw = _firmware(cmodel, folder, target, out / "firmware", options.force)
+        fw = _firmware(cmodel, folder, target, out=out / "firmware", force=options.force)
         details["kernel_code_bytes"] = code_bytes(fw.elf, kernel_functions(cmodel))
         if patches is not None:  # the same model layer by layer, to measure what patches cost
             with tempfile.TemporaryDirectory(prefix="edgekit-plain-") as tmp:
                 plain = generate_c(graph, kernels)
-                _firmware(plain, write_c_folder(plain, Path(tmp) / "src"), target, out / BASELINE)
+                plain_src = write_c_folder(plain, Path(tmp) / "src")
+                _firmware(plain, plain_src, target, out=out / BASELINE)
             details["patches"]["baseline_firmware"] = f"{BASELINE}/firmware.elf"
         details["firmware"] = {
             "elf": str(fw.elf.relative_to(out)),
@@ -110,12 +109,12 @@ class CBackend(BaseBackend):
             return run_host(artifact.path / "host" / "model_run", inputs, sizes)
         if target.family == "linux":
             return run_host(
-                artifact.path / "linux" / "model_run", inputs, sizes, emulator=_qemu_user(target)
+                artifact.path / "linux" / "model_run", inputs, sizes, emulator=qemu_user(target)
             )
-        return _run_qemu(artifact, target, inputs, layers)
+        return _run_qemu(artifact, target, inputs, layers=layers)
 
 
-def _firmware(cmodel: CModel, folder: Path, target: Target, out: Path, force: bool = True):
+def _firmware(cmodel: CModel, folder: Path, target: Target, *, out: Path, force: bool = True):
     """The C folder ``folder`` (``cmodel``'s) with the semihosting main as the target's QEMU
     board firmware in ``out``."""
     from edgekit.platforms.qemu import boards_dir, build_firmware
@@ -123,15 +122,6 @@ def _firmware(cmodel: CModel, folder: Path, target: Target, out: Path, force: bo
     sources = [folder / n for n in cmodel.files if n.endswith(".c")]
     sources.append(folder / "main_semihosting.c")
     return build_firmware(sources, [folder, boards_dir()], target, out, force=force)
-
-
-def choose_patches(graph, kernels, target: Target, options: CompileOptions):
-    """The patch plan ``options`` ask for: auto runs patches on microcontrollers only, where
-    the arena decides what fits; a grid runs them on any target."""
-    auto = options.patches == "auto" and options.patch_cut is None
-    if auto and target.family not in ("mcu", "npu"):
-        return None
-    return patches_plan(graph, kernels, options.patches, options.patch_cut, options.patch_overhead)
 
 
 def kernel_functions(cmodel: CModel) -> set[str]:
@@ -164,7 +154,7 @@ def write_c_folder(cmodel: CModel, folder: Path) -> Path:
 
 
 def build_host(
-    folder: Path, out: Path, cross: Target | None = None, sanitize: bool = False
+    folder: Path, out: Path, *, cross: Target | None = None, sanitize: bool = False
 ) -> Path:
     """``folder``'s model with its stdio ``main.c`` as a program, warnings as errors: for this
     machine (with ``sanitize``, under ASan and UBSan, any finding fatal), or with ``cross`` a
@@ -175,7 +165,7 @@ def build_host(
             raise EdgekitError("no C compiler found; install one with: apt-get install gcc")
     else:
         if sanitize:  # the sanitizer runtimes do not link into a static executable
-            raise EdgekitError("sanitized builds are for this machine only: leave out cross")
+            raise InternalError("sanitized builds are for this machine only: leave out cross")
         cc, flags = cross_compiler(cross), [*cross.cflags, "-static"]
     out.mkdir(parents=True, exist_ok=True)
     binary = out / "model_run"
@@ -186,19 +176,21 @@ def build_host(
         text=True,
     )
     if done.returncode != 0:
-        raise EdgekitError(f"the generated C does not compile: {first_line(done.stderr)}")
+        missing = [line for line in done.stderr.splitlines() if "No such file" in line]
+        if missing:  # the toolchain lacks a C library header: an installation to complete
+            raise EdgekitError(
+                f"{Path(cc).name} cannot build the C folder: {missing[0].strip()}; install its "
+                "C library (libc6-dev, or the cross compiler's Debian package)"
+            )
+        raise InternalError(f"the generated C does not compile: {first_line(done.stderr)}")
     return binary
-
-
-def _qemu_user(target: Target) -> list[str]:
-    # the board's core and /proc/cpuinfo; run_host names the runner by the -cpu that follows
-    return qemu_user(target)
 
 
 def run_host(
     binary: Path,
     inputs: np.ndarray,
     layer_bytes: list[int] | None = None,
+    *,
     emulator: list[str] | None = None,
 ) -> RunOutput:
     """Run the program on int8 ``inputs`` (one row per input), all in one process, natively or
@@ -234,14 +226,14 @@ def _split(dumped: bytes, sizes: list[int]) -> list[np.ndarray]:
     return out
 
 
-def _run_qemu(artifact: Artifact, target: Target, inputs: np.ndarray, layers: bool) -> RunOutput:
-    run = _run_firmware(artifact, artifact.path / "firmware", target, inputs, layers)
+def _run_qemu(artifact: Artifact, target: Target, inputs: np.ndarray, *, layers: bool) -> RunOutput:
+    run = _run_firmware(artifact, artifact.path / "firmware", target, inputs=inputs, layers=layers)
     baseline = artifact.path / BASELINE
     if "patches" in artifact.details and (baseline / "firmware.elf").is_file():
         # the first input is enough: the instruction counts are deterministic per input
-        plain = _run_firmware(artifact, baseline, target, inputs[:1], False)
+        plain = _run_firmware(artifact, baseline, target, inputs=inputs[:1], layers=False)
         if not np.array_equal(plain.outputs, run.outputs[:1]):
-            raise EdgekitError(
+            raise InternalError(
                 f"{BASELINE}/firmware.elf gives other outputs than the patched firmware; "
                 "rebuild with --patches off and report the model as an edgekit bug"
             )
@@ -250,7 +242,7 @@ def _run_qemu(artifact: Artifact, target: Target, inputs: np.ndarray, layers: bo
 
 
 def _run_firmware(
-    artifact: Artifact, fw_dir: Path, target: Target, inputs: np.ndarray, layers: bool
+    artifact: Artifact, fw_dir: Path, target: Target, *, inputs: np.ndarray, layers: bool
 ) -> RunOutput:
     from edgekit.platforms.qemu import BOARDS, Firmware, run_firmware
 
@@ -262,7 +254,8 @@ def _run_firmware(
         artifact.ram_bytes or 0,
         target.emulator.machine,
     )
-    assert target.emulator.machine in BOARDS
+    if target.emulator is None or target.emulator.machine not in BOARDS:
+        raise InternalError(f"{target.name}'s firmware was built for a board QEMU does not run")
     outputs, counts, layer_counts, dumped = [], [], None, None
     for i, x in enumerate(np.ascontiguousarray(inputs, np.int8)):
         want_layers = layers and i == 0

@@ -1,10 +1,11 @@
-"""Which operators the c backend runs: every op is checked, rule by rule, before code is generated.
+"""What the c backend asks of each operator: the op rules, checked before code is generated.
 
 A rule is a small function ``rule(graph, op, target) -> (ok, detail)``. Its docstring is what a
-user reads: the first paragraph states the constraint (a line of docs/supported-ops.md, which
-``supported_ops_markdown`` writes from these docstrings), the second says what to change in the
-model; ``detail`` says what this op has instead. An op's rules run in order and stop at its first
-failure, so each rule may rely on the ones before it (shapes are checked before they are used).
+user reads: the first paragraph states the constraint (a line of docs/supported-ops.md, written
+from these docstrings), the second says what to change in the model; ``detail`` says what this
+op has instead. The operator registry (``edgekit.compiler.ops``) names each kind's rules and
+runs them in order, stopping at an op's first failure, so each rule may rely on the ones before
+it (shapes are checked before they are used).
 
 Dilation is refused on purpose: MobileNetV2-like models never dilate, and every kernel variant
 (plain C now, DSP and MVE later) would need its own bit-exactness tests for it. Allowing it is
@@ -15,14 +16,12 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from edgekit.compiler.ir import Graph, Op, Tensor, padding_amounts, short_name
-from edgekit.errors import EdgekitError
+from edgekit.compiler.ir import Graph, Op, Tensor, padding_amounts
 
 if TYPE_CHECKING:
     from edgekit.platforms.targets import Target
@@ -33,8 +32,6 @@ ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 SOFTMAX_OUTPUT = (1 / 256, -128)
 # TFLite's int8 softmax scales differences of logits to a Q5.26 value and needs a multiplier > 1.
 SOFTMAX_MIN_SCALE = 2.0**-26
-DOCS = "docs/supported-ops.md"
-
 
 # ---------------------------------------------------------------- helpers
 
@@ -48,17 +45,6 @@ def _output(graph: Graph, op: Op) -> Tensor:
     return graph.tensors[op.outputs[0]]
 
 
-def _activations(graph: Graph, op: Op) -> Iterator[tuple[Tensor, bool]]:
-    """(tensor, is_input) for the op's data inputs (not weights, bias, axes, paddings or a shape,
-    which their own rules check) and its outputs."""
-    params = SUPPORTED[op.kind].params
-    for k, index in enumerate(op.inputs):
-        if index >= 0 and k not in params:
-            yield graph.tensors[index], True
-    for index in op.outputs:
-        yield graph.tensors[index], False
-
-
 def _same_quant(a: Tensor, b: Tensor) -> bool:
     return (
         a.quant is not None
@@ -68,72 +54,11 @@ def _same_quant(a: Tensor, b: Tensor) -> bool:
     )
 
 
-def _quant_text(t: Tensor) -> str:
+def quant_text(t: Tensor) -> str:
+    """A tensor's quantization as a rule's detail shows it."""
     if t.quant is None:
         return "no quantization"
     return f"scale {t.quant.scale[0]:.6g}, zero point {t.quant.zero_point[0]}"
-
-
-# ---------------------------------------------------------------- rules for every operator
-
-
-def supported_kind(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
-    """The operator is {kinds}.
-
-    Replace the layer with one that converts to a supported operator (see docs/supported-ops.md).
-    """
-    return op.kind in SUPPORTED, f"the c backend has no {op.kind} kernel"
-
-
-def operand_count(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
-    """The operator has the inputs and the single output TFLite defines for it.
-
-    Re-export the model with the TFLite converter.
-    """
-    low, high = SUPPORTED[op.kind].inputs
-    present = all(i >= 0 for i in op.inputs[:low])
-    ok = low <= len(op.inputs) <= high and present and len(op.outputs) == 1
-    return ok, f"it has {len(op.inputs)} inputs and {len(op.outputs)} outputs"
-
-
-def int8_activations(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
-    """Activations are int8 with one positive scale and one zero point in [-128, 127] per
-    tensor.
-
-    Quantize with the TFLite converter's full-integer int8 scheme (as 'edgekit quantize' does).
-    """
-    for t, _ in _activations(graph, op):
-        if t.dtype != "int8":
-            return False, f"tensor '{short_name(t.name)}' is {t.dtype}"
-        q = t.quant
-        if q is None or not q.per_tensor or q.zero_point.size != 1:
-            return False, f"tensor '{short_name(t.name)}' has no single scale and zero point"
-        if not (np.isfinite(q.scale[0]) and q.scale[0] > 0 and -128 <= q.zero_point[0] <= 127):
-            return False, f"tensor '{short_name(t.name)}' has {_quant_text(t)}"
-    return True, ""
-
-
-def static_batch_one(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
-    """Activation shapes are static, with batch 1 (the first dimension).
-
-    Convert with a batch-1 input, keras.Input(shape, batch_size=1), as 'edgekit quantize' does.
-    """
-    for t, _ in _activations(graph, op):
-        if t.data is not None:
-            continue
-        if t.dynamic:
-            return False, f"tensor '{short_name(t.name)}' has a dynamic shape"
-        if t.shape and t.shape[0] != 1:
-            return False, f"tensor '{short_name(t.name)}' has batch {t.shape[0]}"
-    return True, ""
-
-
-GENERIC_RULES: tuple[Rule, ...] = (
-    supported_kind,
-    operand_count,
-    int8_activations,
-    static_batch_one,
-)
 
 
 # ---------------------------------------------------------------- shared by several operators
@@ -219,7 +144,7 @@ def same_quantization(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
     Quantize with the TFLite converter, which keeps them equal for this operator.
     """
     x, y = _input(graph, op, 0), _output(graph, op)
-    return _same_quant(x, y), f"its input has {_quant_text(x)}, its output {_quant_text(y)}"
+    return _same_quant(x, y), f"its input has {quant_text(x)}, its output {quant_text(y)}"
 
 
 # ---------------------------------------------------------------- one operator each
@@ -329,7 +254,7 @@ def softmax_output(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
         and len(y.shape) >= 1
         and (y.quant.scale[0], y.quant.zero_point[0]) == SOFTMAX_OUTPUT
     )
-    return ok, f"its output is {list(y.shape)} with {_quant_text(y)}"
+    return ok, f"its output is {list(y.shape)} with {quant_text(y)}"
 
 
 def softmax_input_scale(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
@@ -369,154 +294,11 @@ def pad_amounts(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
     return ok, f"its paddings are {amounts.tolist()} for input {list(x.shape)}"
 
 
-# ---------------------------------------------------------------- the registry
-
-
-@dataclass(frozen=True)
-class OpSupport:
-    """What the c backend accepts for one operator kind.
-
-    ``inputs`` is (fewest, most) inputs; ``params`` the input positions that are not
-    activations (weights, bias, axes, paddings, a shape: their own rules check them);
-    ``layers`` the Keras layers that convert to it (for the docs).
-    """
-
-    rules: tuple[Rule, ...]
-    inputs: tuple[int, int]
-    layers: str
-    params: tuple[int, ...] = ()
-
-
-_CONV_COMMON = (int8_weights, int32_bias, fused_activation, no_dilation, window_geometry)
-
-SUPPORTED: dict[str, OpSupport] = {
-    "CONV_2D": OpSupport((conv_shapes, *_CONV_COMMON), (2, 3), "Conv2D", (1, 2)),
-    "DEPTHWISE_CONV_2D": OpSupport(
-        (depthwise_shapes, *_CONV_COMMON), (2, 3), "DepthwiseConv2D", (1, 2)
-    ),
-    "ADD": OpSupport((add_shapes, fused_activation), (2, 2), "Add"),
-    "MEAN": OpSupport((mean_axes,), (2, 2), "GlobalAveragePooling2D", params=(1,)),
-    "AVERAGE_POOL_2D": OpSupport(
-        (pool_channels, same_quantization, fused_activation, window_geometry),
-        (1, 1),
-        "AveragePooling2D",
-    ),
-    "FULLY_CONNECTED": OpSupport(
-        (
-            fully_connected_shapes,
-            default_weights_layout,
-            int8_weights,
-            int32_bias,
-            fused_activation,
-        ),
-        (2, 3),
-        "Dense",
-        (1, 2),
-    ),
-    "SOFTMAX": OpSupport((softmax_output, softmax_input_scale), (1, 1), "Softmax"),
-    "RESHAPE": OpSupport((reshape_size, same_quantization), (1, 2), "Reshape, Flatten", (1,)),
-    "PAD": OpSupport((pad_amounts, same_quantization), (2, 2), "ZeroPadding2D", params=(1,)),
-}
-
-
-# The list of kinds lives in the registry; the rule's docstring states it.
-supported_kind.__doc__ = supported_kind.__doc__.format(
-    kinds=", ".join(list(SUPPORTED)[:-1]) + " or " + list(SUPPORTED)[-1]
-)
-
-
-def rules_for(kind: str) -> tuple[Rule, ...]:
-    """Every rule an op of ``kind`` is checked against, in order."""
-    return GENERIC_RULES + (SUPPORTED[kind].rules if kind in SUPPORTED else ())
+# ---------------------------------------------------------------- the docstrings
 
 
 @functools.cache
-def _doc(rule: Rule) -> tuple[str, str]:
-    """(constraint, what to change) from the rule's docstring, each on one line."""
+def rule_doc(rule: Rule) -> tuple[str, str]:
+    """(constraint, what to change) from a rule's docstring, each on one line."""
     parts = inspect.getdoc(rule).split("\n\n")
     return " ".join(parts[0].split()), " ".join(" ".join(parts[1:]).split())
-
-
-# ---------------------------------------------------------------- checking a graph
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One rule's verdict on one op. ``message`` is the constraint when ok, else the full
-    one-line error: which op, which layer, what it has, the constraint and what to change."""
-
-    op_index: int
-    op_kind: str
-    layer: str
-    ok: bool
-    message: str
-    rule: str
-
-
-def check_op(graph: Graph, op: Op, target: Target) -> list[Finding]:
-    """The op's findings, rule by rule, up to and including its first failure."""
-    layer = graph.layer_name(op)
-    findings = []
-    for rule in rules_for(op.kind):
-        ok, detail = rule(graph, op, target)
-        constraint, fix = _doc(rule)
-        message = constraint
-        if not ok:
-            message = (
-                f"{op.kind} '{layer}' (op {op.index}) cannot run on {target.name}: "
-                f"{detail}. {constraint} {fix}"
-            )
-        findings.append(Finding(op.index, op.kind, layer, ok, message, rule.__name__))
-        if not ok:
-            break
-    return findings
-
-
-def check_graph(graph: Graph, target: Target) -> list[Finding]:
-    """Every op checked against its rules for ``target``, in execution order."""
-    return [finding for op in graph.ops for finding in check_op(graph, op, target)]
-
-
-def require_supported(graph: Graph, target: Target) -> None:
-    """Stop with a one-line EdgekitError at the first op the c backend cannot run on ``target``."""
-    failures = [f for f in check_graph(graph, target) if not f.ok]
-    if failures:
-        more = len(failures) - 1
-        suffix = f" ({more} more op{'s' if more > 1 else ''} fail too; see {DOCS})" if more else ""
-        raise EdgekitError(failures[0].message + suffix)
-
-
-# ---------------------------------------------------------------- the generated document
-
-
-def supported_ops_markdown() -> str:
-    """docs/supported-ops.md, written from the rules' docstrings."""
-    lines = [
-        "# Operators the c backend supports",
-        "",
-        "<!-- Generated from edgekit/compiler/oprules.py by `python -m edgekit.compiler.oprules > "
-        f"{DOCS}`; do not edit. -->",
-        "",
-        "Before any code is generated, every operator of the int8 `.tflite` is checked against",
-        "the rules below. The first operator that breaks one stops the build with a one-line",
-        "error naming the operator, its layer, what it has, the rule and what to change.",
-        "",
-        "## Every operator",
-        "",
-        *(f"- {_doc(rule)[0]}" for rule in GENERIC_RULES),
-        "",
-        "## Operators",
-        "",
-        "| Operator | Keras layers |",
-        "|---|---|",
-        *(f"| [{kind}](#{kind.lower()}) | {s.layers} |" for kind, s in SUPPORTED.items()),
-    ]
-    for kind, support in SUPPORTED.items():
-        lines += ["", f"### {kind}", "", *(f"- {_doc(rule)[0]}" for rule in support.rules)]
-    from edgekit.compiler.variants import variants_markdown  # variants imports this module
-
-    return "\n".join(lines + ["", *variants_markdown()]) + "\n"
-
-
-if __name__ == "__main__":
-    print(supported_ops_markdown(), end="")

@@ -31,14 +31,15 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from edgekit.compiler.ir import Graph, Op, Tensor, op_macs, window
+from edgekit.compiler.ops import plan_inputs
 from edgekit.compiler.planner import MemoryPlan, aligned, live_bytes, plan_memory, tensor_bytes
-from edgekit.compiler.variants import Choice, plan_inputs
+from edgekit.compiler.variants import Choice
+from edgekit.config import CompileOptions, patch_grid
 from edgekit.errors import EdgekitError
 
 PATCH_OPS = frozenset(("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "PAD", "ADD"))
 WINDOW_OPS = frozenset(("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D"))
 STAGE = "PATCH_STAGE"  # the op kind of the stage in the whole arena's plan
-DEFAULT_OVERHEAD = 0.20  # --patch-overhead: the most extra work auto may spend
 MAX_GRID = 8  # tiles along one axis that auto tries
 # auto takes the smallest arena; a plan at most this much larger is taken if it costs less
 ARENA_SLACK = 0.01
@@ -438,26 +439,23 @@ def stage_graph(graph: Graph, cut: int) -> Graph:
 EXACT = 8  # auto plans this many candidates with the smallest estimated arenas exactly
 
 
-def choose(
-    graph: Graph,
-    kernels: Mapping[int, Choice],
-    mode: str = "auto",
-    cut: str | None = None,
-    budget: float = DEFAULT_OVERHEAD,
+def plan_patches(
+    graph: Graph, kernels: Mapping[int, Choice], options: CompileOptions
 ) -> PatchPlan | None:
-    """The patch plan ``--patches mode`` (off, auto, or RxC) and ``--patch-cut cut`` ask for.
+    """The patch plan ``options`` ask for: ``--patches`` off, auto or RxC, ``--patch-cut``.
 
     auto tries every cut and grid up to MAX_GRID x MAX_GRID whose estimated overhead is within
-    ``budget``, and takes the smallest arena (or one within ARENA_SLACK of it that costs less);
-    None when no plan beats the arena without patches. A grid or cut the user names must work,
-    or it is an error that says why."""
+    ``--patch-overhead``, and takes the smallest arena (or one within ARENA_SLACK of it that
+    costs less); None when no plan beats the arena without patches. A grid or cut the user
+    names must work, or it is an error that says why."""
+    mode, cut, budget = options.patches, options.patch_cut, options.patch_overhead
     if mode == "off":
         if cut is not None:
             raise EdgekitError(
                 "--patch-cut names where the patches end; it needs --patches auto or RxC"
             )
         return None
-    grid = parse_grid(mode)
+    grid = patch_grid(mode)
     cuts = [resolve_cut(graph, cut)] if cut is not None else valid_cuts(graph)
     search = _Search(graph, kernels)
     limit = search.plain_work * (1 + budget)
@@ -528,19 +526,6 @@ def resolve_cut(graph: Graph, name: str) -> int:
             "can end at, or leave out --patch-cut"
         )
     return matches[0]
-
-
-def parse_grid(mode: str) -> tuple[int, int] | None:
-    """(rows, columns) of ``--patches RxC``; None for auto. Anything else is an error."""
-    if mode == "auto":
-        return None
-    match = re.fullmatch(r"(\d+)x(\d+)", mode)
-    if not match or int(match[1]) * int(match[2]) < 2:
-        raise EdgekitError(
-            f"--patches takes off, auto or a grid RxC of at least two tiles, such as 3x3; "
-            f"got '{mode}'"
-        )
-    return int(match[1]), int(match[2])
 
 
 # ---------------------------------------------------------------- the report

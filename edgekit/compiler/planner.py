@@ -6,9 +6,9 @@ lower bound is the largest total size of the tensors live during one op; a plan 
 tensors only side by side can never use less. The planner reaches that bound and goes below it
 by letting an op write its output over the part of its input it no longer needs ("in place"):
 an ADD over an input it is the last reader of, a depthwise convolution over the input rows its
-window has already passed. Those rules live in ``IN_PLACE``, keyed by op kind, for the reference
-kernels; a kernel variant with another loop order brings its own rule (``rules``, per op), and a
-variant that needs scratch memory during its op gets it in the arena too (``scratch``).
+window has already passed. Each op's rule comes from its kernel variant (``rules``, per op: a
+variant with another loop order brings its own), and a variant that needs scratch memory during
+its op gets it in the arena too (``scratch``).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from edgekit.compiler.ir import Graph, Op, window
+from edgekit.errors import InternalError
 
 ALIGN = 4  # bytes; every buffer starts on a word boundary
 DTYPE_BYTES = {"int8": 1, "uint8": 1, "int16": 2, "int32": 4, "float32": 4, "int64": 8}
@@ -153,39 +154,32 @@ def depthwise_in_place(graph: Graph, op: Op, spans) -> InPlace | None:
 
 InPlaceRule = Callable[[Graph, Op, dict], "InPlace | None"]
 
-IN_PLACE: dict[str, InPlaceRule] = {
-    "ADD": elementwise_in_place,
-    "RESHAPE": elementwise_in_place,
-    "DEPTHWISE_CONV_2D": depthwise_in_place,
-}
-
 
 # ---------------------------------------------------------------- placement
 
 
 def plan_memory(
     graph: Graph,
-    in_place: bool = True,
+    *,
     rules: Mapping[int, InPlaceRule | None] | None = None,
     scratch: Mapping[int, int] | None = None,
 ) -> MemoryPlan:
     """Offsets for every activation tensor in one arena; the smallest of a few greedy orders.
 
-    ``rules`` gives the in-place rule of each op index (its kernel variant's; None for none),
-    in place of ``IN_PLACE``'s for its kind; ``scratch`` the bytes an op's kernel needs during
-    that op only, placed like a tensor (``MemoryPlan.scratch``)."""
+    ``rules`` gives the in-place rule of each op index (its kernel variant's, ``ops.plan_inputs``;
+    an op without one is never in place); ``scratch`` the bytes an op's kernel needs during that
+    op only, placed like a tensor (``MemoryPlan.scratch``)."""
     spans = lifetimes(graph)
     sizes = {t: tensor_bytes(graph, t) for t in spans}
     for op_index, n in (scratch or {}).items():
         spans[scratch_id(op_index)] = (op_index, op_index)
         sizes[scratch_id(op_index)] = n
     pairs = []
-    if in_place:
-        for op in graph.ops:
-            rule = rules[op.index] if rules and op.index in rules else IN_PLACE.get(op.kind)
-            pair = rule(graph, op, spans) if rule else None
-            if pair is not None:
-                pairs.append(pair)
+    for op in graph.ops:
+        rule = (rules or {}).get(op.index)
+        pair = rule(graph, op, spans) if rule else None
+        if pair is not None:
+            pairs.append(pair)
     bound, peak = _lower_bound(graph, spans, sizes)
     best: tuple[int, dict[int, Buffer], tuple[InPlace, ...]] | None = None
     for use in (tuple(pairs), ()) if pairs else ((),):
@@ -259,4 +253,4 @@ def _lowest_base(g: dict[int, int], sizes, spans, placed) -> int:
             for lo, hi in conflicts[t]
         ):
             return base
-    raise AssertionError("unreachable: the end of every placed buffer is a candidate")
+    raise InternalError("unreachable: the end of every placed buffer is a candidate")

@@ -109,24 +109,8 @@ static EK_INLINE void ek_gemm_pair(const ek_requant *r, const int8_t *input, int
         y += 2 * out_c;
     }
     if (pixels & 1) { /* an odd last pixel: one input word feeds both channels */
-        const int8_t *x = x0, *w = w0;
         int32_t a0 = b0, a1 = b1;
-        for (i = depth >> 2; i > 0; --i) {
-            const uint32_t xv = ek_load4(x), wa = ek_load4(w), wb = ek_load4(w + depth);
-            const int16x2_t xv0 = __sxtb16(xv), xv1 = ek_sxtb16_ror8(xv);
-            a0 = __smlad(xv0, __sxtb16(wa), a0);
-            a0 = __smlad(xv1, ek_sxtb16_ror8(wa), a0);
-            a1 = __smlad(xv0, __sxtb16(wb), a1);
-            a1 = __smlad(xv1, ek_sxtb16_ror8(wb), a1);
-            x += 4;
-            w += 4;
-        }
-        for (i = depth & 3; i > 0; --i) {
-            a0 += (int32_t)x[0] * (int32_t)w[0];
-            a1 += (int32_t)x[0] * (int32_t)w[depth];
-            ++x;
-            ++w;
-        }
+        ek_dot_1x2(x0, w0, depth, &a0, &a1);
         y[0] = ek_out(r, c0, a0, fast);
         y[1] = ek_out(r, c1, a1, fast);
     }

@@ -38,6 +38,33 @@ static inline int16x2_t ek_sxtb16_ror8(uint32_t x)
 #endif
 }
 
+/* One row x of depth int8 values against two rows of weights, w and w + depth (two output
+ * channels or units): each loaded input word feeds both, and the two sums are added to *a0 and
+ * *a1. */
+static EK_INLINE void ek_dot_1x2(const int8_t *x, const int8_t *w, int32_t depth, int32_t *a0,
+                                 int32_t *a1)
+{
+    int32_t s0 = *a0, s1 = *a1, i;
+    for (i = depth >> 2; i > 0; --i) {
+        const uint32_t xv = ek_load4(x), wa = ek_load4(w), wb = ek_load4(w + depth);
+        const int16x2_t x0 = __sxtb16(xv), x1 = ek_sxtb16_ror8(xv);
+        s0 = __smlad(x0, __sxtb16(wa), s0);
+        s0 = __smlad(x1, ek_sxtb16_ror8(wa), s0);
+        s1 = __smlad(x0, __sxtb16(wb), s1);
+        s1 = __smlad(x1, ek_sxtb16_ror8(wb), s1);
+        x += 4;
+        w += 4;
+    }
+    for (i = depth & 3; i > 0; --i) {
+        s0 += (int32_t)x[0] * (int32_t)w[0];
+        s1 += (int32_t)x[0] * (int32_t)w[depth];
+        ++x;
+        ++w;
+    }
+    *a0 = s0;
+    *a1 = s1;
+}
+
 /* A requantization whose shift is 0 (ek_add_s8_dsp's inputs: one of them always has the
  * multiplier 1/2): floor((x * m + 2^30 + offset * 2^31) / 2^31), as ek_requantize_raw explains. */
 #define EK_SHIFT_ZERO 2

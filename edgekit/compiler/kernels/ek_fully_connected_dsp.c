@@ -24,24 +24,9 @@ void ek_fully_connected_s8_dsp(const ek_fully_connected_params *params,
         const int8_t *row = input + b * depth;
         int8_t *out = output + b * units;
         for (u = 0; u + 2 <= units; u += 2) {
-            const int8_t *x = row, *w = filter + u * depth;
+            const int8_t *w = filter + u * depth;
             int32_t a0 = bias[u], a1 = bias[u + 1];
-            for (i = depth >> 2; i > 0; --i) {
-                const uint32_t xv = ek_load4(x), wa = ek_load4(w), wb = ek_load4(w + depth);
-                const int16x2_t x0 = __sxtb16(xv), x1 = ek_sxtb16_ror8(xv);
-                a0 = __smlad(x0, __sxtb16(wa), a0);
-                a0 = __smlad(x1, ek_sxtb16_ror8(wa), a0);
-                a1 = __smlad(x0, __sxtb16(wb), a1);
-                a1 = __smlad(x1, ek_sxtb16_ror8(wb), a1);
-                x += 4;
-                w += 4;
-            }
-            for (i = depth & 3; i > 0; --i) {
-                a0 += (int32_t)x[0] * (int32_t)w[0];
-                a1 += (int32_t)x[0] * (int32_t)w[depth];
-                ++x;
-                ++w;
-            }
+            ek_dot_1x2(row, w, depth, &a0, &a1);
             out[u] = ek_fc_out(params, scale, a0, u);
             out[u + 1] = ek_fc_out(params, scale, a1, u + 1);
         }

@@ -1,0 +1,349 @@
+"""The emitters: one per op kind, each turning an op into C for the folder ``codegen`` writes.
+
+An emitter (registered with its op kind in ``edgekit.compiler.ops``) adds to an ``Emit``: the
+op's const parameter struct to ``model.c``, its weights, biases and per-channel multipliers and
+shifts (precomputed here, as TFLite's Prepare computes them) to ``weights.c``, and the call of
+the kernel variant chosen for the op (``edgekit.compiler.variants``), with its weights in the
+layout that variant asks for (``edgekit.compiler.layouts``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edgekit.compiler import fixedpoint
+from edgekit.compiler.ir import Graph, Op, Tensor, window
+from edgekit.compiler.layouts import Array, channel_multipliers
+from edgekit.compiler.planner import MemoryPlan
+from edgekit.compiler.variants import Choice, Variant
+from edgekit.errors import InternalError
+
+# ---------------------------------------------------------------- C literals
+
+
+def c_array(ctype: str, name: str, values: np.ndarray, per_line: int = 16) -> str:
+    """A const C array definition of integer ``values``."""
+    flat = [str(int(v)) for v in np.asarray(values).ravel()]
+    lines = [", ".join(flat[i : i + per_line]) for i in range(0, len(flat), per_line)]
+    body = ",\n    ".join(lines) if lines else "0"
+    return f"const {ctype} {name}[{max(len(flat), 1)}] = {{\n    {body}\n}};\n"
+
+
+def c_struct(ctype: str, name: str, fields: dict[str, object]) -> str:
+    """A static const struct with designated initializers."""
+    inits = ",\n    ".join(f".{k} = {_c_value(v)}" for k, v in fields.items())
+    return f"static const {ctype} {name} = {{\n    {inits}\n}};\n"
+
+
+def _c_value(value: object) -> str:
+    if isinstance(value, (list, tuple)):
+        return "{" + ", ".join(_c_value(v) for v in value) + "}"
+    if isinstance(value, str):
+        return value
+    return str(int(value))
+
+
+_NP = {"int8_t": np.int8, "int32_t": np.int32, "int64_t": np.int64}
+
+
+@dataclass
+class Emit:
+    """What emitters add to: weights for ``weights.c``, statics and calls for ``model.c``, and
+    the helpers those calls use (``helpers``: names of model.c's static functions; ``row_loop``:
+    a call runs once per row, so ``run`` declares ``row``)."""
+
+    graph: Graph
+    plan: MemoryPlan
+    prefix: str
+    kernels: dict[int, Choice]
+    weights: list[str] = field(default_factory=list)
+    weight_decls: list[str] = field(default_factory=list)
+    statics: list[str] = field(default_factory=list)
+    calls: list[str] = field(default_factory=list)
+    helpers: set[str] = field(default_factory=set)
+    row_loop: bool = False
+    weight_bytes: int = 0
+    base: int = 0  # arena offset of ``plan``'s offset 0 (a patch plan's area; 0 otherwise)
+    _structs: dict[str, dict] = field(default_factory=dict)
+    _data: set[str] = field(default_factory=set)
+
+    def tensor(self, index: int) -> Tensor:
+        return self.graph.tensor(index)
+
+    def variant(self, op: Op) -> Variant:
+        return self.kernels[op.index].variant
+
+    def offset(self, index: int) -> int:
+        """The arena offset of an activation tensor."""
+        return self.base + self.plan.offset(index)
+
+    def pointer(self, index: int, const: bool = False) -> str:
+        """The arena pointer of an activation tensor."""
+        kind = "const int8_t *" if const else "int8_t *"
+        return f"({kind})(arena.bytes + {self.offset(index)})"
+
+    def call(self, op: Op, *args: str) -> str:
+        """The call of the op's kernel variant with ``args``, then its scratch memory when the
+        variant needs some."""
+        at = self.plan.scratch(op.index)
+        scratch = () if at is None else (f"arena.bytes + {self.base + at}",)
+        return f"{self.variant(op).symbol}({', '.join((*args, *scratch))});"
+
+    def struct(self, ctype: str, name: str, fields: dict[str, object]) -> str:
+        """Emit a static const struct into model.c; its C name. An op emitted once per patch
+        (``patches``) asks for the same name with each patch's fields: equal fields share
+        one struct, others get a numbered name."""
+        for n in range(len(self._structs) + 1):
+            candidate = name if n == 0 else f"{name}_{n}"
+            known = self._structs.get(candidate)
+            if known == fields:
+                return candidate
+            if known is None:
+                self._structs[candidate] = fields
+                self.statics.append(c_struct(ctype, candidate, fields))
+                return candidate
+        raise InternalError("unreachable: a free name is among the first len + 1")
+
+    def array(self, op: Op, array: Array | None) -> str:
+        """Emit one of the op's arrays into weights.c; its C name (NULL for no array)."""
+        if array is None:
+            return "NULL"
+        return self.data(f"{self.prefix}_op{op.index}_{array.suffix}", array.ctype, array.values)
+
+    def data(self, name: str, ctype: str, values) -> str:
+        """Emit const data into weights.c once per name (an op's constants are the same in
+        every patch it runs on); its C name."""
+        if name in self._data:
+            return name
+        self._data.add(name)
+        values = np.asarray(values)
+        self.weights.append(c_array(ctype, name, values))
+        self.weight_decls.append(f"extern const {ctype} {name}[{max(values.size, 1)}];\n")
+        self.weight_bytes += values.size * np.dtype(_NP[ctype]).itemsize
+        return name
+
+
+Emitter = Callable[[Emit, Op], None]
+
+
+def scale_and_zero(t: Tensor) -> tuple[float, int]:
+    """A per-tensor quantized tensor's scale and zero point."""
+    return float(t.quant.scale[0]), int(t.quant.zero_point[0])
+
+
+def _activation(op: Op, out: Tensor) -> tuple[int, int]:
+    scale, zero = scale_and_zero(out)
+    return fixedpoint.activation_range(op.options.get("activation", "NONE").lower(), scale, zero)
+
+
+def _window(graph: Graph, op: Op) -> dict:
+    kh, kw, sh, sw, top, left = window(graph, op)
+    return {
+        "filter_h": kh,
+        "filter_w": kw,
+        "stride_h": sh,
+        "stride_w": sw,
+        "pad_top": top,
+        "pad_left": left,
+    }
+
+
+def _params_call(ctx: Emit, op: Op, ctype: str, fields: dict[str, object]) -> None:
+    """The op's parameter struct and the kernel call most kernels take: (params, input,
+    output)."""
+    params = ctx.struct(ctype, f"{ctx.prefix}_op{op.index}_params", fields)
+    ctx.calls.append(
+        ctx.call(op, f"&{params}", ctx.pointer(op.inputs[0], True), ctx.pointer(op.outputs[0]))
+    )
+
+
+# ---------------------------------------------------------------- one emitter per op kind
+
+
+def conv(ctx: Emit, op: Op) -> None:
+    _conv(ctx, op, depthwise=False)
+
+
+def depthwise_conv(ctx: Emit, op: Op) -> None:
+    _conv(ctx, op, depthwise=True)
+
+
+def _conv(ctx: Emit, op: Op, depthwise: bool) -> None:
+    src, out = ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0])
+    in_zero, out_zero = scale_and_zero(src)[1], scale_and_zero(out)[1]
+    act_min, act_max = _activation(op, out)
+    _, in_h, in_w, in_c = src.shape
+    _, out_h, out_w, out_c = out.shape
+    fields = {
+        "input_h": in_h,
+        "input_w": in_w,
+        "input_c": in_c,
+        "output_h": out_h,
+        "output_w": out_w,
+    }
+    if depthwise:
+        fields["depth_multiplier"] = out_c // in_c
+    else:
+        fields["output_c"] = out_c
+    fields.update(_window(ctx.graph, op))
+    fields.update(input_offset=-in_zero, output_offset=out_zero, act_min=act_min, act_max=act_max)
+    kind = "depthwise_conv" if depthwise else "conv"
+    params = ctx.struct(f"ek_{kind}_params", f"{ctx.prefix}_op{op.index}_params", fields)
+    layout = ctx.variant(op).layout
+    quant = "NULL"
+    if not layout.carries_quant:
+        name = f"{ctx.prefix}_op{op.index}"
+        mult, shift = channel_multipliers(ctx.graph, op)
+        m = ctx.data(name + "_multiplier", "int32_t", mult)
+        s = ctx.data(name + "_shift", "int32_t", shift)
+        quant = "&" + ctx.struct("ek_channel_quant", name + "_quant", {"multiplier": m, "shift": s})
+    weights = ctx.array(op, layout.weights(ctx.graph, op))
+    bias = ctx.array(op, layout.bias(ctx.graph, op))
+    ctx.calls.append(
+        ctx.call(
+            op, f"&{params}", quant, ctx.pointer(op.inputs[0], True), weights, bias,
+            ctx.pointer(op.outputs[0]),
+        )
+    )  # fmt: skip
+
+
+def fully_connected(ctx: Emit, op: Op) -> None:
+    src, filt, out = (ctx.tensor(i) for i in op.inputs[:2] + op.outputs[:1])
+    in_scale, in_zero = scale_and_zero(src)
+    out_scale, out_zero = scale_and_zero(out)
+    mantissa, exponent = fixedpoint.fully_connected_scales(in_scale, filt.quant.scale, out_scale)
+    act_min, act_max = _activation(op, out)
+    depth_out, depth_in = filt.shape
+    name = f"{ctx.prefix}_op{op.index}"
+    params = ctx.struct(
+        "ek_fully_connected_params",
+        name + "_params",
+        {
+            "batches": src.size // depth_in,
+            "input_depth": depth_in,
+            "output_depth": depth_out,
+            "input_offset": -in_zero,
+            "filter_offset": -int(filt.quant.zero_point[0]),
+            "output_offset": out_zero,
+            "per_channel": int(len(mantissa) > 1),
+            "act_min": act_min,
+            "act_max": act_max,
+        },
+    )
+    m = ctx.data(name + "_mantissa", "int64_t", mantissa)
+    e = ctx.data(name + "_exponent", "int32_t", exponent)
+    scale = ctx.struct("ek_double_scale", name + "_scale", {"mantissa": m, "exponent": e})
+    layout = ctx.variant(op).layout
+    weights = ctx.array(op, layout.weights(ctx.graph, op))
+    bias = ctx.array(op, layout.bias(ctx.graph, op))
+    ctx.calls.append(
+        ctx.call(
+            op, f"&{params}", f"&{scale}", ctx.pointer(op.inputs[0], True), weights, bias,
+            ctx.pointer(op.outputs[0]),
+        )
+    )  # fmt: skip
+
+
+def add(ctx: Emit, op: Op) -> None:
+    a, b, out = (ctx.tensor(i) for i in (*op.inputs[:2], op.outputs[0]))
+    p = fixedpoint.add_params(
+        *scale_and_zero(a),
+        *scale_and_zero(b),
+        *scale_and_zero(out),
+        activation=op.options.get("activation", "NONE").lower(),
+    )
+    name = f"{ctx.prefix}_op{op.index}_params"
+    windows = op.options.get("input_windows")
+    if not windows:
+        params = ctx.struct("ek_add_params", name, {"size": out.size, **vars(p)})
+        inputs = (ctx.pointer(t, True) for t in op.inputs[:2])
+        ctx.calls.append(ctx.call(op, f"&{params}", *inputs, ctx.pointer(op.outputs[0])))
+        return
+    # on a patch, an input may be a larger region than the output (``input_windows``: where
+    # the output's region starts in it): one call per row, each input with its own row stride
+    _, rows, width, channels = out.shape
+    params = ctx.struct("ek_add_params", name, {"size": width * channels, **vars(p)})
+    args = []
+    for t in op.inputs[:2]:
+        dy, dx = windows.get(t, (0, 0))
+        stride = ctx.tensor(t).shape[2] * channels
+        args.append(f"arena.bytes + {ctx.offset(t) + dy * stride + dx * channels} + row * {stride}")
+    out_at = f"arena.bytes + {ctx.offset(op.outputs[0])} + row * {width * channels}"
+    ctx.row_loop = True
+    ctx.calls.append(
+        f"for (row = 0; row < {rows}; row++)\n        {ctx.call(op, f'&{params}', *args, out_at)}"
+    )
+
+
+def mean(ctx: Emit, op: Op) -> None:
+    src, out = ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0])
+    _, h, w, c = src.shape
+    (in_scale, in_zero), (out_scale, out_zero) = scale_and_zero(src), scale_and_zero(out)
+    multiplier, shift = fixedpoint.mean_params(in_scale, out_scale, h * w)
+    fields = {
+        "input_h": h,
+        "input_w": w,
+        "channels": c,
+        "input_offset": -in_zero,
+        "output_offset": out_zero,
+        "multiplier": multiplier,
+        "shift": shift,
+    }
+    _params_call(ctx, op, "ek_mean_params", fields)
+
+
+def avg_pool(ctx: Emit, op: Op) -> None:
+    src, out = ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0])
+    _, in_h, in_w, c = src.shape
+    _, out_h, out_w, _ = out.shape
+    act_min, act_max = _activation(op, out)
+    fields = {
+        "input_h": in_h,
+        "input_w": in_w,
+        "channels": c,
+        "output_h": out_h,
+        "output_w": out_w,
+        **_window(ctx.graph, op),
+        "act_min": act_min,
+        "act_max": act_max,
+    }
+    _params_call(ctx, op, "ek_avg_pool_params", fields)
+
+
+def softmax(ctx: Emit, op: Op) -> None:
+    src = ctx.tensor(op.inputs[0])
+    p = fixedpoint.softmax_params(op.options["beta"], scale_and_zero(src)[0])
+    depth = src.shape[-1]
+    _params_call(
+        ctx, op, "ek_softmax_params", {"rows": src.size // depth, "depth": depth, **vars(p)}
+    )
+
+
+def pad(ctx: Emit, op: Op) -> None:
+    src, out = ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0])
+    pads = np.asarray(ctx.graph.constant(op.inputs[1])).reshape(-1, 2)
+    dims = [1] * (4 - len(src.shape)) + list(src.shape)
+    pads = np.vstack([np.zeros((4 - len(pads), 2), np.int64), pads])
+    value = scale_and_zero(out)[1]
+    if len(op.inputs) > 2 and op.inputs[2] >= 0:
+        value = int(np.asarray(ctx.graph.constant(op.inputs[2])).ravel()[0])
+    fields = {
+        "input_dims": dims,
+        "before": pads[:, 0].tolist(),
+        "after": pads[:, 1].tolist(),
+        "pad_value": value,
+    }
+    _params_call(ctx, op, "ek_pad_params", fields)
+
+
+def reshape(ctx: Emit, op: Op) -> None:
+    """No kernel: the same bytes, copied when the planner put the output elsewhere."""
+    src, dst = op.inputs[0], op.outputs[0]
+    if ctx.plan.offset(src) != ctx.plan.offset(dst):
+        ctx.helpers.add("ek_copy")
+        ctx.calls.append(
+            f"ek_copy({ctx.pointer(dst)}, {ctx.pointer(src, True)}, {ctx.tensor(src).size});"
+        )

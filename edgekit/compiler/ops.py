@@ -1,0 +1,446 @@
+"""The operators the c backend runs: one registry entry per op kind, and the passes keyed by it.
+
+An entry (``OpKind``) names what the compiler needs for its kind: the op rules it is checked
+against (``edgekit.compiler.oprules``), its kernel variants, best first and the reference one
+last (``edgekit.compiler.variants``), and its emitter (``edgekit.compiler.emitters``). Adding
+an operator is one entry here plus its kernel files (and its own rules and emitter, written
+beside the others).
+
+The passes here go through the registry: checking a graph (the rules every operator meets,
+then its kind's), picking each op's kernel variant, the memory planner's inputs from those
+picks, and docs/supported-ops.md, written from the rules' docstrings by
+``python -m edgekit.compiler.ops > docs/supported-ops.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from edgekit.compiler import emitters
+from edgekit.compiler.emitters import Emitter
+from edgekit.compiler.ir import Graph, Op, Tensor, short_name
+from edgekit.compiler.layouts import BLOCKED, FOLDED, LANES16, TILED
+from edgekit.compiler.oprules import (
+    Rule,
+    add_shapes,
+    conv_shapes,
+    default_weights_layout,
+    depthwise_shapes,
+    fully_connected_shapes,
+    fused_activation,
+    int8_weights,
+    int32_bias,
+    mean_axes,
+    no_dilation,
+    pad_amounts,
+    pool_channels,
+    quant_text,
+    reshape_size,
+    rule_doc,
+    same_quantization,
+    softmax_input_scale,
+    softmax_output,
+    window_geometry,
+)
+from edgekit.compiler.planner import InPlaceRule, depthwise_in_place, elementwise_in_place
+from edgekit.compiler.variants import (
+    Choice,
+    Variant,
+    depthwise_3x3,
+    im2col_bytes,
+    pick_variant,
+    pointwise,
+    weights_symmetric,
+)
+from edgekit.errors import EdgekitError
+
+if TYPE_CHECKING:
+    from edgekit.platforms.targets import Target
+
+DOCS = "docs/supported-ops.md"
+MODES = ("auto", "ref")  # --kernels
+
+
+@dataclass(frozen=True)
+class OpKind:
+    """What the c backend has for one operator kind.
+
+    ``inputs`` is (fewest, most) inputs; ``params`` the input positions that are not
+    activations (weights, bias, axes, paddings, a shape: their own rules check them);
+    ``layers`` the Keras layers that convert to it (for the docs); ``variants`` its kernels,
+    best first, the reference last (none for an op the emitter writes without a kernel, whose
+    in-place rule is then ``in_place``).
+    """
+
+    rules: tuple[Rule, ...]
+    inputs: tuple[int, int]
+    layers: str
+    emit: Emitter
+    variants: tuple[Variant, ...] = ()
+    params: tuple[int, ...] = ()
+    in_place: InPlaceRule | None = None
+
+
+# ---------------------------------------------------------------- the registry
+
+_CONV_COMMON = (int8_weights, int32_bias, fused_activation, no_dilation, window_geometry)
+_MVE, _DSP = ("mve",), ("dsp",)
+_CONV_MVE = ("ek_conv2d_mve.c", "ek_mve.h", "ek_im2col.h")
+_CONV_DSP = ("ek_conv2d_dsp.c", "ek_dsp.h", "ek_im2col.h")
+_DEPTHWISE_MVE = ("ek_depthwise_conv2d_3x3_mve.c", "ek_mve.h")
+_DEPTHWISE_DSP = ("ek_depthwise_conv2d_3x3_dsp.c", "ek_dsp.h")
+
+OPS: dict[str, OpKind] = {
+    "CONV_2D": OpKind(
+        rules=(conv_shapes, *_CONV_COMMON),
+        inputs=(2, 3),
+        params=(1, 2),
+        layers="Conv2D",
+        emit=emitters.conv,
+        variants=(
+            Variant("conv2d_1x1_mve", _CONV_MVE, _MVE, (pointwise,), layout=TILED),
+            Variant("conv2d_im2col_mve", _CONV_MVE, _MVE, scratch_bytes=im2col_bytes, layout=TILED),
+            Variant("conv2d_1x1_dsp", _CONV_DSP, _DSP, (pointwise,), layout=FOLDED),
+            Variant(
+                "conv2d_im2col_dsp", _CONV_DSP, _DSP, scratch_bytes=im2col_bytes, layout=FOLDED
+            ),
+            Variant("conv2d_ref", ("ek_conv2d.c",)),
+        ),
+    ),
+    "DEPTHWISE_CONV_2D": OpKind(
+        rules=(depthwise_shapes, *_CONV_COMMON),
+        inputs=(2, 3),
+        params=(1, 2),
+        layers="DepthwiseConv2D",
+        emit=emitters.depthwise_conv,
+        variants=(
+            Variant(
+                "depthwise_conv2d_3x3_mve",
+                _DEPTHWISE_MVE,
+                _MVE,
+                (depthwise_3x3, weights_symmetric),
+                in_place=depthwise_in_place,
+                layout=LANES16,
+            ),
+            Variant(
+                "depthwise_conv2d_3x3_dsp",
+                _DEPTHWISE_DSP,
+                _DSP,
+                (depthwise_3x3,),
+                in_place=depthwise_in_place,
+                layout=BLOCKED,
+            ),
+            Variant(
+                "depthwise_conv2d_ref", ("ek_depthwise_conv2d.c",), in_place=depthwise_in_place
+            ),
+        ),
+    ),
+    "ADD": OpKind(
+        rules=(add_shapes, fused_activation),
+        inputs=(2, 2),
+        layers="Add",
+        emit=emitters.add,
+        variants=(
+            Variant("add_mve", ("ek_add_mve.c", "ek_mve.h"), _MVE, in_place=elementwise_in_place),
+            Variant("add_dsp", ("ek_add_dsp.c", "ek_dsp.h"), _DSP, in_place=elementwise_in_place),
+            Variant("add_ref", ("ek_add.c",), in_place=elementwise_in_place),
+        ),
+    ),
+    "MEAN": OpKind(
+        rules=(mean_axes,),
+        inputs=(2, 2),
+        params=(1,),
+        layers="GlobalAveragePooling2D",
+        emit=emitters.mean,
+        variants=(
+            Variant("mean_hw_mve", ("ek_mean_mve.c", "ek_mve.h"), _MVE),
+            Variant("mean_hw_dsp", ("ek_mean_dsp.c", "ek_dsp.h"), _DSP),
+            Variant("mean_hw_ref", ("ek_mean.c",)),
+        ),
+    ),
+    "AVERAGE_POOL_2D": OpKind(
+        rules=(pool_channels, same_quantization, fused_activation, window_geometry),
+        inputs=(1, 1),
+        layers="AveragePooling2D",
+        emit=emitters.avg_pool,
+        variants=(Variant("avg_pool2d_ref", ("ek_avg_pool2d.c",)),),
+    ),
+    "FULLY_CONNECTED": OpKind(
+        rules=(
+            fully_connected_shapes,
+            default_weights_layout,
+            int8_weights,
+            int32_bias,
+            fused_activation,
+        ),
+        inputs=(2, 3),
+        params=(1, 2),
+        layers="Dense",
+        emit=emitters.fully_connected,
+        variants=(
+            Variant(
+                "fully_connected_mve", ("ek_fully_connected_mve.c", "ek_mve.h"), _MVE, layout=FOLDED
+            ),
+            Variant(
+                "fully_connected_dsp", ("ek_fully_connected_dsp.c", "ek_dsp.h"), _DSP, layout=FOLDED
+            ),
+            Variant("fully_connected_ref", ("ek_fully_connected.c",)),
+        ),
+    ),
+    "SOFTMAX": OpKind(
+        rules=(softmax_output, softmax_input_scale),
+        inputs=(1, 1),
+        layers="Softmax",
+        emit=emitters.softmax,
+        variants=(Variant("softmax_ref", ("ek_softmax.c",)),),
+    ),
+    "RESHAPE": OpKind(  # no kernel: a copy or nothing
+        rules=(reshape_size, same_quantization),
+        inputs=(1, 2),
+        params=(1,),
+        layers="Reshape, Flatten",
+        emit=emitters.reshape,
+        in_place=elementwise_in_place,
+    ),
+    "PAD": OpKind(
+        rules=(pad_amounts, same_quantization),
+        inputs=(2, 2),
+        params=(1,),
+        layers="ZeroPadding2D",
+        emit=emitters.pad,
+        variants=(Variant("pad_ref", ("ek_pad.c",)),),
+    ),
+}
+
+
+# ---------------------------------------------------------------- rules for every operator
+
+
+def _activations(graph: Graph, op: Op) -> Iterator[Tensor]:
+    """The op's data inputs (not weights, bias, axes, paddings or a shape, which their own
+    rules check) and its outputs."""
+    params = OPS[op.kind].params
+    for k, index in enumerate(op.inputs):
+        if index >= 0 and k not in params:
+            yield graph.tensors[index]
+    for index in op.outputs:
+        yield graph.tensors[index]
+
+
+def supported_kind(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
+    """The operator is {kinds}.
+
+    Replace the layer with one that converts to a supported operator (see docs/supported-ops.md).
+    """
+    return op.kind in OPS, f"the c backend has no {op.kind} kernel"
+
+
+# The list of kinds lives in the registry; the rule's docstring states it.
+supported_kind.__doc__ = supported_kind.__doc__.format(
+    kinds=", ".join(list(OPS)[:-1]) + " or " + list(OPS)[-1]
+)
+
+
+def operand_count(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
+    """The operator has the inputs and the single output TFLite defines for it.
+
+    Re-export the model with the TFLite converter.
+    """
+    low, high = OPS[op.kind].inputs
+    present = all(i >= 0 for i in op.inputs[:low])
+    ok = low <= len(op.inputs) <= high and present and len(op.outputs) == 1
+    return ok, f"it has {len(op.inputs)} inputs and {len(op.outputs)} outputs"
+
+
+def int8_activations(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
+    """Activations are int8 with one positive scale and one zero point in [-128, 127] per
+    tensor.
+
+    Quantize with the TFLite converter's full-integer int8 scheme (as 'edgekit quantize' does).
+    """
+    for t in _activations(graph, op):
+        if t.dtype != "int8":
+            return False, f"tensor '{short_name(t.name)}' is {t.dtype}"
+        q = t.quant
+        if q is None or not q.per_tensor or q.zero_point.size != 1:
+            return False, f"tensor '{short_name(t.name)}' has no single scale and zero point"
+        if not (np.isfinite(q.scale[0]) and q.scale[0] > 0 and -128 <= q.zero_point[0] <= 127):
+            return False, f"tensor '{short_name(t.name)}' has {quant_text(t)}"
+    return True, ""
+
+
+def static_batch_one(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
+    """Activation shapes are static, with batch 1 (the first dimension).
+
+    Convert with a batch-1 input, keras.Input(shape, batch_size=1), as 'edgekit quantize' does.
+    """
+    for t in _activations(graph, op):
+        if t.data is not None:
+            continue
+        if t.dynamic:
+            return False, f"tensor '{short_name(t.name)}' has a dynamic shape"
+        if t.shape and t.shape[0] != 1:
+            return False, f"tensor '{short_name(t.name)}' has batch {t.shape[0]}"
+    return True, ""
+
+
+GENERIC_RULES: tuple[Rule, ...] = (
+    supported_kind,
+    operand_count,
+    int8_activations,
+    static_batch_one,
+)
+
+
+def rules_for(kind: str) -> tuple[Rule, ...]:
+    """Every rule an op of ``kind`` is checked against, in order."""
+    return GENERIC_RULES + (OPS[kind].rules if kind in OPS else ())
+
+
+# ---------------------------------------------------------------- checking a graph
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One rule's verdict on one op. ``message`` is the constraint when ok, else the full
+    one-line error: which op, which layer, what it has, the constraint and what to change."""
+
+    op_index: int
+    op_kind: str
+    layer: str
+    ok: bool
+    message: str
+    rule: str
+
+
+def check_op(graph: Graph, op: Op, target: Target) -> list[Finding]:
+    """The op's findings, rule by rule, up to and including its first failure."""
+    layer = graph.layer_name(op)
+    findings = []
+    for rule in rules_for(op.kind):
+        ok, detail = rule(graph, op, target)
+        constraint, fix = rule_doc(rule)
+        message = constraint
+        if not ok:
+            message = (
+                f"{op.kind} '{layer}' (op {op.index}) cannot run on {target.name}: "
+                f"{detail}. {constraint} {fix}"
+            )
+        findings.append(Finding(op.index, op.kind, layer, ok, message, rule.__name__))
+        if not ok:
+            break
+    return findings
+
+
+def check_graph(graph: Graph, target: Target) -> list[Finding]:
+    """Every op checked against its rules for ``target``, in execution order."""
+    return [finding for op in graph.ops for finding in check_op(graph, op, target)]
+
+
+def require_supported(graph: Graph, target: Target) -> None:
+    """Stop with a one-line EdgekitError at the first op the c backend cannot run on ``target``."""
+    failures = [f for f in check_graph(graph, target) if not f.ok]
+    if failures:
+        more = len(failures) - 1
+        suffix = f" ({more} more op{'s' if more > 1 else ''} fail too; see {DOCS})" if more else ""
+        raise EdgekitError(failures[0].message + suffix)
+
+
+# ---------------------------------------------------------------- kernels
+
+
+def select_kernels(graph: Graph, target: Target, mode: str = "auto") -> dict[int, Choice]:
+    """One variant per op that has kernels (RESHAPE has none: it is a copy or nothing), keyed by
+    op index: the best that ``target`` runs, or with ``mode`` ``ref`` the reference one. Ops
+    must have passed ``require_supported``."""
+    if mode not in MODES:
+        raise EdgekitError(f"--kernels must be one of {', '.join(MODES)}, got {mode!r}")
+    return {
+        op.index: pick_variant(_variants(op), graph, op, target, mode)
+        for op in graph.ops
+        if _variants(op)
+    }
+
+
+def reference_kernels(graph: Graph) -> dict[int, Choice]:
+    """The reference variant of every op that has kernels (any target: they are plain C99)."""
+    return {op.index: Choice(_variants(op)[-1]) for op in graph.ops if _variants(op)}
+
+
+def _variants(op: Op) -> tuple[Variant, ...]:
+    kind = OPS.get(op.kind)
+    return kind.variants if kind else ()
+
+
+def plan_inputs(graph: Graph, choices: Mapping[int, Choice]):
+    """(in-place rules, scratch bytes) per op index, as ``planner.plan_memory`` takes them: each
+    op's chosen variant's, or its kind's for an op without kernels."""
+    rules = {
+        op.index: choices[op.index].variant.in_place if op.index in choices else kind.in_place
+        for op in graph.ops
+        if (kind := OPS.get(op.kind)) is not None
+    }
+    scratch = {i: c.variant.scratch_bytes(graph, graph.ops[i]) for i, c in choices.items()}
+    return rules, {i: n for i, n in scratch.items() if n > 0}
+
+
+# ---------------------------------------------------------------- the generated document
+
+
+def supported_ops_markdown() -> str:
+    """docs/supported-ops.md, written from the registry and the rules' docstrings."""
+    lines = [
+        "# Operators the c backend supports",
+        "",
+        "<!-- Generated from edgekit/compiler/ops.py by `python -m edgekit.compiler.ops > "
+        f"{DOCS}`; do not edit. -->",
+        "",
+        "Before any code is generated, every operator of the int8 `.tflite` is checked against",
+        "the rules below. The first operator that breaks one stops the build with a one-line",
+        "error naming the operator, its layer, what it has, the rule and what to change.",
+        "",
+        "## Every operator",
+        "",
+        *(f"- {rule_doc(rule)[0]}" for rule in GENERIC_RULES),
+        "",
+        "## Operators",
+        "",
+        "| Operator | Keras layers |",
+        "|---|---|",
+        *(f"| [{name}](#{name.lower()}) | {kind.layers} |" for name, kind in OPS.items()),
+    ]
+    for name, kind in OPS.items():
+        lines += ["", f"### {name}", "", *(f"- {rule_doc(rule)[0]}" for rule in kind.rules)]
+    lines += [
+        "",
+        "## Kernel variants",
+        "",
+        "Each supported operator runs one of these kernels, picked per layer: the first one in",
+        "its list that the target has the features for (`features` in the target file) and whose",
+        "constraints the layer meets; the reference kernel, last, runs every layer. Each",
+        "computes the same bytes as the reference kernel. `--kernels ref` picks the reference",
+        "kernels only.",
+    ]
+    for name, kind in OPS.items():
+        if not kind.variants:
+            continue
+        lines += [
+            "",
+            f"### {name} kernels",
+            "",
+            "| Variant | Needs | Constraints |",
+            "|---|---|---|",
+        ]
+        for v in kind.variants:
+            needs = ", ".join(v.features) or "any C99 target"
+            rules = " ".join(rule_doc(rule)[0] for rule in v.rules) or "none"
+            lines.append(f"| `{v.name}` | {needs} | {rules} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(supported_ops_markdown(), end="")
