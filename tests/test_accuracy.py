@@ -49,7 +49,7 @@ def test_confusion_matrix_counts_rows_as_true_labels():
 
 
 def test_every_quantized_op_gets_a_layer_sqnr(host_build):
-    from edgekit.quantization.interpreter import interpreter
+    from edgekit.interpreter import interpreter
 
     out, report = host_build
     interp = interpreter((out / "model_int8.tflite").read_bytes())

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from edgekit.quantization.interpreter import interpreter
+from edgekit.interpreter import interpreter
 
 
 @pytest.mark.slow

@@ -7,10 +7,10 @@ import pytest
 from onnx import numpy_helper
 
 from edgekit.errors import CannotRun, EdgekitError
-from edgekit.frontend.data import preprocess
-from edgekit.pipeline import load_data
-from edgekit.quantization.onnx_ptq import METHODS, host_int8_path, quantize_onnx
+from edgekit.frontend.data import load_splits, preprocess
+from edgekit.quantization.onnx_ptq import METHODS, quantize_onnx
 from edgekit.templates.run_onnxruntime import int8_path
+from edgekit.validation.onnx import host_int8_path
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def model(host_build):
 
 @pytest.fixture(scope="module")
 def data(model):
-    return load_data("digits", tuple(model.input_shape[1:]))
+    return load_splits("digits", tuple(model.input_shape[1:]))
 
 
 @pytest.fixture(scope="module")
@@ -150,12 +150,12 @@ def test_unknown_calibration_method_is_a_one_line_error(section, tmp_path):
 
 @pytest.fixture(scope="module")
 def onnx_bundle(section, host_build):
-    from edgekit.backends import Artifact
+    from edgekit.artifacts import Artifact
     from edgekit.validation.artifacts import int8_inputs, reference
 
     tflite = (host_build[0] / "model_int8.tflite").read_bytes()
     artifact = Artifact.load(section[0] / "onnx")  # the host build made the bundle
-    evaluation = load_data("digits", (96, 96, 3)).evaluation
+    evaluation = load_splits("digits", (96, 96, 3)).evaluation
     inputs = int8_inputs(tflite, evaluation, 20)
     return artifact, inputs, reference(tflite, inputs)
 

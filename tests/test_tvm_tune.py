@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from conftest import error_lines
 
-from edgekit.backends import CompileOptions
 from edgekit.backends.tvm import TVMBackend
+from edgekit.config import CompileOptions
 from edgekit.errors import EdgekitError
 from edgekit.platforms.targets import load_target
 from edgekit.quantization import Int8Model
@@ -27,7 +27,7 @@ def tiny(tiny_int8):
 def test_a_negative_budget_is_one_error_line(cli, tmp_path):
     code, _, err = cli("build", "--target", "host", "--tune-trials", -1, "--out", tmp_path / "b")
     assert code == 2
-    assert error_lines(err) == ["Error: --tune-trials must be 0 or more, got -1"]
+    assert error_lines(err) == ["Error: --tune-trials must be at least 0, got -1"]
     assert not (tmp_path / "b").exists()
 
 
@@ -44,14 +44,14 @@ def test_board_targets_are_refused_before_any_stage_runs(cli, tiny, tmp_path):
 
 
 def test_the_budget_asks_for_the_tvm_backend_even_where_the_target_lacks_it():
-    from edgekit.pipeline import BuildConfig, Log, compile_options, selected_backends
+    from edgekit.config import BuildConfig
+    from edgekit.pipeline import Log, selected_backends
 
     host = replace(load_target("host"), backends=("litert",))
     for trials in (0, 5):
-        config = BuildConfig(target="host", tune_trials=trials)
+        config = BuildConfig(target="host", compile=CompileOptions(tune_trials=trials))
         chosen = selected_backends(config, host, Log(quiet=True))
         assert list(chosen) == (["litert", "tvm"] if trials else ["litert"])
-        assert compile_options(config).tune_trials == trials
 
 
 @pytest.fixture(scope="module")

@@ -78,7 +78,7 @@ def case(host_build, tmp_path_factory):
     """The host build's int8 MobileNetV2 (0.35@96), a few digits as int8 inputs, and the host's
     LiteRT outputs and tensors for them, from the same runner script."""
     from edgekit.frontend.data import load_dataset, preprocess
-    from edgekit.quantization.interpreter import interpreter, io_quantization
+    from edgekit.interpreter import interpreter, io_quantization
 
     work = tmp_path_factory.mktemp("userland")
     model = (host_build[0] / "model_int8.tflite").read_bytes()

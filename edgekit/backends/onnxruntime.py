@@ -7,8 +7,9 @@ import json
 import shutil
 from pathlib import Path
 
-from edgekit.backends import DEFAULTS, Artifact, CompileOptions
+from edgekit.artifacts import Artifact
 from edgekit.backends.runner import RunnerBackend
+from edgekit.config import DEFAULTS, CompileOptions
 from edgekit.errors import EdgekitError
 from edgekit.platforms.targets import Target
 from edgekit.quantization import Int8Model
@@ -35,7 +36,7 @@ class ONNXRuntimeBackend(RunnerBackend):
         out: Path,
         options: CompileOptions = DEFAULTS,
     ) -> Artifact:
-        from edgekit.quantization.interpreter import interpreter, io_quantization
+        from edgekit.interpreter import interpreter, io_quantization
 
         if model.onnx is None or not model.onnx.methods:
             raise EdgekitError(
@@ -44,7 +45,7 @@ class ONNXRuntimeBackend(RunnerBackend):
         method, source = model.onnx.first
         folder = self.bundle(out)
         shutil.copyfile(source, folder / source.name)
-        interp = interpreter(model.tflite)
+        interp = interpreter(model.tflite, allocate=False)
         io = {}
         for key, detail in (
             ("input", interp.get_input_details()[0]),

@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from edgekit.backends import DEFAULTS, Artifact, CompileOptions
+from edgekit.artifacts import Artifact
 from edgekit.backends.runner import RunnerBackend
+from edgekit.config import DEFAULTS, CompileOptions
 from edgekit.errors import EdgekitError, first_line
 from edgekit.platforms.linux import arch_of, cross_compiler
 from edgekit.platforms.targets import Target
@@ -55,6 +56,8 @@ class TVMBackend(RunnerBackend):
         check_tunable(target, tune_trials)
         graph = read_tflite(tflite)
         settings, tuning = tvm_target(target), {}
+        # In edgekit's process, not an edgekit.isolated child: TVM's C++ checks reach Python as
+        # tvm.error exceptions through its FFI, and a child would import TVM again (3-5 s here).
         try:
             module = from_tflite(schema.Model.GetRootAsModel(tflite, 0))
             if not tune_trials:

@@ -215,7 +215,7 @@ def _saved_model(path: Path) -> SourceModel:
 
 
 def _tflite(path: Path) -> SourceModel:
-    from edgekit.quantization.interpreter import interpreter
+    from edgekit.interpreter import interpreter
 
     data = path.read_bytes()
     if len(data) < 8 or data[4:8] != TFLITE_MAGIC:

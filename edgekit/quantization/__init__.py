@@ -1,5 +1,5 @@
 """The quantize stage: float model to int8 (TFLite's converter; ONNX Runtime's quantizer beside
-it), and the host LiteRT interpreter that runs int8 models for the later stages."""
+it)."""
 
 from __future__ import annotations
 

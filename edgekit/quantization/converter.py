@@ -8,17 +8,10 @@ so other calibration methods can replace ``representative_samples`` later.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from edgekit.errors import EdgekitError, first_line
 from edgekit.frontend.data import Dataset, preprocess
-
-
-@dataclass(frozen=True)
-class QuantizeOptions:
-    calibration_samples: int = 128
 
 
 def representative_samples(calibration: Dataset, count: int) -> np.ndarray:
@@ -57,6 +50,8 @@ def convert_saved_model(saved: str, samples: np.ndarray) -> bytes:
     converter.inference_input_type = tf.int8
     converter.inference_output_type = tf.int8
     converter.representative_dataset = lambda: _calibration_batches(samples)
+    # In edgekit's process, not an edgekit.isolated child: the converter reports its failures
+    # as exceptions, and a child would import TensorFlow again (10 s here) for each conversion.
     try:
         return converter.convert()
     except Exception as exc:  # the converter raises many types; the user needs one line
@@ -77,9 +72,9 @@ def check_int8(tflite: bytes) -> None:
 
     Batch 1, int8 input and output, and a positive scale on every quantized tensor.
     """
-    from edgekit.quantization.interpreter import interpreter
+    from edgekit.interpreter import interpreter
 
-    interp = interpreter(tflite)
+    interp = interpreter(tflite, allocate=False)
     for io in (*interp.get_input_details(), *interp.get_output_details()):
         if io["dtype"] != np.int8:
             raise EdgekitError(f"tensor {io['name']} is {io['dtype'].__name__}, not int8")

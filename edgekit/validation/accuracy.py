@@ -2,7 +2,8 @@
 
 Accuracy against labels, top-1 agreement, SQNR and cosine of the logits, and the SQNR of every
 int8 tensor (dequantized) against the float tensor it stands for. The int8 side runs LiteRT's
-builtin int8 kernels on the host with every intermediate tensor kept.
+builtin int8 kernels on the host with every intermediate tensor kept, in a child process
+(``edgekit.isolated``): where they abort, the stage fails with one line and edgekit carries on.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import numpy as np
 
 from edgekit.compiler.ir import Graph, read_tflite
 from edgekit.frontend.data import Dataset, preprocess
-from edgekit.quantization.interpreter import Quantization, interpreter, io_quantization
+from edgekit.interpreter import Quantization, Runner, interpreter, io_quantization
+from edgekit.isolated import ChildDied, Isolated
+from edgekit.validation.aborts import OPTIMIZED_KERNELS, explain
 
 SQNR_CAP_DB = 200.0  # identical tensors have infinite SQNR; JSON has no infinity
 INT8_RUNTIME = "LiteRT builtin int8 kernels, host"
@@ -131,9 +134,9 @@ def evaluate_int8(
 
     ``float_model`` may be None (an int8 ``.tflite`` given alone): only int8 outputs are kept.
     """
-    interp = interpreter(tflite, preserve_all=True)
-    inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
-    q_in, q_out = io_quantization(inp), io_quantization(out)
+    details = interpreter(tflite, allocate=False)
+    q_in = io_quantization(details.get_input_details()[0])
+    q_out = io_quantization(details.get_output_details()[0])
     graph = read_tflite(tflite)
     pairs = match_layers(float_model, graph) if float_model is not None else []
     logits = logits_layer(graph, pairs) if float_model is not None else None
@@ -154,25 +157,26 @@ def evaluate_int8(
         layers={p.name: _Stats() for p in pairs},
         pairs=pairs,
     )
-    for start in range(0, len(data), batch_size):
-        x = preprocess(data.images[start : start + batch_size])
-        # predict_on_batch runs one traced graph for every batch; calling the model eagerly
-        # dispatches each layer from Python, which costs more than the small models compute
-        floats = probe.predict_on_batch(x) if probe is not None else None
-        for i, sample in enumerate(x):
-            interp.set_tensor(inp["index"], q_in.quantize(sample[None]))
-            interp.invoke()
-            result.int8_outputs.append(interp.get_tensor(out["index"])[0].copy())
-            if floats is None:
-                continue
-            result.float_outputs.append(floats[-1][i])
-            for pair, ref in zip(pairs, floats):
-                got = pair.quantization.dequantize(interp.get_tensor(pair.tensor)[0])
-                result.layers[pair.name].add(ref[i], got)
-                if pair is logits:
-                    result.logits.add(ref[i], got)
-        if progress:
-            progress(len(x))
+    tensors = [p.tensor for p in pairs]
+    try:
+        with Isolated(OPTIMIZED_KERNELS, "evaluate") as child:
+            child.open("loading the model", Runner, tflite, preserve_all=bool(pairs))
+            for start in range(0, len(data), batch_size):
+                x = preprocess(data.images[start : start + batch_size])
+                # the child runs the int8 model while Keras runs the float one here
+                child.submit("running the model", "run", q_in.quantize(x), tensors)
+                # predict_on_batch runs one traced graph for every batch; calling the model
+                # eagerly dispatches each layer from Python, which costs more than the small
+                # models compute
+                floats = probe.predict_on_batch(x) if probe is not None else None
+                outputs, kept = child.receive()
+                result.int8_outputs.extend(outputs[:, 0])
+                if floats is not None:
+                    _accumulate(result, floats, kept, logits)
+                if progress:
+                    progress(len(x))
+    except ChildDied as died:
+        raise explain(died) from None
     result.int8_outputs = np.stack(result.int8_outputs)
     if result.float_outputs is not None:
         result.float_outputs = np.stack(result.float_outputs)
@@ -181,6 +185,18 @@ def evaluate_int8(
         result.logits = _Stats()
         result.logits.add(result.float_outputs, q_out.dequantize(result.int8_outputs))
     return result
+
+
+def _accumulate(result: Comparison, floats: list, kept: list, logits: LayerPair | None) -> None:
+    """Add one batch: the float model's layer outputs (and its output, last) against the int8
+    tensors of the same layers, dequantized."""
+    result.float_outputs.extend(floats[-1])
+    for pair, ref, got in zip(result.pairs, floats, kept):
+        for i in range(len(got)):
+            test = pair.quantization.dequantize(got[i, 0])
+            result.layers[pair.name].add(ref[i], test)
+            if pair is logits:
+                result.logits.add(ref[i], test)
 
 
 def topk(outputs: np.ndarray, labels: np.ndarray, k: int) -> float | None:

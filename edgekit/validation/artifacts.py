@@ -7,13 +7,16 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from edgekit.backends import Artifact, Backend, RunOutput
+from edgekit.artifacts import Artifact, Backend, RunOutput
 from edgekit.compiler.ir import read_tflite
 from edgekit.frontend.data import Dataset, preprocess
+from edgekit.interpreter import Runner, interpreter, io_quantization
+from edgekit.isolated import ChildDied, Isolated
 from edgekit.platforms.targets import Target
-from edgekit.quantization.interpreter import interpreter, io_quantization
+from edgekit.validation.aborts import explain
 
 REFERENCE = "LiteRT BUILTIN_REF (TFLite reference kernels)"
+REFERENCE_INTERPRETER = "the reference interpreter (LiteRT BUILTIN_REF)"
 
 
 @dataclass(frozen=True)
@@ -25,24 +28,31 @@ class Reference:
 
 def int8_inputs(tflite: bytes, data: Dataset, count: int) -> np.ndarray:
     """The first ``count`` images of ``data``, quantized as the model's input expects."""
-    q = io_quantization(interpreter(tflite).get_input_details()[0])
+    q = io_quantization(interpreter(tflite, allocate=False).get_input_details()[0])
     return np.stack([q.quantize(x) for x in preprocess(data.images[:count])])
 
 
-def reference(tflite: bytes, inputs: np.ndarray, layers: bool = False) -> Reference:
+def reference(
+    tflite: bytes, inputs: np.ndarray, layers: bool = False, stage: str = "validate"
+) -> Reference:
     """Outputs of TFLite's reference kernels, and with ``layers`` every op's output for the
-    first input (in op order, as the generated code reports its layers)."""
-    interp = interpreter(tflite, reference=True, preserve_all=layers)
-    inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
-    outputs, per_layer = [], None
-    for i, x in enumerate(inputs):
-        interp.set_tensor(inp["index"], x.reshape(inp["shape"]))
-        interp.invoke()
-        outputs.append(interp.get_tensor(out["index"]).ravel().copy())
-        if layers and i == 0:
-            graph = read_tflite(tflite)
-            per_layer = [interp.get_tensor(op.outputs[0]).ravel().copy() for op in graph.ops]
-    return Reference(inputs, np.stack(outputs), per_layer)
+    first input (in op order, as the generated code reports its layers).
+
+    The kernels run in a child process: where they abort (on a degenerate model), ``stage``
+    fails with one line naming the op where it is known, and edgekit carries on.
+    """
+    per_layer = None
+    try:
+        with Isolated(REFERENCE_INTERPRETER, stage) as child:
+            child.open("loading the model", Runner, tflite, reference=True, preserve_all=layers)
+            outputs, _ = child.call("running the model", "run", inputs)
+            if layers:
+                tensors = [op.outputs[0] for op in read_tflite(tflite).ops]
+                _, first = child.call("running the model", "run", inputs[:1], tensors)
+                per_layer = [t[0].ravel() for t in first]
+    except ChildDied as died:
+        raise explain(died, tflite, inputs) from None
+    return Reference(inputs, outputs.reshape(len(outputs), -1), per_layer)
 
 
 def compare_outputs(
@@ -119,6 +129,7 @@ def validate(
     backend: Backend,
     artifact: Artifact,
     target: Target,
+    *,
     tflite: bytes,
     data: Dataset,
     count: int,
@@ -129,7 +140,7 @@ def validate(
     """Run ``artifact`` on the first ``count`` evaluation inputs; its validation and benchmark
     rows. ``float_predictions``: the float model's top-1 class of those inputs, when known."""
     inputs = int8_inputs(tflite, data, count)
-    ref = reference(tflite, inputs, layers)
+    ref = reference(tflite, inputs, layers, stage=f"validate {backend.name}")
     run = backend.run(artifact, target, inputs, layers=layers)
     names = artifact.details.get("layers", [])
     ops = artifact.details.get("layer_ops")

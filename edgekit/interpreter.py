@@ -1,0 +1,95 @@
+"""Running int8 ``.tflite`` models on the host with LiteRT.
+
+Frontend, quantization, validation and the backends all read models through here, so it
+imports nothing of edgekit but its errors. LiteRT's kernels are native code that calls abort()
+on some degenerate models (see ``edgekit.validation.aborts``): stages that run them go through
+``Runner`` in a child process (``edgekit.isolated``); reading a model's details in-process
+uses ``interpreter(..., allocate=False)``, which runs no kernel's set-up code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgekit.errors import EdgekitError, first_line
+
+
+def interpreter(
+    model: bytes, reference: bool = False, preserve_all: bool = False, allocate: bool = True
+):
+    """A LiteRT interpreter, tensors allocated unless ``allocate`` is False (details only).
+
+    ``reference`` selects TFLite's reference kernels (BUILTIN_REF), the arithmetic that the int8
+    spec, TFLite Micro and CMSIS-NN reproduce bit for bit; otherwise the optimized builtin
+    kernels run (no XNNPACK delegate, so intermediate tensors stay readable).
+    """
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    resolver = (
+        OpResolverType.BUILTIN_REF
+        if reference
+        else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    )
+    try:
+        interp = Interpreter(
+            model_content=model,
+            experimental_op_resolver_type=resolver,
+            experimental_preserve_all_tensors=preserve_all,
+            num_threads=1,
+        )
+        if allocate:
+            interp.allocate_tensors()
+    except (ValueError, RuntimeError) as exc:
+        raise EdgekitError(
+            f"LiteRT cannot load the .tflite model ({exc}); re-export it with the TFLite converter"
+        ) from None
+    return interp
+
+
+class Runner:
+    """A model loaded into LiteRT, run on batches of int8 inputs: the object a child process
+    holds for the stages that run LiteRT's kernels (``edgekit.isolated.Isolated``)."""
+
+    def __init__(self, model: bytes, reference: bool = False, preserve_all: bool = False):
+        self.interp = interpreter(model, reference, preserve_all)
+        self.input = self.interp.get_input_details()[0]
+        self.output = self.interp.get_output_details()[0]
+
+    def run(
+        self, inputs: np.ndarray, tensors: Sequence[int] = ()
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """The output of each input, and each of ``tensors`` (needs ``preserve_all``), stacked
+        with one row per input."""
+        outputs, kept = [], [[] for _ in tensors]
+        for x in inputs:
+            self.interp.set_tensor(self.input["index"], x.reshape(self.input["shape"]))
+            try:
+                self.interp.invoke()
+            except RuntimeError as exc:
+                raise EdgekitError(f"LiteRT could not run the model: {first_line(exc)}") from None
+            outputs.append(self.interp.get_tensor(self.output["index"]).copy())
+            for rows, index in zip(kept, tensors):
+                rows.append(self.interp.get_tensor(index).copy())
+        return np.stack(outputs), [np.stack(rows) for rows in kept]
+
+
+@dataclass(frozen=True)
+class Quantization:
+    scale: float
+    zero_point: int
+
+    def quantize(self, x: np.ndarray) -> np.ndarray:
+        return np.clip(np.round(x / self.scale) + self.zero_point, -128, 127).astype(np.int8)
+
+    def dequantize(self, q: np.ndarray) -> np.ndarray:
+        return (q.astype(np.float32) - self.zero_point) * np.float32(self.scale)
+
+
+def io_quantization(detail: dict) -> Quantization:
+    scale, zero_point = detail["quantization"]
+    if scale == 0:
+        raise EdgekitError(f"tensor {detail['name']} is not quantized; pass an int8 .tflite model")
+    return Quantization(float(scale), int(zero_point))
