@@ -21,6 +21,7 @@ CLASSES = 10
 XSS_LAYER = "<script>alert(1)</script>"
 MCU_LAYERS = 65
 BOARD = "STM32F746G-DISCO"
+REFERENCE = "LiteRT BUILTIN_REF (TFLite reference kernels)"
 
 
 def make_report(layers: int = 62) -> dict:
@@ -47,6 +48,7 @@ def make_report(layers: int = 62) -> dict:
             "name": "mobilenet_v2",
             "alpha": 1.0,
             "resolution": 224,
+            "input_shape": [224, 224, 3],
             "classes": CLASSES,
             "params": 2236682,
             "macs": 300000000,
@@ -61,6 +63,7 @@ def make_report(layers: int = 62) -> dict:
             "skipped_files": ["data/7/broken.png: cannot identify image file"],
         },
         "accuracy": {
+            "int8_runtime": "LiteRT builtin int8 kernels, host",
             "float_top1": 0.9721,
             "float_top5": 0.9986,
             "int8_top1": 0.9638,
@@ -111,10 +114,13 @@ def make_report(layers: int = 62) -> dict:
             {
                 "backend": "c",
                 "runner": "qemu-system-arm mps2-an500",
+                "reference": REFERENCE,
                 "inputs": 32,
                 "bit_exact": True,
                 "max_abs_diff": 0,
                 "top1_agreement": 1.0,
+                "float_top1_agreement": None,
+                "top1": None,
             }
         ],
         "benchmark": [
@@ -122,9 +128,12 @@ def make_report(layers: int = 62) -> dict:
                 "backend": "c",
                 "runner": "qemu-system-arm mps2-an500",
                 "instructions": 91234567,
+                "instructions_per_mac": None,
                 "latency_ms": None,
+                "latency_inferences": None,
             }
         ],
+        "failures": [],
     }
 
 
@@ -169,11 +178,13 @@ def make_mcu_report() -> dict:
         {
             "backend": "c",
             "runner": "qemu-system-arm mps2-an500",
-            "reference": "LiteRT BUILTIN_REF (TFLite reference kernels)",
+            "reference": REFERENCE,
             "inputs": 5,
             "bit_exact": True,
             "max_abs_diff": 0,
             "top1_agreement": 1.0,
+            "float_top1_agreement": None,
+            "top1": None,
             "layers_compared": MCU_LAYERS,
             "first_differing_layer": None,
         }
@@ -185,6 +196,7 @@ def make_mcu_report() -> dict:
             "instructions": sum(instructions) + 728,
             "instructions_per_mac": 14.61,
             "latency_ms": None,
+            "latency_inferences": None,
             "layers": [
                 {"name": name, "instructions": n}
                 for name, n in zip(names, instructions, strict=True)
@@ -192,6 +204,13 @@ def make_mcu_report() -> dict:
         }
     ]
     return report
+
+
+def benchmark_row(backend: str, runner: str, **figures) -> dict:
+    """A benchmark row with nothing measured but ``figures``."""
+    row = {"backend": backend, "runner": runner, "instructions": None}
+    row.update(instructions_per_mac=None, latency_ms=None, latency_inferences=None)
+    return {**row, **figures}
 
 
 def section(md: str, heading: str) -> str:
@@ -286,7 +305,10 @@ def test_markdown_has_artifacts_stages_checks_and_skipped_files():
     assert "| tflite | model_int8.tflite | int8 | 390.6 KiB | — | — |" in md
     assert "| quantize | done | 14.6 s | 128 calibration images |" in md
     assert "Total 15.8 s." in md
-    assert "| c | qemu-system-arm mps2-an500 | — | 32 | yes | 0 | 100.00% | — | — | — |" in md
+    assert (
+        f"| c | qemu-system-arm mps2-an500 | {REFERENCE} | 32 | yes | 0 | 100.00% | — | — | — |"
+        in md
+    )
     assert "| c | qemu-system-arm mps2-an500 | 91,234,567 | — | — |" in md
     assert "- data/7/broken.png: cannot identify image file" in md
 
@@ -472,16 +494,16 @@ def test_a_failed_fit_check_is_believed_even_without_the_figure():
 def test_memory_without_budget_or_figures_is_not_guessed():
     report = make_mcu_report()
     c = report["artifacts"][-1]
-    c.update(fits=None, arena_lower_bound=None, peak_layer=None)
-    del report["target_info"]["board"]
+    c.update(arena_lower_bound=None, peak_layer=None)
+    del c["fits"]  # a target without budgets
     md = render_markdown(report)
     memory = section(md, "Microcontroller memory")
-    assert "Target board: cortex-m7." in memory
-    assert "c: fit on the cortex-m7 not checked (no budget for this board)." in memory
+    assert f"Target board: {BOARD}." in memory
+    assert f"c: fit on the {BOARD} not checked (no budget for this board)." in memory
     assert "| c | 127.1 KiB | — | — | — | 143.7 KiB | — | 482.4 KiB | — | — |" in memory
     c.update(ram_bytes=None, fits={"ram_budget": 327680, "flash_budget": None, "ok": None})
     memory = section(render_markdown(report), "Microcontroller memory")
-    assert "c: fit on the cortex-m7 not checked (a figure was not measured)." in memory
+    assert f"c: fit on the {BOARD} not checked (a figure was not measured)." in memory
     page = render_html(report)
     for text in (md, visible_text(page)):
         assert not re.search(r"\bNone\b|\bnan\b|\bNaN\b|\binf\b", text)
@@ -495,7 +517,7 @@ def test_no_microcontroller_section_without_arena_figures():
 
 def test_validation_names_the_reference_and_the_layer_comparison():
     report = make_mcu_report()
-    row = "| c | qemu-system-arm mps2-an500 | LiteRT BUILTIN_REF (TFLite reference kernels) | 5 |"
+    row = f"| c | qemu-system-arm mps2-an500 | {REFERENCE} | 5 |"
     assert f"{row} yes | 0 | 100.00% | — | — | all 65 layers equal |" in render_markdown(report)
     report["validation"][0].update(
         bit_exact=False,
@@ -509,8 +531,9 @@ def test_validation_names_the_reference_and_the_layer_comparison():
         f"{row} no | 3 | 80.00% | 60.00% | 40.00% | first differs at block_3_expand_relu (of 65) |"
         in render_markdown(report)
     )
-    md = render_markdown(make_report())  # no reference, layers not compared
-    assert "| c | qemu-system-arm mps2-an500 | — | 32 | yes | 0 | 100.00% | — | — | — |" in md
+    md = render_markdown(make_report())  # layers not compared
+    assert f"| c | qemu-system-arm mps2-an500 | {REFERENCE} | 32 | yes |" in md
+    assert "| 100.00% | — | — | — |" in md
 
 
 def test_benchmark_shows_instructions_per_mac_and_why_there_is_no_latency():
@@ -530,17 +553,17 @@ def test_benchmark_names_the_fastest_only_where_latency_was_measured():
     report = make_report()
     report["target_info"]["family"] = "linux"
     report["benchmark"] = [
-        {"backend": "c", "runner": "qemu-aarch64 -cpu cortex-a72", "latency_ms": None},
-        {"backend": "litert", "runner": "qemu-aarch64 -cpu cortex-a72", "latency_ms": None},
+        benchmark_row("c", "qemu-aarch64 -cpu cortex-a72"),
+        benchmark_row("litert", "qemu-aarch64 -cpu cortex-a72"),
     ]
     bench = section(render_markdown(report), "Benchmark")
     assert "Fastest" not in bench
     assert "Latency not measured" in bench and "edgekit deploy --target rpi4 --host" in bench
     report["target_info"]["family"] = "host"
     report["benchmark"] = [
-        {"backend": "c", "runner": "host", "latency_ms": 8.0},
-        {"backend": "litert", "runner": "host python", "latency_ms": 0.5},
-        {"backend": "tvm", "runner": "host python", "latency_ms": 4.0},
+        benchmark_row("c", "host", latency_ms=8.0, latency_inferences=20),
+        benchmark_row("litert", "host python", latency_ms=0.5, latency_inferences=20),
+        benchmark_row("tvm", "host python", latency_ms=4.0, latency_inferences=20),
     ]
     bench = section(render_markdown(report), "Benchmark")
     assert (
@@ -549,29 +572,74 @@ def test_benchmark_names_the_fastest_only_where_latency_was_measured():
     )
 
 
-def test_deploy_section_shows_the_board_results_and_failures():
+def board_row(backend: str, runner: str, **figures) -> dict:
+    """A validation row of ``backend`` run by ``runner``, bit-exact unless ``figures`` say."""
+    row = {"backend": backend, "runner": runner, "reference": REFERENCE, "inputs": 20}
+    row.update(bit_exact=True, max_abs_diff=0, top1_agreement=1.0)
+    return {**row, "float_top1_agreement": None, "top1": None, **figures}
+
+
+def make_deploy_report() -> dict:
+    """``edgekit deploy`` ran the rpi4 build's artifacts on a Raspberry Pi; tvm failed there."""
     report = make_report()
-    assert "On the board" not in render_markdown(report)
+    ok = {"status": "ok", "precision": "int8", "latency_inferences": 20}
     report["deploy"] = {
         "host": "pi@board",
         "remote_dir": "edgekit-rpi4",
         "machine": "Linux aarch64",
         "python": "Python 3.11.2",
         "inputs": 20,
-        "reference": "LiteRT BUILTIN_REF (TFLite reference kernels)",
+        "reference": REFERENCE,
         "when": "2026-11-28T21:00:00Z",
         "fastest": "litert",
         "results": [
-            {"backend": "c", "status": "ok", "precision": "int8", "bit_exact": True,
-             "max_abs_diff": 0, "top1_agreement": 1.0, "float_top1_agreement": 0.95,
-             "latency_ms": 120.0},
-            {"backend": "litert", "status": "ok", "precision": "int8", "bit_exact": False,
-             "max_abs_diff": 9, "top1_agreement": 1.0, "float_top1_agreement": 1.0,
-             "latency_ms": 30.0},
+            board_row("c", "ssh pi@board", float_top1_agreement=0.95, latency_ms=120.0,
+                      command="./c/linux/model_run validation/input.bin validation/c.bin", **ok),
+            board_row("litert", "ssh pi@board", bit_exact=False, max_abs_diff=9,
+                      float_top1_agreement=1.0, latency_ms=30.0,
+                      command="python3 litert/run.py litert/model.tflite", **ok),
             {"backend": "tvm", "status": "failed", "precision": "float32-simulated int8",
              "error": "tvm failed on pi@board (exit 1): No module named 'tvm'"},
         ],
     }  # fmt: skip
+    return report
+
+
+def make_flash_report(emulated: bool = False) -> dict:
+    """``edgekit flash --validate`` ran the cortex-m7 build's firmware on an STM32F746G-DISCO
+    through an ST-Link (or, ``emulated``, on QEMU's virtual board)."""
+    report = make_mcu_report()
+    runner = "qemu-system-arm mps2-an500" if emulated else "stm32f746g-disco"
+    row = board_row("c", runner, inputs=10, status="ok", precision="int8")
+    row.update(
+        cycles=None if emulated else 1_234_567.0,
+        latency_ms=None if emulated else 5.716,
+        instructions=9_876_543 if emulated else None,
+        qemu_instructions=9_876_543,
+        qemu_runner="qemu-system-arm mps2-an500",
+    )
+    report["flash"] = {
+        "kind": "flash",
+        "host": "QEMU mps2-an500" if emulated else "ST-Link V2-1 (066DFF)",
+        "machine": f"{BOARD} (Cortex-M7)",
+        "board": "stm32f746g-disco",
+        "emulated": emulated,
+        "image": "c/firmware/firmware.elf",
+        "programmed_bytes": 494002,
+        "pyocd_target": None if emulated else "stm32f746nghx",
+        "clock_hz": None if emulated else 216_000_000,
+        "inputs": 10,
+        "when": "2026-11-28T21:00:00Z",
+        "fastest": None,
+        "reference": REFERENCE,
+        "results": [row],
+    }
+    return report
+
+
+def test_deploy_section_shows_the_board_results_and_failures():
+    assert "On the board" not in render_markdown(make_report())
+    report = make_deploy_report()
     board = section(render_markdown(report), "On the board")
     assert "Deployed to pi@board (Linux aarch64, Python 3.11.2)" in board
     assert "Fastest where measured: litert, 30.00 ms median on Linux aarch64 (then c 4.00×)." in (
@@ -581,6 +649,21 @@ def test_deploy_section_shows_the_board_results_and_failures():
     assert "| tvm | float32-simulated int8 | failed | — | — | — | — | — | — |" in board
     assert "Failed — tvm: tvm failed on pi@board (exit 1): No module named 'tvm'" in board
     assert "On the board" in render_html(report)
+
+
+def test_flash_section_comes_from_the_flash_record():
+    board = section(render_markdown(make_flash_report()), "On the board")
+    assert (
+        "Flashed with pyOCD (target type stm32f746nghx) through probe ST-Link V2-1 (066DFF) onto "
+        f"{BOARD} (Cortex-M7) at 2026-11-28T21:00:00Z: image c/firmware/firmware.elf, "
+        f"programmed and verified; 10 evaluation inputs, compared with {REFERENCE}" in board
+    )
+    assert "those cycles at 216 MHz" in board
+    assert "| c | ok | yes | 0 | 100.00% | — | 1,234,567 | 5.72 ms | 9,876,543 |" in board
+    board = section(render_markdown(make_flash_report(emulated=True)), "On the board")
+    assert "Run by 'edgekit flash --emulate' on the virtual board" in board
+    assert "| c | ok | yes | 0 | 100.00% | — | — | — | 9,876,543 |" in board
+    assert "Deployed to" not in board
 
 
 def test_html_per_layer_instruction_chart_in_network_order_with_the_costliest_in_red():
@@ -645,6 +728,7 @@ def onnx_method(method: str, top1: float, agreement: float, samples: int, capped
             "float": {"Conv": 15, "Add": 10},
         },
         "host_integer_kernels_top1": None,
+        "identical_to": None,
         "quantize_seconds": 1.8,
         "evaluate_seconds": 0.3,
     }
@@ -721,28 +805,25 @@ def test_onnx_section_sits_beside_the_tflite_accuracy():
 
 
 def test_onnx_section_with_figures_missing_says_so_and_never_none():
-    report = make_onnx_report()
+    report = make_onnx_report()  # as with fewer than 5 classes and no float model to compare
     onnx = report["onnx"]
-    for key in list(onnx):
-        if key != "methods":
-            onnx[key] = None
+    onnx.update(float_max_abs_diff_vs_keras=None, float_top5=None)
     for m in onnx["methods"]:
-        for key in list(m):
-            m[key] = None
-    report["accuracy"]["int8_runtime"] = None
-    report["accuracy"]["top1_agreement"] = None
+        m.update(top5=None, calibration_capped=False)
+    report["accuracy"].update(int8_top5=None, top1_agreement=None)
     md, page = render_markdown(report), render_html(report)
     text = section(md, "ONNX Runtime int8")
-    assert "ONNX Runtime (version not recorded) (host not recorded)." in text
     assert "max abs difference not measured" in text
-    assert "| TFLite int8 | 96.38% | 99.72% | — | 390.6 KiB | — | 128 |" in text
-    assert "| ONNX float32 | — | — | — | — | float32 | — |" in text
-    assert text.count("| ONNX int8, — calibration | — | — | — | — | — | — |") == 3
+    runtime = report["accuracy"]["int8_runtime"]
+    assert f"| TFLite int8 ({runtime}) | 96.38% | — | — | 390.6 KiB | — | 128 |" in text
+    assert "| ONNX float32 | 98.05% | — | — | 1.6 MiB | float32 | — |" in text
+    assert "| ONNX int8, minmax calibration | 98.05% | — | 99.44% | 633.2 KiB |" in text
     assert "capped" not in text.lower()
     for shown in (md, visible_text(page)):
         assert not re.search(r"\bNone\b|\bnan\b|\bNaN\b|\binf\b", shown)
-    onnx["methods"] = None
-    assert "## ONNX Runtime int8" in render_markdown(report)
+    onnx["methods"] = []
+    text = section(render_markdown(report), "ONNX Runtime int8")
+    assert "| ONNX float32 |" in text and "| ONNX int8" not in text
 
 
 def test_onnx_section_says_which_int8_path_ran_the_models_and_why():
@@ -769,18 +850,17 @@ def test_onnx_section_says_which_int8_path_ran_the_models_and_why():
         "On this host's integer kernels they scored top-1 95.26% (minmax), 95.26% (entropy), "
         "95.82% (percentile)." in onnx
     )
-    report["onnx"]["host_int8_path"] = None
-    report["onnx"]["reduce_range"] = "?"
+    report["onnx"]["reduce_range"] = True
+    report["onnx"]["host_int8_path"].update(machine="aarch64", cpu_features=None)
     onnx = section(render_markdown(report), "ONNX Runtime int8")
-    assert "The host's int8 path was not recorded. Whether weights were range-reduced" in onnx
+    assert "(CPU features read: not read)" in onnx
+    assert "Weights were quantized to 7 bits (reduce_range on)." in onnx
 
 
 def test_no_onnx_block_renders_no_onnx_section():
     report = make_report()
     md, page = render_markdown(report), render_html(report)
     assert "ONNX" not in md and "ONNX" not in page
-    report["onnx"] = None
-    assert "ONNX" not in render_markdown(report) and "ONNX" not in render_html(report)
 
 
 def test_onnx_fields_are_escaped():
@@ -804,9 +884,7 @@ def test_onnx_fields_are_escaped():
 
 def test_no_instruction_footnote_where_qemu_user_mode_counted_nothing():
     report = make_report()
-    report["benchmark"] = [
-        {"backend": "c", "runner": "qemu-aarch64 -cpu cortex-a72", "instructions": None}
-    ]
+    report["benchmark"] = [benchmark_row("c", "qemu-aarch64 -cpu cortex-a72")]
     assert "counted by QEMU" not in section(render_markdown(report), "Benchmark")
 
 

@@ -1,11 +1,13 @@
 """The report stage: ``report.json`` for machines, ``report.md`` and ``report.html`` for people.
 
-All three are rendered from the one report dict the pipeline builds (see "The report contract"
-in the design). A figure that was not measured is ``None`` there and reads "not measured" (or
-"—" inside tables) here, never 0. Text builders (``sections``, ``firmware``) produce plain text;
-each renderer (``markdown``, ``html``) escapes it for its own format, so user data (layer names,
-paths, class names) is escaped in one place. The HTML page is one self-contained file: inline
-CSS, plots as inline SVG (``plots``), no external links.
+All three are rendered from the one report dict the pipeline builds. Its keys are a contract,
+described in ``docs/report.md`` and checked by ``docs/report.schema.json``: renderers read the
+keys it guarantees directly, and only the optional ones with ``.get``. A figure that was not
+measured is ``None`` there and reads "not measured" (or "—" inside tables) here, never 0. Text
+builders (``sections``, ``firmware``) produce plain text; each renderer (``markdown``, ``html``)
+escapes it for its own format, so user data (layer names, paths, class names) is escaped in one
+place. The HTML page is one self-contained file: inline CSS, plots as inline SVG (``plots``), no
+external links.
 """
 
 from __future__ import annotations

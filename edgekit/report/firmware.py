@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from edgekit.report._format import DASH, Section, Table, _fmt, _number, _pct, _size, _text
-from edgekit.report._select import _costliest
-from edgekit.report.plots import _instructions_svg
+from edgekit.report.formatting import DASH, Section, Table, fmt, fmt_pct, fmt_size
+from edgekit.report.highlights import costliest_layers
+from edgekit.report.plots import instructions_svg
 
 
 def short_layer_name(name: Any) -> str:
@@ -25,27 +25,24 @@ def short_layer_name(name: Any) -> str:
     return re.sub(r"_\d+$", "", layer) or layer
 
 
-def _board(report: dict) -> str:
-    info = report.get("target_info") or {}
-    return str(info.get("board") or report.get("target") or "target")
-
-
-def _mcu_artifacts(report: dict) -> list[dict]:
+def mcu_artifacts(report: dict) -> list[dict]:
     """Artifacts with a static arena or a board budget: the ones that run on a microcontroller."""
     keys = ("arena_bytes", "arena_lower_bound", "fits")
-    return [a for a in report.get("artifacts") or [] if any(a.get(k) is not None for k in keys)]
+    return [a for a in report["artifacts"] if any(a.get(k) is not None for k in keys)]
 
 
-def _budget_checks(artifact: dict) -> list[tuple[str, float | None, float]]:
+def _budget_checks(artifact: dict) -> list[tuple[str, int | None, int]]:
     """(what, bytes used or None, budget) for each memory the board has a budget for."""
-    fits = artifact.get("fits") or {}
+    fits = artifact.get("fits")  # only artifacts for a board with budgets have it
+    if fits is None:
+        return []
     return [
-        (what, _number(artifact.get(used)), budget)
+        (what, artifact[used], fits[limit])
         for what, used, limit in (
             ("RAM", "ram_bytes", "ram_budget"),
             ("flash", "flash_bytes", "flash_budget"),
         )
-        if (budget := _number(fits.get(limit))) is not None
+        if fits[limit] is not None
     ]
 
 
@@ -53,7 +50,7 @@ def _over_budget(artifact: dict) -> tuple[bool | None, list[str]]:
     """(fits, the memories over budget): fits is None where nothing could be checked."""
     checks = _budget_checks(artifact)
     over = [what for what, used, budget in checks if used is not None and used > budget]
-    if over or (artifact.get("fits") or {}).get("ok") is False:
+    if over or ("fits" in artifact and artifact["fits"]["ok"] is False):
         return False, over
     if checks and all(used is not None for _, used, _ in checks):
         return True, []
@@ -68,25 +65,28 @@ def _fit_verdict(artifact: dict) -> str:
     return "fits" if fits else "does not fit" + (f" ({', '.join(over)})" if over else "")
 
 
-def _memory_record(artifact: dict) -> dict:
-    arena, bound = _number(artifact.get("arena_bytes")), _number(artifact.get("arena_lower_bound"))
-    fits = artifact.get("fits") or {}
-    peak = artifact.get("peak_layer")
+def memory_record(artifact: dict) -> dict:
+    """An artifact's row of the memory table: its own figures, the arena against its lower
+    bound, the board's budgets and whether it fits."""
+    arena, bound = artifact["arena_bytes"], artifact["arena_lower_bound"]
+    fits = artifact.get("fits")  # only artifacts for a board with budgets have it
+    peak = artifact["peak_layer"]
     return {
         **artifact,
         "arena_ratio": arena / bound if arena is not None and bound else None,
         "peak": None if peak is None else short_layer_name(peak),
-        "ram_budget": fits.get("ram_budget"),
-        "flash_budget": fits.get("flash_budget"),
+        "ram_budget": fits["ram_budget"] if fits else None,
+        "flash_budget": fits["flash_budget"] if fits else None,
         "verdict": _fit_verdict(artifact),
     }
 
 
-def _memory_notes(report: dict) -> list[str]:
-    artifacts = _mcu_artifacts(report)
+def memory_notes(report: dict) -> list[str]:
+    """What the arena is, and whether each microcontroller artifact fits the board."""
+    artifacts = mcu_artifacts(report)
     if not artifacts:
         return []
-    board = _board(report)
+    board = report["target_info"]["board"]
     notes = [
         f"Target board: {board}. The arena holds every activation tensor. Its layer-by-layer "
         "lower bound is the largest total size of the tensors live during one layer, placed "
@@ -94,9 +94,10 @@ def _memory_notes(report: dict) -> list[str]:
         "read let the arena go below it."
     ]
     for artifact in artifacts:
-        backend, (fits, _) = _text(artifact.get("backend")), _over_budget(artifact)
+        backend, (fits, _) = artifact["backend"], _over_budget(artifact)
         used = "; ".join(
-            f"{what} {_size(u)} of {_size(b)}" + (f" ({u / b:.0%})" if u is not None and b else "")
+            f"{what} {fmt_size(u)} of {fmt_size(b)}"
+            + (f" ({u / b:.0%})" if u is not None and b else "")
             for what, u, b in _budget_checks(artifact)
         )
         if fits is None:
@@ -110,23 +111,24 @@ def _memory_notes(report: dict) -> list[str]:
 
 def _layer_check(row: dict) -> str:
     """'all 65 layers equal', 'first differs at block_3_expand', or — when not compared."""
-    compared, first = row.get("layers_compared"), row.get("first_differing_layer")
+    compared = row.get("layers_compared")  # both only with validate --layers
+    first = row.get("first_differing_layer")
     if first is not None:
-        of = f" (of {_fmt(compared, 'd')})" if _number(compared) is not None else ""
-        return f"first differs at {short_layer_name(first)}{of}"
-    if _number(compared) is not None:
-        return f"all {_fmt(compared, 'd')} layers equal"
+        return f"first differs at {short_layer_name(first)} (of {compared})"
+    if compared is not None:
+        return f"all {compared} layers equal"
     return DASH
 
 
-def _validation_records(report: dict) -> list[dict]:
-    return [{**row, "layers": _layer_check(row)} for row in report.get("validation") or []]
+def validation_records(report: dict) -> list[dict]:
+    """The validation rows, each with what its layer-by-layer comparison found."""
+    return [{**row, "layers": _layer_check(row)} for row in report["validation"]]
 
 
-def _benchmark_footnotes(report: dict) -> list[str]:
-    rows = report.get("benchmark") or []
-    counted = [r for r in rows if r.get("instructions") is not None]
-    if not any("qemu" in str(row.get("runner") or "").lower() for row in counted):
+def benchmark_footnotes(report: dict) -> list[str]:
+    """What the instruction counts are, where QEMU counted some."""
+    counted = [r for r in report["benchmark"] if r["instructions"] is not None]
+    if not any("qemu" in row["runner"].lower() for row in counted):
         return []  # QEMU's user mode (Linux boards) counts nothing
     return [
         "Instructions: retired instructions per inference (mean over the inputs), counted by "
@@ -139,21 +141,21 @@ def _benchmark_footnotes(report: dict) -> list[str]:
 def _instruction_layers(row: dict) -> list[tuple[int, str, float | None]]:
     """(network position, short name, instructions) of each layer of one benchmark row."""
     return [
-        (i, short_layer_name(layer.get("name", "")), _number(layer.get("instructions")))
-        for i, layer in enumerate(row.get("layers") or [])
+        (i, short_layer_name(layer["name"]), layer["instructions"])
+        for i, layer in enumerate(row.get("layers", []))
     ]
 
 
 def _kernel_layers(report: dict, backend: Any) -> list[dict]:
     """The kernel variant of each layer one backend's firmware reports (empty when it chose
     none): with patches, the first is the whole patch stage."""
-    for artifact in report.get("artifacts") or []:
-        if artifact.get("backend") == backend:
-            rows = list((artifact.get("kernels") or {}).get("layers") or [])
-            patches = artifact.get("patches")
+    for artifact in report["artifacts"]:
+        if artifact["backend"] == backend:
+            kernels, patches = artifact.get("kernels"), artifact.get("patches")
+            rows = kernels["layers"] if kernels else []
             if not patches or not rows:
                 return rows
-            stage = {"variant": f"patch stage ({_text(patches.get('grid'))})"}
+            stage = {"variant": f"patch stage ({patches['grid']})"}
             return [stage] + [rows[i] for i in reported_ops(patches, len(rows))[1:]]
     return []
 
@@ -171,34 +173,33 @@ def kernel_sections(report: dict) -> list[Section]:
     """Per artifact with kernel variants: each variant, the layers it runs and, where the
     firmware counted them, their instructions."""
     sections = []
-    for artifact in report.get("artifacts") or []:
-        kernels = artifact.get("kernels") or {}
-        layers = [row for row in kernels.get("layers") or [] if row.get("variant")]
-        if not layers:
+    for artifact in report["artifacts"]:
+        kernels = artifact.get("kernels")  # compiled artifacts only; None but for c
+        if not kernels or not any(row["variant"] for row in kernels["layers"]):
             continue
-        backend = artifact.get("backend")
+        backend = artifact["backend"]
         counted = next(
             (
-                [_number(x.get("instructions")) for x in row.get("layers") or []]
-                for row in report.get("benchmark") or []
-                if row.get("backend") == backend and row.get("layers")
+                [x["instructions"] for x in row["layers"]]
+                for row in report["benchmark"]
+                if row["backend"] == backend and row.get("layers")
             ),
             [],
         )
-        all_rows = kernels.get("layers") or []
+        all_rows = kernels["layers"]
         patches = artifact.get("patches")
         ops = reported_ops(patches, len(all_rows))
         per_op = dict(zip(ops, counted, strict=True)) if len(counted) == len(ops) else {}
         totals: dict[str, list] = {}
         if patches:  # the stage's layers are counted together, as the firmware reports them
-            stage = f"patch stage ({_text(patches.get('grid'))} tiles)"
+            stage = f"patch stage ({patches['grid']} tiles)"
             n = per_op.get(ops[0])
             totals[stage] = ["", ops[0] + 1, n or 0.0, n is not None]
         for i, row in enumerate(all_rows):
-            if row.get("variant"):
+            if row["variant"]:
                 in_stage = bool(patches) and i <= ops[0]
                 n = None if in_stage else per_op.get(i)
-                entry = totals.setdefault(row["variant"], [row.get("op"), 0, 0.0, True])
+                entry = totals.setdefault(row["variant"], [row["op"], 0, 0.0, True])
                 entry[1] += 1
                 entry[2] += n or 0.0
                 entry[3] = entry[3] and (in_stage or n is not None)
@@ -206,20 +207,20 @@ def kernel_sections(report: dict) -> list[Section]:
         rows = [
             (
                 name,
-                _text(op),
+                op,
                 str(count),
-                _fmt(n if measured else None, ",.0f", "", DASH),
-                _pct(n / total if measured and total else None, DASH),
+                fmt(n if measured else None, ",.0f", "", DASH),
+                fmt_pct(n / total if measured and total else None, DASH),
             )
             for name, (op, count, n, measured) in sorted(totals.items(), key=lambda kv: -kv[1][2])
         ]
         chose = (
             "reference kernels only (--kernels ref)"
-            if kernels.get("mode") == "ref"
+            if kernels["mode"] == "ref"
             else "the fastest one the target has the features for and whose constraints it meets"
         )
         notes = [
-            f"{_text(backend)}: the kernel variant each layer runs, {chose}. report.json gives "
+            f"{backend}: the kernel variant each layer runs, {chose}. report.json gives "
             "the choice per layer and why faster variants were passed over."
         ]
         if patches:
@@ -229,7 +230,7 @@ def kernel_sections(report: dict) -> list[Section]:
             )
         sections.append(
             Section(
-                f"Kernel variants: {_text(backend)}",
+                f"Kernel variants: {backend}",
                 notes,
                 Table(("Variant", "Op", "Layers", "Instructions", "Share"), rows, (2, 3, 4)),
             )
@@ -237,47 +238,42 @@ def kernel_sections(report: dict) -> list[Section]:
     return sections
 
 
-def _layer_instruction_sections(report: dict) -> list[Section]:
+def layer_instruction_sections(report: dict) -> list[Section]:
     """One HTML-only section per benchmark row that counted instructions layer by layer."""
     sections = []
-    for k, row in enumerate(report.get("benchmark") or []):
+    for k, row in enumerate(report["benchmark"]):
         layers = _instruction_layers(row)
         if not layers:
             continue
         measured = [n for _, _, n in layers if n is not None]
         total = sum(measured)
-        costliest = _costliest(layers)
+        costliest = costliest_layers(layers)
         share = sum(n for _, _, n in costliest) / total if total else None
         notes = [
             f"Retired instructions of each layer, in network order: {len(layers)} layers, "
-            f"{len(measured)} measured, {_fmt(total, ',d')} instructions together. The "
-            f"{len(costliest)} most expensive (red) take {_pct(share)} of them."
+            f"{len(measured)} measured, {fmt(total, ',d')} instructions together. The "
+            f"{len(costliest)} most expensive (red) take {fmt_pct(share)} of them."
         ]
-        kernels = _kernel_layers(report, row.get("backend"))
+        kernels = _kernel_layers(report, row["backend"])
         if len(kernels) != len(layers):
             kernels = [{}] * len(layers)
         rows = [
             (
                 str(i),
                 name,
-                _text(kernel.get("variant")) if kernel.get("variant") else DASH,
-                _fmt(n, ",d", "", DASH),
-                _pct(n / total if n is not None and total else None, DASH),
-                _text(layer.get("name")),
+                kernel.get("variant") or DASH,  # the filler rows ({}) name none
+                fmt(n, ",d", "", DASH),
+                fmt_pct(n / total if n is not None and total else None, DASH),
+                layer["name"],
             )
-            for (i, name, n), layer, kernel in zip(
-                layers, row.get("layers") or [], kernels, strict=True
-            )
+            for (i, name, n), layer, kernel in zip(layers, row["layers"], kernels, strict=True)
         ]
         sections.append(
             Section(
-                f"Per-layer instructions: {_text(row.get('backend'))} on "
-                f"{_text(row.get('runner'))}",
+                f"Per-layer instructions: {row['backend']} on {row['runner']}",
                 notes,
                 html_only=True,
-                plot=(lambda layers=layers, k=k: _instructions_svg(layers, k))
-                if measured
-                else None,
+                plot=(lambda layers=layers, k=k: instructions_svg(layers, k)) if measured else None,
                 more=Table(
                     ("#", "Layer", "Kernel", "Instructions", "Share", "Tensor"), rows, (0, 3, 4)
                 ),

@@ -4,42 +4,46 @@ from __future__ import annotations
 
 import html
 
-from edgekit.report._format import DASH, Section, Table
-from edgekit.report.sections import _GATE_WORDS, _facts, _sections, gate_summary, title
+from edgekit.report.formatting import DASH, Section, Table
+from edgekit.report.sections import GATE_WORDS, gate_summary, headline_facts, report_sections, title
 
 
 def render_html(report: dict) -> str:
     """One self-contained HTML page: the summary of ``render_markdown`` plus SVG plots."""
     status, sentence = gate_summary(report)
-    gate = f"<p class='gate {status}'><b>Gate: {_GATE_WORDS[status]}</b> — {_h(sentence)}</p>"
-    return html_page(title(report), [html_facts(_facts(report)), gate], _sections(report))
+    word = GATE_WORDS[status]
+    gate = f"<p class='gate {status}'><b>Gate: {word}</b> — {escape_html(sentence)}</p>"
+    facts = html_facts(headline_facts(report))
+    return html_page(title(report), [facts, gate], report_sections(report))
 
 
 def html_page(heading: str, head: list[str], sections: list[Section]) -> str:
     """A self-contained page (inline CSS): the heading, ``head`` (HTML, already escaped), the
     sections, and what a dash in a table means. The sweep's page is made the same way."""
     body = [
-        f"<h1>{_h(heading)}</h1>",
+        f"<h1>{escape_html(heading)}</h1>",
         *head,
         *(_html_section(section) for section in sections),
         f"<p class='note'>{DASH} in a table means not measured.</p>",
     ]
-    return _HTML_PAGE.format(title=_h(heading), style=_CSS, body="\n".join(body))
+    return _HTML_PAGE.format(title=escape_html(heading), style=_CSS, body="\n".join(body))
 
 
 def html_facts(facts: list[tuple[str, str]]) -> str:
-    items = "".join(f"<li><b>{_h(k)}:</b> {_h(v)}</li>" for k, v in facts)
+    """(label, text) pairs as the page's list of facts."""
+    items = "".join(f"<li><b>{escape_html(k)}:</b> {escape_html(v)}</li>" for k, v in facts)
     return f"<ul class='facts'>{items}</ul>"
 
 
-def _h(text: str) -> str:
+def escape_html(text: str) -> str:
+    """Plain text made safe inside HTML text and attribute values."""
     return html.escape(str(text), quote=True)
 
 
 def _html_table(table: Table) -> str:
     def cells(tag: str, row: tuple[str, ...]) -> str:
         return "".join(
-            f"<{tag}{' class=num' if i in table.numeric else ''}>{_h(c)}</{tag}>"
+            f"<{tag}{' class=num' if i in table.numeric else ''}>{escape_html(c)}</{tag}>"
             for i, c in enumerate(row)
         )
 
@@ -56,16 +60,18 @@ def _html_table(table: Table) -> str:
 def _html_section(section: Section) -> str:
     if not section.notes and section.table is None and not section.items and not section.plot:
         return ""
-    parts = [f"<section><h2>{_h(section.heading)}</h2>"]
-    parts += [f"<p>{_h(note)}</p>" for note in section.notes]
+    parts = [f"<section><h2>{escape_html(section.heading)}</h2>"]
+    parts += [f"<p>{escape_html(note)}</p>" for note in section.notes]
     if section.plot is not None:
         parts.append(f"<figure>{section.plot()}</figure>")
     if section.table is not None:
         parts.append(_html_table(section.table))
-    parts += [f"<p class='note'>{_h(note)}</p>" for note in section.footnotes]
+    parts += [f"<p class='note'>{escape_html(note)}</p>" for note in section.footnotes]
     if section.items:
         parts.append(
-            "<ul>" + "".join(f"<li><code>{_h(i)}</code></li>" for i in section.items) + "</ul>"
+            "<ul>"
+            + "".join(f"<li><code>{escape_html(i)}</code></li>" for i in section.items)
+            + "</ul>"
         )
     if section.more is not None:
         parts.append(

@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-from edgekit.report._format import DASH, Section, Table
-from edgekit.report.sections import _GATE_WORDS, _facts, _sections, gate_summary, title
+from edgekit.report.formatting import DASH, Section, Table
+from edgekit.report.sections import GATE_WORDS, gate_summary, headline_facts, report_sections, title
 
 
 def render_markdown(report: dict) -> str:
     """A readable summary: headline accuracy, worst layers, artifacts, stages, checks."""
     status, sentence = gate_summary(report)
-    lines = [f"# {_md(title(report))}", ""]
-    lines += [f"- **{label}:** {_md(value)}" for label, value in _facts(report)]
-    lines += ["", f"**Gate: {_GATE_WORDS[status]}** — {_md(sentence)}"]
-    for section in _sections(report):
+    lines = [f"# {escape_md(title(report))}", ""]
+    lines += [f"- **{label}:** {escape_md(value)}" for label, value in headline_facts(report)]
+    lines += ["", f"**Gate: {GATE_WORDS[status]}** — {escape_md(sentence)}"]
+    for section in report_sections(report):
         if not section.html_only:
-            lines += _md_section(section)
+            lines += md_section(section)
     lines += ["", f"{DASH} in a table means not measured. Plots are in report.html."]
     return "\n".join(lines) + "\n"
 
 
-def _md(text: str) -> str:
+def escape_md(text: str) -> str:
     """Plain text made safe inside a Markdown table or line (no raw HTML, no broken cells)."""
     return (
         str(text)
@@ -34,19 +34,21 @@ def _md(text: str) -> str:
 def _md_table(table: Table) -> list[str]:
     rule = ["---:" if i in table.numeric else "---" for i in range(len(table.headers))]
     return [
-        "| " + " | ".join(_md(cell) for cell in row) + " |"
+        "| " + " | ".join(escape_md(cell) for cell in row) + " |"
         for row in (table.headers, tuple(rule), *table.rows)
     ]
 
 
-def _md_section(section: Section) -> list[str]:
+def md_section(section: Section) -> list[str]:
+    """``section`` as Markdown lines (none for an empty one): heading, notes, table, items,
+    footnotes. The sweep's report is made of the same sections."""
     if not section.notes and section.table is None and not section.items:
         return []
     lines = ["", f"## {section.heading}"]
-    lines += [item for note in section.notes for item in ("", _md(note))]
+    lines += [item for note in section.notes for item in ("", escape_md(note))]
     if section.table is not None:
         lines += ["", *_md_table(section.table)]
     if section.items:
-        lines += ["", *(f"- {_md(item)}" for item in section.items)]
-    lines += [item for note in section.footnotes for item in ("", _md(note))]
+        lines += ["", *(f"- {escape_md(item)}" for item in section.items)]
+    lines += [item for note in section.footnotes for item in ("", escape_md(note))]
     return lines

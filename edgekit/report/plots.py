@@ -6,13 +6,12 @@ import io
 import math
 import re
 
-from edgekit.report._format import _number
-from edgekit.report._select import (
-    _confusion_matrices,
-    _costliest,
-    _measured_layers,
-    _median_sqnr,
-    _worst,
+from edgekit.report.highlights import (
+    confusion_matrices,
+    costliest_layers,
+    measured_layers,
+    median_sqnr,
+    worst_layers,
 )
 
 CONFUSION_COUNTS_UP_TO = 20  # classes; beyond this the cells are too small for numbers
@@ -20,13 +19,13 @@ CONFUSION_TICKS_UP_TO = 40
 _BAR_COLOR, _WORST_COLOR = "#7f9cbf", "#c0392b"
 
 
-def _new_figure(width: float, height: float):
+def new_figure(width: float, height: float):
     from matplotlib.figure import Figure  # lazy: keeps `import edgekit.report` cheap
 
     return Figure(figsize=(width, height), layout="constrained")
 
 
-def _svg(fig, salt: str) -> str:
+def figure_svg(fig, salt: str) -> str:
     """The figure as an inline <svg> element: text stays text, ids are stable and unique per
     plot (``salt``), and the XML prolog and metadata, which carry external URLs, are dropped."""
     import matplotlib
@@ -44,15 +43,15 @@ def _svg(fig, salt: str) -> str:
     return re.sub(r"<metadata>.*?</metadata>", "", text[text.index("<svg") :], flags=re.S)
 
 
-def _sqnr_svg(layers: list[dict]) -> str:
+def sqnr_svg(layers: list[dict]) -> str:
     """Horizontal bars in network order (first layer on top), the worst ones in red."""
     from matplotlib.patches import Patch
 
-    measured = _measured_layers(layers)
+    measured = measured_layers(layers)
     finite = [v for _, _, v in measured if math.isfinite(v)]
     ceiling = max(max(finite, default=0.0), 0.0) * 1.1 or 1.0  # where an exact layer is drawn
-    worst = {i for i, _, _ in _worst(layers)}
-    fig = _new_figure(9, 1.5 + 0.17 * len(layers))
+    worst = {i for i, _, _ in worst_layers(layers)}
+    fig = new_figure(9, 1.5 + 0.17 * len(layers))
     ax = fig.add_subplot()
     ax.barh(
         [i for i, _, _ in measured],
@@ -63,7 +62,7 @@ def _sqnr_svg(layers: list[dict]) -> str:
     ax.set_yticks(range(len(layers)), labels=_sqnr_labels(layers), fontsize=7)
     ax.set_ylim(len(layers) - 0.5, -0.5)
     handles = [Patch(color=_WORST_COLOR, label=f"{len(worst)} worst layers")]
-    median = _median_sqnr(layers)
+    median = median_sqnr(layers)
     if median is not None:
         handles.append(
             ax.axvline(
@@ -74,32 +73,32 @@ def _sqnr_svg(layers: list[dict]) -> str:
     ax.set_xlabel("SQNR of int8 vs float output, dB (higher is better)")
     ax.tick_params(axis="x", top=True, labeltop=True)
     ax.grid(axis="x", alpha=0.3)
-    return _svg(fig, "edgekit-sqnr")
+    return figure_svg(fig, "edgekit-sqnr")
 
 
 def _sqnr_labels(layers: list[dict]) -> list[str]:
     """'<position> <name>', saying so where no bar can be drawn or the bar is capped."""
     labels = []
     for i, layer in enumerate(layers):
-        value = _number(layer.get("sqnr_db"))
+        value = layer["sqnr_db"]
         note = " (not measured)" if value is None else " (exact)" if math.isinf(value) else ""
-        labels.append(_plain(f"{i} {layer.get('name', '')}{note}"))
+        labels.append(plain_label(f"{i} {layer['name']}{note}"))
     return labels
 
 
-def _plain(text: str) -> str:
+def plain_label(text: str) -> str:
     """Text matplotlib draws as written: a pair of ``$`` would otherwise start math mode."""
     return text.replace("$", r"\$")
 
 
-def _instructions_svg(layers: list[tuple[int, str, float | None]], salt: int) -> str:
+def instructions_svg(layers: list[tuple[int, str, float | None]], salt: int) -> str:
     """Horizontal bars in network order (first layer on top), the most expensive ones in red."""
     from matplotlib.patches import Patch
 
     measured = [(i, n) for i, _, n in layers if n is not None]
     total = sum(n for _, n in measured)
-    costliest = {i for i, _, _ in _costliest(layers)}
-    fig = _new_figure(9, 1.5 + 0.17 * len(layers))
+    costliest = {i for i, _, _ in costliest_layers(layers)}
+    fig = new_figure(9, 1.5 + 0.17 * len(layers))
     ax = fig.add_subplot()
     ax.barh(
         [i for i, _ in measured],
@@ -113,7 +112,8 @@ def _instructions_svg(layers: list[tuple[int, str, float | None]], salt: int) ->
                 f" {n / total:.1%}", (n / 1e6, i), va="center", fontsize=7, color=_WORST_COLOR
             )
     labels = [
-        _plain(f"{i} {name}" + (" (not measured)" if n is None else "")) for i, name, n in layers
+        plain_label(f"{i} {name}" + (" (not measured)" if n is None else ""))
+        for i, name, n in layers
     ]
     ax.set_yticks(range(len(layers)), labels=labels, fontsize=7)
     ax.set_ylim(len(layers) - 0.5, -0.5)
@@ -123,19 +123,19 @@ def _instructions_svg(layers: list[tuple[int, str, float | None]], salt: int) ->
     ax.set_xlabel("retired instructions per inference, millions (QEMU; % of all layers)")
     ax.tick_params(axis="x", top=True, labeltop=True)
     ax.grid(axis="x", alpha=0.3)
-    return _svg(fig, f"edgekit-instructions-{salt}")
+    return figure_svg(fig, f"edgekit-instructions-{salt}")
 
 
-def _confusion_svg(report: dict) -> str:
+def confusion_svg(report: dict) -> str:
     """Heatmaps of the float and int8 confusion matrices side by side, counts in the cells."""
     import numpy as np
 
-    matrices = _confusion_matrices(report)
+    matrices = confusion_matrices(report)
     classes = len(matrices[0][1])
-    names = list((report.get("dataset") or {}).get("class_names") or [])
+    names = report["dataset"]["class_names"]
     labels = [str(n) for n in names] if len(names) == classes else [str(i) for i in range(classes)]
     side = min(max(3.5, 0.42 * classes + 1.5), 9.0)
-    fig = _new_figure(side * len(matrices), side)
+    fig = new_figure(side * len(matrices), side)
     for position, (kind, matrix) in enumerate(matrices, start=1):
         counts = np.asarray(matrix, dtype=np.int64)
         ax = fig.add_subplot(1, len(matrices), position)
@@ -155,7 +155,7 @@ def _confusion_svg(report: dict) -> str:
             ax.set_yticks(range(classes), labels=labels, fontsize=7)
         if classes <= CONFUSION_COUNTS_UP_TO:
             _write_counts(ax, counts)
-    return _svg(fig, "edgekit-confusion")
+    return figure_svg(fig, "edgekit-confusion")
 
 
 def _write_counts(ax, counts) -> None:

@@ -3,55 +3,94 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
-from edgekit.report._format import (
-    _ARTIFACTS,
-    _BENCHMARK,
-    _MEMORY,
-    _STAGES,
-    _VALIDATION,
+from edgekit.report.firmware import (
+    benchmark_footnotes,
+    kernel_sections,
+    layer_instruction_sections,
+    mcu_artifacts,
+    memory_notes,
+    memory_record,
+    validation_records,
+)
+from edgekit.report.formatting import (
+    CHECK_COLUMNS,
     DASH,
+    Column,
     Section,
     Table,
-    _fmt,
-    _number,
-    _pct,
-    _records_table,
-    _shape,
-    _size,
-    _text,
+    fmt,
+    fmt_pct,
+    fmt_shape,
+    fmt_size,
+    fmt_text,
+    records_table,
 )
-from edgekit.report._select import (
+from edgekit.report.highlights import (
     WORST_LAYERS,
-    _confusion_matrices,
-    _measured_layers,
-    _median_sqnr,
-    _worst,
-)
-from edgekit.report.firmware import (
-    _benchmark_footnotes,
-    _layer_instruction_sections,
-    _mcu_artifacts,
-    _memory_notes,
-    _memory_record,
-    _validation_records,
-    kernel_sections,
+    confusion_matrices,
+    measured_layers,
+    median_sqnr,
+    worst_layers,
 )
 from edgekit.report.npu import npu_sections
 from edgekit.report.patches import patch_sections
-from edgekit.report.plots import _confusion_svg, _sqnr_svg
-from edgekit.report.speed import benchmark_speed_notes, deploy_sections
+from edgekit.report.plots import confusion_svg, sqnr_svg
+from edgekit.report.speed import benchmark_speed_notes, deploy_sections, flash_sections
 from edgekit.report.verdict import verdict_section
 
 SKIPPED_LISTED = 20
+GATE_WORDS = {"passed": "PASSED", "failed": "FAILED", "unchecked": "not checked"}
 _DISPLAY_NAMES = {"mobilenet_v2": "MobileNetV2"}
-_GATE_WORDS = {"passed": "PASSED", "failed": "FAILED", "unchecked": "not checked"}
+
+_ARTIFACTS: tuple[Column, ...] = (
+    ("Backend", "backend", fmt_text),
+    ("Path", "path", fmt_text),
+    ("Precision", "precision", fmt_text),
+    ("Size", "bytes", fmt_size),
+    ("Flash", "flash_bytes", fmt_size),
+    ("RAM", "ram_bytes", fmt_size),
+)
+_STAGES: tuple[Column, ...] = (
+    ("Stage", "name", fmt_text),
+    ("Status", "status", fmt_text),
+    ("Time", "seconds", lambda v: fmt(v, ".1f", " s", DASH)),
+    ("Detail", "detail", fmt_text),
+)
+_MEMORY: tuple[Column, ...] = (
+    ("Backend", "backend", fmt_text),
+    ("Arena", "arena_bytes", fmt_size),
+    ("Lower bound", "arena_lower_bound", fmt_size),
+    ("Arena / bound", "arena_ratio", lambda v: fmt(v, ".2f", "×", DASH)),
+    ("Bound set by", "peak", fmt_text),
+    ("RAM", "ram_bytes", fmt_size),
+    ("RAM budget", "ram_budget", fmt_size),
+    ("Flash", "flash_bytes", fmt_size),
+    ("Flash budget", "flash_budget", fmt_size),
+    ("Fits", "verdict", fmt_text),
+)
+_VALIDATION: tuple[Column, ...] = (
+    ("Backend", "backend", fmt_text),
+    ("Runner", "runner", fmt_text),
+    ("Reference", "reference", fmt_text),
+    ("Inputs", "inputs", lambda v: fmt(v, "d", "", DASH)),
+    *CHECK_COLUMNS,
+    ("Top-1 (labels)", "top1", lambda v: fmt_pct(v, DASH)),
+    ("Layers", "layers", fmt_text),
+)
+_BENCHMARK: tuple[Column, ...] = (
+    ("Backend", "backend", fmt_text),
+    ("Runner", "runner", fmt_text),
+    ("Instructions", "instructions", lambda v: fmt(v, ",d", "", DASH)),
+    ("Instructions / MAC", "instructions_per_mac", lambda v: fmt(v, ".2f", "", DASH)),
+    ("Latency", "latency_ms", lambda v: fmt(v, ".2f", " ms", DASH)),
+)
 
 
-def _sections(report: dict) -> list[Section]:
-    layers = (report.get("accuracy") or {}).get("layers") or []
-    skipped = _skipped(report)
+def report_sections(report: dict) -> list[Section]:
+    """Every section of the report, in reading order (empty ones are left out when rendered)."""
+    layers = report["accuracy"]["layers"]
+    skipped = report["dataset"]["skipped_files"]
     return [
         verdict_section(report),
         Section("Accuracy: float vs int8", _accuracy_notes(report), _accuracy_table(report)),
@@ -60,34 +99,35 @@ def _sections(report: dict) -> list[Section]:
             "Per-layer SQNR",
             _layer_notes(layers),
             _worst_layers_table(layers),
-            plot=(lambda: _sqnr_svg(layers)) if _measured_layers(layers) else None,
+            plot=(lambda: sqnr_svg(layers)) if measured_layers(layers) else None,
             more=_layer_rows(enumerate(layers)) if layers else None,
         ),
         Section(
             "Confusion matrices",
             _confusion_notes(report),
             html_only=True,
-            plot=(lambda: _confusion_svg(report)) if _confusion_matrices(report) else None,
+            plot=(lambda: confusion_svg(report)) if confusion_matrices(report) else None,
         ),
-        Section("Artifacts", [], _records_table(report.get("artifacts"), _ARTIFACTS)),
+        Section("Artifacts", [], records_table(report["artifacts"], _ARTIFACTS)),
         Section(
             "Microcontroller memory",
-            _memory_notes(report),
-            _records_table([_memory_record(a) for a in _mcu_artifacts(report)], _MEMORY),
+            memory_notes(report),
+            records_table([memory_record(a) for a in mcu_artifacts(report)], _MEMORY),
         ),
-        Section("Stages", _stage_notes(report), _records_table(report.get("stages"), _STAGES)),
-        Section("Validation", [], _records_table(_validation_records(report), _VALIDATION)),
+        Section("Stages", _stage_notes(report), records_table(report["stages"], _STAGES)),
+        Section("Validation", [], records_table(validation_records(report), _VALIDATION)),
         Section(
             "Benchmark",
             benchmark_speed_notes(report),
-            _records_table(report.get("benchmark"), _BENCHMARK),
-            footnotes=_benchmark_footnotes(report),
+            records_table(report["benchmark"], _BENCHMARK),
+            footnotes=benchmark_footnotes(report),
         ),
         *kernel_sections(report),
         *patch_sections(report),
         *npu_sections(report),
         *deploy_sections(report),
-        *_layer_instruction_sections(report),
+        *flash_sections(report),
+        *layer_instruction_sections(report),
         Section(
             "Skipped data files",
             [f"{len(skipped)} data file(s) skipped:"] if skipped else [],
@@ -98,27 +138,23 @@ def _sections(report: dict) -> list[Section]:
 
 def title(report: dict) -> str:
     """'edgekit report: MobileNetV2 1.0@224, 10 classes on rpi4'."""
-    model = report.get("model") or {}
-    name = _DISPLAY_NAMES.get(model.get("name"), model.get("name") or "model")
-    alpha, resolution = model.get("alpha"), model.get("resolution")
+    model = report["model"]
+    name = _DISPLAY_NAMES.get(model["name"], model["name"])
+    alpha, resolution = model["alpha"], model["resolution"]
     shape = f"{float(alpha)}@{resolution}" if alpha is not None else f"@{resolution}"
-    described = f"{name} {shape}" if resolution is not None else name
-    if model.get("classes") is not None:
-        described += f", {model['classes']} classes"
-    return f"edgekit report: {described} on {report.get('target') or 'unknown target'}"
+    return f"edgekit report: {name} {shape}, {model['classes']} classes on {report['target']}"
 
 
 def gate_summary(report: dict) -> tuple[str, str]:
     """('passed' | 'failed' | 'unchecked', one sentence saying why)."""
-    gate = report.get("gate") or {}
-    max_drop, passed = gate.get("max_drop"), gate.get("passed")
-    drop = (report.get("accuracy") or {}).get("top1_drop_points")
-    limit = _fmt(max_drop, ".2f", " points")
-    measured = f"the top-1 drop of {_fmt(drop, '.2f', ' points')}"
+    max_drop, passed = report["gate"]["max_drop"], report["gate"]["passed"]
+    drop = report["accuracy"]["top1_drop_points"]
+    limit = fmt(max_drop, ".2f", " points")
+    measured = f"the top-1 drop of {fmt(drop, '.2f', ' points')}"
     if passed is True:
         return "passed", f"{measured} is within the limit of {limit}."
     if passed is False:
-        if _number(drop) is None:
+        if drop is None:
             return "failed", f"the gate failed; the limit is {limit}."
         return "failed", f"{measured} is over the limit of {limit}."
     if max_drop is None:
@@ -126,36 +162,32 @@ def gate_summary(report: dict) -> tuple[str, str]:
     return "unchecked", f"the limit is {limit}, but the top-1 drop was not measured."
 
 
-def _facts(report: dict) -> list[tuple[str, str]]:
-    target = report.get("target_info") or {}
-    model = report.get("model") or {}
-    data = report.get("dataset") or {}
-    board = ", ".join(str(target[k]) for k in ("board", "cpu", "family") if target.get(k))
+def headline_facts(report: dict) -> list[tuple[str, str]]:
+    """(label, text) of the facts shown under the title: target, model, data, version."""
+    target, model, data = report["target_info"], report["model"], report["dataset"]
+    board = ", ".join(target[k] for k in ("board", "cpu", "family"))
     model_facts = (
-        f"parameters {_fmt(model.get('params'), ',d')}; MACs {_fmt(model.get('macs'), ',d')}; "
-        f"weights {_text(model.get('weights'))}; source {_text(model.get('source'))}"
+        f"parameters {fmt(model['params'], ',d')}; MACs {fmt(model['macs'], ',d')}; "
+        f"weights {model['weights']}; source {model['source']}"
     )
-    calibration, evaluation = data.get("calibration_samples"), data.get("eval_samples")
     data_facts = (
-        f"{_text(data.get('name'))}; calibration images {_fmt(calibration, 'd')}; "
-        f"evaluation images {_fmt(evaluation, 'd')}"
+        f"{data['name']}; calibration images {fmt(data['calibration_samples'], 'd')}; "
+        f"evaluation images {fmt(data['eval_samples'], 'd')}"
     )
     return [
-        ("Target", f"{report.get('target') or DASH}" + (f" ({board})" if board else "")),
+        ("Target", f"{report['target']} ({board})"),
         ("Model", model_facts),
         ("Data", data_facts),
-        ("edgekit", _text(report.get("edgekit_version"))),
+        ("edgekit", report["edgekit_version"]),
     ]
 
 
 def _accuracy_notes(report: dict) -> list[str]:
-    acc = report.get("accuracy") or {}
-    if acc.get("float_top1") is not None:
+    if report["accuracy"]["float_top1"] is not None:
         return []
-    source = str((report.get("model") or {}).get("source") or "")
     why = (
         "the model was given as int8 .tflite"
-        if source.lower().endswith(".tflite")
+        if report["model"]["source"].lower().endswith(".tflite")
         else "the float model was not evaluated"
     )
     return [
@@ -165,17 +197,17 @@ def _accuracy_notes(report: dict) -> list[str]:
 
 
 def _accuracy_table(report: dict) -> Table:
-    acc = report.get("accuracy") or {}
-    max_drop = (report.get("gate") or {}).get("max_drop")
-    gate = f"Gate (max drop {_fmt(max_drop, '.2f', ' points')})" if max_drop is not None else "Gate"
+    acc = report["accuracy"]
+    max_drop = report["gate"]["max_drop"]
+    gate = f"Gate (max drop {fmt(max_drop, '.2f', ' points')})" if max_drop is not None else "Gate"
     rows = [
-        ("Top-1", _pct(acc.get("float_top1")), _pct(acc.get("int8_top1"))),
-        ("Top-5", _pct(acc.get("float_top5")), _pct(acc.get("int8_top5"))),
-        ("Top-1 drop", DASH, _fmt(acc.get("top1_drop_points"), ".2f", " points")),
-        ("Top-1 agreement with float", DASH, _pct(acc.get("top1_agreement"))),
-        ("Logits SQNR vs float", DASH, _fmt(acc.get("logits_sqnr_db"), ".1f", " dB")),
-        ("Logits cosine vs float", DASH, _fmt(acc.get("logits_cosine"), ".5f")),
-        (gate, DASH, _GATE_WORDS[gate_summary(report)[0]]),
+        ("Top-1", fmt_pct(acc["float_top1"]), fmt_pct(acc["int8_top1"])),
+        ("Top-5", fmt_pct(acc["float_top5"]), fmt_pct(acc["int8_top5"])),
+        ("Top-1 drop", DASH, fmt(acc["top1_drop_points"], ".2f", " points")),
+        ("Top-1 agreement with float", DASH, fmt_pct(acc["top1_agreement"])),
+        ("Logits SQNR vs float", DASH, fmt(acc["logits_sqnr_db"], ".1f", " dB")),
+        ("Logits cosine vs float", DASH, fmt(acc["logits_cosine"], ".5f")),
+        (gate, DASH, GATE_WORDS[gate_summary(report)[0]]),
     ]
     return Table(("", "float", "int8"), rows, numeric=(1, 2))
 
@@ -183,9 +215,8 @@ def _accuracy_table(report: dict) -> Table:
 def _onnx_sections(report: dict) -> list[Section]:
     """ONNX Runtime's int8 models beside the TFLite one; nothing where no ONNX was built."""
     onnx = report.get("onnx")
-    if not isinstance(onnx, dict):
+    if not onnx:
         return []
-    methods = [m for m in onnx.get("methods") or [] if isinstance(m, dict)]
     footnotes = [
         "Top-1 agreement: the TFLite int8 model against the Keras float model; each ONNX int8 "
         "model against the ONNX float model. Computes in: how the evaluation ran each model on "
@@ -193,88 +224,63 @@ def _onnx_sections(report: dict) -> list[Section]:
         "and those in float32 between a dequantize and a quantize (all of them where the "
         "host's integer kernels could saturate)."
     ]
-    if any(m.get("calibration_capped") is True for m in methods):
-        budget = onnx.get("histogram_budget_bytes")
-        within = f"the {_size(budget)} histogram budget" if _number(budget) else "their budget"
+    if any(m["calibration_capped"] for m in onnx["methods"]):
         footnotes.append(
             "Capped: the histogram calibrators keep every intermediate tensor of every sample "
-            f"in memory, so they got only the samples that fit in {within}."
+            f"in memory, so they got only the samples that fit in the "
+            f"{fmt_size(onnx['histogram_budget_bytes'])} histogram budget."
         )
     return [
         Section(
             "ONNX Runtime int8",
             _onnx_notes(onnx),
-            _onnx_table(report, onnx, methods),
+            _onnx_table(report, onnx),
             footnotes=footnotes,
         )
     ]
 
 
 def _onnx_notes(onnx: dict) -> list[str]:
-    runtime, host = onnx.get("runtime"), onnx.get("host")
-    precision, opset = onnx.get("precision"), _number(onnx.get("opset"))
-    ran = (
-        f"Evaluated with {runtime}"
-        if runtime
-        else "Evaluated with ONNX Runtime (version not recorded)"
-    )
-    ran += f" on {host}" if host else " (host not recorded)"
-    model = "; ".join(
-        part
-        for part in (
-            str(precision) if precision else "",
-            f"opset {opset:.0f}" if opset is not None else "",
-        )
-        if part
-    )
-    diff = _number(onnx.get("float_max_abs_diff_vs_keras"))
+    diff = onnx["float_max_abs_diff_vs_keras"]
     check = (
         "The float ONNX export was not compared with the Keras model (max abs difference "
         "not measured)."
         if diff is None
         else "The float ONNX export's outputs differ from the Keras model's by at most "
-        f"{_fmt(diff, '.2g')} (max abs difference)."
+        f"{fmt(diff, '.2g')} (max abs difference)."
     )
-    notes = [f"{ran}" + (f": {model}." if model else ".") + f" {check}"]
-    path = onnx.get("host_int8_path")
-    if isinstance(path, dict):
-        features = path.get("cpu_features")
-        read = (
-            "not read"
-            if not isinstance(features, list)
-            else ", ".join(map(str, features)) or "none of those it looks for"
+    path, methods = onnx["host_int8_path"], onnx["methods"]
+    features = path["cpu_features"]
+    read = "not read" if features is None else ", ".join(features) or "none of those it looks for"
+    ran = (
+        f"Int8 path on this host: ONNX Runtime's integer kernels are {path['integer_kernels']} "
+        f"(CPU features read: {read}); the models ran {path['runs_on']}"
+        + (f": {path['reason']}." if path["reason"] else ".")
+        + (
+            " Weights were quantized to 7 bits (reduce_range on)."
+            if onnx["reduce_range"]
+            else " Weights keep all 8 bits (reduce_range off): the model is the one the board runs."
         )
-        reason = f": {path['reason']}" if path.get("reason") else ""
-        notes.append(
-            f"Int8 path on this host: ONNX Runtime's integer kernels are "
-            f"{_text(path.get('integer_kernels'))} (CPU features read: {read}); the models "
-            f"ran {_text(path.get('runs_on'))}{reason}."
-        )
-    else:
-        notes.append("The host's int8 path was not recorded.")
-    reduced = onnx.get("reduce_range")
-    notes[-1] += (
-        " Weights keep all 8 bits (reduce_range off): the model is the one the board runs."
-        if reduced is False
-        else " Weights were quantized to 7 bits (reduce_range on)."
-        if reduced is True
-        else " Whether weights were range-reduced (reduce_range) was not recorded."
     )
     scored = [
-        f"{_pct(m.get('host_integer_kernels_top1'))} ({_text(m.get('method'))})"
-        for m in onnx.get("methods") or []
-        if isinstance(m, dict) and _number(m.get("host_integer_kernels_top1")) is not None
+        f"{fmt_pct(m['host_integer_kernels_top1'])} ({m['method']})"
+        for m in methods
+        if m["host_integer_kernels_top1"] is not None
     ]
     if scored:
-        notes[-1] += f" On this host's integer kernels they scored top-1 {', '.join(scored)}."
-    methods = [m for m in onnx.get("methods") or [] if isinstance(m, dict)]
+        ran += f" On this host's integer kernels they scored top-1 {', '.join(scored)}."
+    notes = [
+        f"Evaluated with {onnx['runtime']} on {onnx['host']}: {onnx['precision']}; "
+        f"opset {onnx['opset']}. {check}",
+        ran,
+    ]
     twins = [
         f"{m['method']} made the same model as {m['identical_to']}, byte for byte"
         for m in methods
-        if m.get("identical_to")
+        if m["identical_to"]
     ]
     if twins:
-        entropy = any(m.get("method") == "entropy" and m.get("identical_to") for m in methods)
+        entropy = any(m["method"] == "entropy" and m["identical_to"] for m in methods)
         why = (
             " (ONNX Runtime's quantize_static runs its Entropy calibrator with 128 histogram bins "
             "and 128 quantized bins, so it tries only one threshold: the full range)"
@@ -283,51 +289,44 @@ def _onnx_notes(onnx: dict) -> list[str]:
     return notes
 
 
-def _calibration_cell(samples: Any, capped: Any, offered: Any = None) -> str:
-    count = _fmt(samples, "d", "", DASH)
-    if capped is not True:
-        return count
-    of = f" of {_fmt(offered, 'd')}" if _number(offered) is not None else ""
-    return f"{count}{of} (capped)"
+def _onnx_table(report: dict, onnx: dict) -> Table:
+    acc, offered = report["accuracy"], onnx["calibration_samples"]
+    tflite_bytes = next((a["bytes"] for a in report["artifacts"] if a["backend"] == "tflite"), None)
 
+    def calibration(m: dict) -> str:
+        count = fmt(m["calibration_samples"], "d", "", DASH)
+        return f"{count} of {offered} (capped)" if m["calibration_capped"] else count
 
-def _onnx_table(report: dict, onnx: dict, methods: list[dict]) -> Table:
-    acc = report.get("accuracy") or {}
-    runtime = acc.get("int8_runtime")
-    litert = next((a for a in report.get("artifacts") or [] if a.get("backend") == "tflite"), {})
-    offered = onnx.get("calibration_samples")
     rows = [
         (
-            f"TFLite int8 ({runtime})" if runtime else "TFLite int8",
-            _pct(acc.get("int8_top1"), DASH),
-            _pct(acc.get("int8_top5"), DASH),
-            _pct(acc.get("top1_agreement"), DASH),
-            _size(litert.get("bytes")),
+            f"TFLite int8 ({acc['int8_runtime']})",
+            fmt_pct(acc["int8_top1"], DASH),
+            fmt_pct(acc["int8_top5"], DASH),
+            fmt_pct(acc["top1_agreement"], DASH),
+            fmt_size(tflite_bytes),
             DASH,
-            _fmt((report.get("dataset") or {}).get("calibration_samples"), "d", "", DASH),
+            fmt(report["dataset"]["calibration_samples"], "d", "", DASH),
         ),
         (
             "ONNX float32",
-            _pct(onnx.get("float_top1"), DASH),
-            _pct(onnx.get("float_top5"), DASH),
+            fmt_pct(onnx["float_top1"], DASH),
+            fmt_pct(onnx["float_top5"], DASH),
             DASH,
-            _size(onnx.get("float_bytes")),
+            fmt_size(onnx["float_bytes"]),
             "float32",
             DASH,
         ),
         *(
             (
-                f"ONNX int8, {_text(m.get('method'))} calibration",
-                _pct(m.get("top1"), DASH),
-                _pct(m.get("top5"), DASH),
-                _pct(m.get("top1_agreement_with_float"), DASH),
-                _size(m.get("model_bytes")),
-                _text(m.get("computes_in")),
-                _calibration_cell(
-                    m.get("calibration_samples"), m.get("calibration_capped"), offered
-                ),
+                f"ONNX int8, {m['method']} calibration",
+                fmt_pct(m["top1"], DASH),
+                fmt_pct(m["top5"], DASH),
+                fmt_pct(m["top1_agreement_with_float"], DASH),
+                fmt_size(m["model_bytes"]),
+                m["computes_in"],
+                calibration(m),
             )
-            for m in methods
+            for m in onnx["methods"]
         ),
     ]
     headers = (
@@ -345,13 +344,12 @@ def _onnx_table(report: dict, onnx: dict, methods: list[dict]) -> Table:
 def _layer_notes(layers: list[dict]) -> list[str]:
     if not layers:
         return ["Per-layer SQNR: not measured."]
-    measured = _measured_layers(layers)
+    measured = measured_layers(layers)
     if not measured:
         return [f"{len(layers)} layers listed, but no SQNR was measured for any of them."]
-    median = _median_sqnr(layers)
     return [
         f"SQNR of each layer's int8 output against the float model's, in dB (higher is "
-        f"better); {len(measured)} layers, median {_fmt(median, '.1f', ' dB')}. "
+        f"better); {len(measured)} layers, median {fmt(median_sqnr(layers), '.1f', ' dB')}. "
         f"The {min(WORST_LAYERS, len(measured))} worst:"
     ]
 
@@ -360,11 +358,11 @@ def _layer_rows(items: Iterable[tuple[int, dict]]) -> Table:
     rows = [
         (
             str(i),
-            _text(layer.get("name")),
-            _text(layer.get("op")),
-            _shape(layer.get("shape")),
-            _fmt(layer.get("sqnr_db"), ".1f", " dB", DASH),
-            _fmt(layer.get("cosine"), ".5f", "", DASH),
+            layer["name"],
+            layer["op"],
+            fmt_shape(layer["shape"]),
+            fmt(layer["sqnr_db"], ".1f", " dB", DASH),
+            fmt(layer["cosine"], ".5f", "", DASH),
         )
         for i, layer in items
     ]
@@ -372,12 +370,12 @@ def _layer_rows(items: Iterable[tuple[int, dict]]) -> Table:
 
 
 def _worst_layers_table(layers: list[dict]) -> Table | None:
-    worst = _worst(layers)
+    worst = worst_layers(layers)
     return _layer_rows((i, layer) for i, layer, _ in worst) if worst else None
 
 
 def _confusion_notes(report: dict) -> list[str]:
-    present = [kind for kind, _ in _confusion_matrices(report)]
+    present = [kind for kind, _ in confusion_matrices(report)]
     if not present:
         return ["Confusion matrices: not measured."]
     notes = ["Rows are true labels, columns predictions; the diagonal counts correct answers."]
@@ -387,16 +385,8 @@ def _confusion_notes(report: dict) -> list[str]:
 
 
 def _stage_notes(report: dict) -> list[str]:
-    seconds = [
-        s
-        for stage in report.get("stages") or []
-        if (s := _number(stage.get("seconds"))) is not None
-    ]
-    return [f"Total {_fmt(sum(seconds), '.1f', ' s')}."] if seconds else []
-
-
-def _skipped(report: dict) -> list[str]:
-    return [str(line) for line in (report.get("dataset") or {}).get("skipped_files") or []]
+    seconds = [stage["seconds"] for stage in report["stages"]]
+    return [f"Total {fmt(sum(seconds), '.1f', ' s')}."] if seconds else []
 
 
 def _skipped_lines(skipped: list[str]) -> list[str]:

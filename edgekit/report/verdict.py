@@ -10,70 +10,62 @@ from __future__ import annotations
 
 from typing import Any
 
-from edgekit.report._format import DASH, Section, Table, _fmt, _pct, _text
+from edgekit.report.formatting import DASH, Section, Table, fmt, fmt_pct, fmt_text
 
 FAILED, SKIPPED, PASSED, BUILT = "failed", "skipped", "ok", "built"
-HEADERS = (
-    "Artifact",
-    "Status",
-    "Built",
-    "Ran on",
-    "Bit-exact",
-    "Top-1 agreement",
-    "Fits",
-    "Latency",
-    "Why",
-)
 
 
 def verdict_rows(report: dict) -> list[dict]:
     """report.json's ``verdict``: per backend that was compiled (or failed to), in build order."""
-    stages: dict[str, dict] = {}
-    for stage in report.get("stages") or []:
-        stages[stage.get("name", "")] = stage  # the latest record of a stage wins
+    stages = {stage["name"]: stage for stage in report["stages"]}  # the latest record wins
     backends = [name.split(" ", 1)[1] for name in stages if name.startswith("compile ")]
     rows = []
     for backend in backends:
-        mine = [f for f in report.get("failures") or [] if f.get("backend") == backend]
-        artifact = _first(report.get("artifacts"), backend, lambda r: "arena_bytes" in r)
-        validation = _first(report.get("validation"), backend)
-        bench = _first(report.get("benchmark"), backend)
-        skipped = stages.get(f"validate {backend}", {})
+        mine = [f for f in report["failures"] if f["backend"] == backend]
+        # a compiled artifact's row (the onnx backend shares its name with ONNX's model rows)
+        artifact = _first(report["artifacts"], backend, lambda r: "arena_bytes" in r)
+        validation = _first(report["validation"], backend)
+        bench = _first(report["benchmark"], backend)
+        skipped = stages.get(f"validate {backend}")
         if mine:
             status = FAILED
-            reason = "; ".join(f"{f.get('stage')}: {f.get('reason')}" for f in mine)
+            reason = "; ".join(f"{f['stage']}: {f['reason']}" for f in mine)
         elif validation is not None:
             status, reason = PASSED, None
-        elif skipped.get("status") == "skipped":
-            status, reason = SKIPPED, f"not run here: {skipped.get('detail')}"
+        elif skipped is not None and skipped["status"] == "skipped":
+            status, reason = SKIPPED, f"not run here: {skipped['detail']}"
         else:
             status, reason = BUILT, "not validated"
-        fits = (artifact or {}).get("fits") or {}
+        fits = artifact.get("fits") if artifact else None  # for boards with a budget only
         rows.append(
             {
                 "backend": backend,
                 "status": status,
                 "built": artifact is not None,
-                "ran_on": (validation or {}).get("runner"),
-                "bit_exact": (validation or {}).get("bit_exact"),
-                "max_abs_diff": (validation or {}).get("max_abs_diff"),
-                "top1_agreement": (validation or {}).get("top1_agreement"),
-                "fits": fits.get("ok"),
-                "latency_ms": (bench or {}).get("latency_ms"),
+                "ran_on": _field(validation, "runner"),
+                "bit_exact": _field(validation, "bit_exact"),
+                "max_abs_diff": _field(validation, "max_abs_diff"),
+                "top1_agreement": _field(validation, "top1_agreement"),
+                "fits": _field(fits, "ok"),
+                "latency_ms": _field(bench, "latency_ms"),
                 "reason": reason,
             }
         )
     return rows
 
 
-def _first(rows: list[dict] | None, backend: str, keep=lambda r: True) -> dict | None:
-    return next((r for r in rows or [] if r.get("backend") == backend and keep(r)), None)
+def _first(rows: list[dict], backend: str, keep=lambda r: True) -> dict | None:
+    return next((r for r in rows if r["backend"] == backend and keep(r)), None)
+
+
+def _field(row: dict | None, key: str) -> Any:
+    """``row[key]``, or None where there is no row (the artifact did not run, has no budget)."""
+    return None if row is None else row[key]
 
 
 def verdict_section(report: dict) -> Section:
-    rows = report.get("verdict")
-    if rows is None:
-        rows = verdict_rows(report)
+    """The verdict table, derived afresh (as ``write_reports`` stores it)."""
+    rows = verdict_rows(report)
     if not rows:
         return Section("Verdict", [])
     failed = [r for r in rows if r["status"] == FAILED]
@@ -102,12 +94,12 @@ def verdict_section(report: dict) -> Section:
                 r["backend"],
                 r["status"].upper() if r["status"] in (FAILED, SKIPPED) else r["status"],
                 "yes" if r["built"] else "no",
-                _text(r["ran_on"]),
+                fmt_text(r["ran_on"]),
                 _exactness(r),
-                _pct(r["top1_agreement"], DASH),
+                fmt_pct(r["top1_agreement"], DASH),
                 {True: "yes", False: "NO"}.get(r["fits"], DASH),
-                _fmt(r["latency_ms"], ".2f", " ms", DASH),
-                _text(r["reason"]),
+                fmt(r["latency_ms"], ".2f", " ms", DASH),
+                fmt_text(r["reason"]),
             )
             for r in rows
         ],
@@ -122,4 +114,4 @@ def _exactness(row: dict[str, Any]) -> str:
         return DASH
     if row["bit_exact"]:
         return "yes"
-    return f"no, max diff {_fmt(row['max_abs_diff'], 'g', '', DASH)}"
+    return f"no, max diff {fmt(row['max_abs_diff'], 'g', '', DASH)}"

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from edgekit import __version__
 from edgekit.report import write_rendered
-from edgekit.report._format import DASH, Section, Table, _fmt, _pct, _size, _yes_no
-from edgekit.report.html import _h, html_facts, html_page
-from edgekit.report.markdown import _md, _md_section
+from edgekit.report.formatting import DASH, Section, Table, fmt, fmt_pct, fmt_size, fmt_yes_no
+from edgekit.report.html import escape_html, html_facts, html_page
+from edgekit.report.markdown import escape_md, md_section
 
 PARETO_METRICS = {
     "instructions": "instructions per inference",
@@ -40,12 +40,12 @@ def sweep_report(spec, target, engine: dict, rows: list[dict], seconds: float) -
         "target": target.name,
         "board": target.board,
         "budgets": {"ram_bytes": target.ram_bytes, "flash_bytes": target.flash_bytes},
-        "data": spec.data,
+        "data": spec.build.data,
         "alphas": list(spec.alphas),
         "resolutions": list(spec.resolutions),
         "epochs": spec.epochs,
-        "validate_inputs": spec.validate_inputs,
-        "calibration_samples": spec.calibration_samples,
+        "validate_inputs": spec.build.validate_inputs,
+        "calibration_samples": spec.build.calibration_samples,
         "checkpoints": spec.checkpoints,
         "engine": engine,
         "seconds": round(seconds, 1),
@@ -107,9 +107,9 @@ def point_line(row: dict) -> str:
     if row["status"] != "ok" and row["int8_top1"] is None:
         return f"{row['name']}: FAILED, {row['reason']}"
     line = (
-        f"{row['name']}: int8 top-1 {_pct(row['int8_top1'])}, "
-        f"{_fmt(row['instructions'], ',d')} instructions, arena {_size(row['arena_bytes'])}, "
-        f"flash {_size(row['flash_bytes'])}; {_fits(row)}"
+        f"{row['name']}: int8 top-1 {fmt_pct(row['int8_top1'])}, "
+        f"{fmt(row['instructions'], ',d')} instructions, arena {fmt_size(row['arena_bytes'])}, "
+        f"flash {fmt_size(row['flash_bytes'])}; {_fits(row)}"
     )
     return line if row["status"] == "ok" else f"{line}; FAILED, {row['reason']}"
 
@@ -121,7 +121,7 @@ def _fits(row: dict) -> str:
     if fits["ok"]:
         return "fits"
     over = [
-        f"{what} +{_size(fits[key])}"
+        f"{what} +{fmt_size(fits[key])}"
         for what, key in (("RAM", "ram_over_bytes"), ("flash", "flash_over_bytes"))
         if fits[key]
     ]
@@ -135,8 +135,8 @@ def title(report: dict) -> str:
 def headline(report: dict) -> str:
     """The best point that fits, in one sentence (or why there is none)."""
     budgets = (
-        f"{report['board']} ({_size(report['budgets']['ram_bytes'])} RAM, "
-        f"{_size(report['budgets']['flash_bytes'])} flash)"
+        f"{report['board']} ({fmt_size(report['budgets']['ram_bytes'])} RAM, "
+        f"{fmt_size(report['budgets']['flash_bytes'])} flash)"
     )
     rows = {r["name"]: r for r in report["points"]}
     if report["best"] is None:
@@ -151,10 +151,10 @@ def headline(report: dict) -> str:
     best = rows[report["best"]]
     return (
         f"Best point that fits {budgets}: {best['name']} (alpha {best['alpha']:g}, "
-        f"{best['resolution']}x{best['resolution']}), int8 top-1 {_pct(best['int8_top1'])}, "
-        f"{_fmt(best['instructions'], ',d')} instructions per inference, arena "
-        f"{_size(best['arena_bytes'])}, flash {_size(best['flash_bytes'])}, RAM "
-        f"{_size(best['ram_bytes'])}."
+        f"{best['resolution']}x{best['resolution']}), int8 top-1 {fmt_pct(best['int8_top1'])}, "
+        f"{fmt(best['instructions'], ',d')} instructions per inference, arena "
+        f"{fmt_size(best['arena_bytes'])}, flash {fmt_size(best['flash_bytes'])}, RAM "
+        f"{fmt_size(best['ram_bytes'])}."
     )
 
 
@@ -171,8 +171,8 @@ def _facts(report: dict) -> list[tuple[str, str]]:
         ("Target", f"{report['target']} on {report['board']}"),
         (
             "Budgets",
-            f"RAM {_size(report['budgets']['ram_bytes'])}, "
-            f"flash {_size(report['budgets']['flash_bytes'])}",
+            f"RAM {fmt_size(report['budgets']['ram_bytes'])}, "
+            f"flash {fmt_size(report['budgets']['flash_bytes'])}",
         ),
         ("Grid", f"alpha {_list(report['alphas'])} x resolution {_list(report['resolutions'])}"),
         ("Data", str(report["data"])),
@@ -212,14 +212,14 @@ def _points_table(report: dict) -> Table:
             f"{r['alpha']:g}",
             str(r["resolution"]),
             _weights(r),
-            _pct(r["float_top1"], DASH),
-            _pct(r["int8_top1"], DASH),
-            _fmt(r["instructions"], ",d", "", DASH),
-            _size(r["arena_bytes"]),
-            _size(r["flash_bytes"]),
-            _size(r["ram_bytes"]),
+            fmt_pct(r["float_top1"], DASH),
+            fmt_pct(r["int8_top1"], DASH),
+            fmt(r["instructions"], ",d", "", DASH),
+            fmt_size(r["arena_bytes"]),
+            fmt_size(r["flash_bytes"]),
+            fmt_size(r["ram_bytes"]),
             _fits(r),
-            _yes_no(r["bit_exact"]),
+            fmt_yes_no(r["bit_exact"]),
             ("FAILED" if r["status"] != "ok" else "already built" if r.get("reused") else "built"),
         )
         for r in report["points"]
@@ -269,17 +269,17 @@ def _sections(report: dict) -> list[Section]:
 
 
 def render_markdown(report: dict) -> str:
-    lines = [f"# {_md(title(report))}", "", f"**{_md(headline(report))}**", ""]
-    lines += [f"- **{label}:** {_md(value)}" for label, value in _facts(report)]
+    lines = [f"# {escape_md(title(report))}", "", f"**{escape_md(headline(report))}**", ""]
+    lines += [f"- **{label}:** {escape_md(value)}" for label, value in _facts(report)]
     for section in _sections(report):
-        lines += _md_section(section)
+        lines += md_section(section)
     lines += ["", f"{DASH} in a table means not measured. Plots are in sweep.html."]
     return "\n".join(lines) + "\n"
 
 
 def render_html(report: dict) -> str:
     status = "passed" if report["best"] else "failed"
-    best = f"<p class='gate {status}'><b>{_h(headline(report))}</b></p>"
+    best = f"<p class='gate {status}'><b>{escape_html(headline(report))}</b></p>"
     return html_page(title(report), [best, html_facts(_facts(report))], _sections(report))
 
 
@@ -299,10 +299,10 @@ def _pareto_svgs(report: dict) -> str:
 
 
 def _pareto_svg(report: dict, metric: str, scale: float, label: str, budget) -> str:
-    from edgekit.report.plots import _new_figure, _plain, _svg
+    from edgekit.report.plots import figure_svg, new_figure, plain_label
 
     rows = _measured(report["points"], metric)
-    fig = _new_figure(6.5, 4.2)
+    fig = new_figure(6.5, 4.2)
     ax = fig.add_subplot()
     for fits, style in ((True, {"color": "#2e6da4"}), (False, {"facecolors": "none"})):
         chosen = [r for r in rows if bool(r["fits"]["ok"]) == fits]
@@ -322,7 +322,7 @@ def _pareto_svg(report: dict, metric: str, scale: float, label: str, budget) -> 
         labels.setdefault((r[metric] * scale, 100 * r["int8_top1"]), []).append(r["name"])
     for xy, names in labels.items():
         ax.annotate(
-            _plain(", ".join(names)), xy, textcoords="offset points", xytext=(4, 4), fontsize=7
+            plain_label(", ".join(names)), xy, textcoords="offset points", xytext=(4, 4), fontsize=7
         )
     names = {r["name"]: r for r in rows}
     front = [names[n] for n in report["pareto"][metric] if n in names]
@@ -352,7 +352,7 @@ def _pareto_svg(report: dict, metric: str, scale: float, label: str, budget) -> 
             budget[1] * scale,
             color="#c0392b",
             linewidth=1.2,
-            label=f"{budget[0]} {_size(budget[1])} ({report['board']})",
+            label=f"{budget[0]} {fmt_size(budget[1])} ({report['board']})",
         )
     ax.set_xlabel(label)
     ax.set_ylabel("int8 top-1, %")
@@ -360,4 +360,4 @@ def _pareto_svg(report: dict, metric: str, scale: float, label: str, budget) -> 
     ax.set_title(f"int8 top-1 against {PARETO_METRICS[metric]}", fontsize=10)
     if ax.get_legend_handles_labels()[0]:  # nothing measured and no budget: no legend
         ax.legend(fontsize=7, loc="best")
-    return _svg(fig, f"edgekit-sweep-{metric}")
+    return figure_svg(fig, f"edgekit-sweep-{metric}")
