@@ -47,6 +47,7 @@ test-fast: setup
 lint: setup
 	$(BIN)/ruff check edgekit tests bench
 	$(BIN)/ruff format --check edgekit tests bench
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache

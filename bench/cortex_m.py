@@ -49,11 +49,13 @@ TFLM_CMSIS_NN = {
 
 def quantized(spec: dict, work: Path):
     from edgekit.pipeline import BuildConfig, Log, ModelSpec, prepare
+    from edgekit.platforms.targets import load_target
 
     out = work / f"q{len(list(work.iterdir()))}"
     out.mkdir()
     config = BuildConfig(target="cortex-m55", model=ModelSpec(**spec))
-    _, data, model = prepare(config, out, Log(quiet=True))
+    target = load_target(config.target)
+    _, data, model = prepare(config, target, {}, out=out, log=Log(quiet=True))
     return model.tflite, data
 
 
@@ -66,9 +68,9 @@ def main() -> None:
     args = parser.parse_args()
     wanted = set(args.cores.split(","))
 
-    from edgekit.backends import CompileOptions
     from edgekit.backends.c import CBackend
     from edgekit.compiler.ir import macs, read_tflite
+    from edgekit.config import CompileOptions
     from edgekit.platforms.targets import load_target
     from edgekit.quantization import Int8Model
     from edgekit.validation.artifacts import validate
@@ -104,7 +106,13 @@ def main() -> None:
                     builds[kernels] = (
                         artifact,
                         *validate(
-                            backend, artifact, target, tflite, data.evaluation, count, macs=n_macs
+                            backend,
+                            artifact,
+                            target,
+                            tflite=tflite,
+                            data=data.evaluation,
+                            count=count,
+                            macs=n_macs,
                         ),
                     )
                 artifact, row, bench = builds["auto"]

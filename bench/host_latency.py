@@ -74,8 +74,8 @@ def onnx_runtime(float_model, data, work: Path, runs: int) -> float:
 def tvm(tflite: bytes, work: Path, x, runs: int, trials: int = 0) -> float:
     """The tvm backend's host library; with ``trials``, tuned by MetaSchedule on this machine
     (candidates timed single-threaded, like every row)."""
-    from edgekit.backends import CompileOptions
     from edgekit.backends.tvm import TVMBackend
+    from edgekit.config import CompileOptions
     from edgekit.platforms.targets import load_target
     from edgekit.quantization import Int8Model
 
@@ -93,7 +93,7 @@ def tvm(tflite: bytes, work: Path, x, runs: int, trials: int = 0) -> float:
 def edgekit_c(tflite: bytes, work: Path, x, runs: int) -> float:
     """The host program on 1 + runs copies of the input: the median of the per-inference
     times it prints itself, the first (warm-up) left out."""
-    from edgekit.backends import parse_latency
+    from edgekit.artifacts import parse_latency
     from edgekit.backends.c import CBackend
     from edgekit.platforms.targets import load_target
     from edgekit.quantization import Int8Model

@@ -38,9 +38,9 @@ def main() -> None:
     parser.add_argument("--skip-large", action="store_true", help="leave out 1.0@224")
     args = parser.parse_args()
 
-    from edgekit.backends import CompileOptions
     from edgekit.backends.c import CBackend
     from edgekit.compiler.ir import macs, read_tflite
+    from edgekit.config import CompileOptions
     from edgekit.platforms.targets import load_target
     from edgekit.quantization import Int8Model
     from edgekit.report.firmware import short_layer_name
@@ -66,7 +66,14 @@ def main() -> None:
                     CompileOptions(force=True),
                 )  # fmt: skip
                 row, bench = validate(
-                    backend, artifact, target, tflite, data.evaluation, args.inputs, True, n_macs
+                    backend,
+                    artifact,
+                    target,
+                    tflite=tflite,
+                    data=data.evaluation,
+                    count=args.inputs,
+                    layers=True,
+                    macs=n_macs,
                 )
                 p = artifact.details["patches"]
                 tflm = TFLM_ARENA[label]

@@ -1,124 +1,128 @@
 """The ``edgekit`` command. Handlers parse arguments and call the Python API; nothing else.
 
 Exit codes: 0 success, 1 an artifact failed (each named on its own ``Error:`` line, after the
-report was written) or the accuracy gate (``--max-drop``) failed, 2 a user error (printed as one
-``Error:`` line, nothing written). TensorFlow and LiteRT are imported only by the commands that
-need them.
+report was written) or the accuracy gate (``--max-drop``) failed, 2 a user error or a file the
+user named that cannot be read or written (one ``Error:`` line, nothing written), 3 a bug in
+edgekit (one line naming the log that holds its traceback), 130 interrupted (Ctrl-C or SIGTERM;
+nothing half-written is left). The arguments are made from the option dataclasses of
+``edgekit.config`` and the command modules. TensorFlow and LiteRT are imported only by the
+commands that need them.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shlex
 import sys
 from pathlib import Path
 
-from edgekit.errors import EXIT_USAGE, EdgekitError
+from edgekit.config import BuildConfig, ValidateOptions, as_text, flag
+from edgekit.errors import EXIT_USAGE, EdgekitError, first_line
 
 EXIT_GATE = 1
+EXIT_BUG = 3  # an error inside edgekit itself: a bug, its traceback written to a log file
+# what 'edgekit quantize' leaves out of a build's options (it compiles and validates nothing)
+QUANTIZE_SKIPS = ("max_drop", "validate_inputs", "onnx_calibration", "compile")
+# what a sweep decides per point itself (the model) or does not do
+SWEEP_SKIPS = ("model", "max_drop", "onnx_calibration", "compile")
 
 
-def _model_options(parser: argparse.ArgumentParser, builtin_only: bool = False) -> None:
-    group = parser.add_argument_group("model")
-    if not builtin_only:
-        group.add_argument(
-            "--model",
-            metavar="PATH",
-            help="your model instead of the built-in MobileNetV2: .keras, .h5, "
-            "SavedModel folder, or int8 .tflite",
-        )
-    group.add_argument(
-        "--alpha",
-        type=float,
-        help="MobileNetV2 width multiplier (0.35, 0.5, 0.75, 1.0, 1.3, 1.4; default: the target's)",
-    )
-    group.add_argument(
-        "--resolution", type=int, help="input size, 96..224 in steps of 32 (default: the target's)"
-    )
-    group.add_argument("--classes", type=int, help="classes (default: the data set's)")
-    if builtin_only:
-        return
-    group.add_argument(
-        "--weights",
-        metavar="W",
-        help="'digits' (shipped checkpoint, the default with digits data), "
-        "'random', 'imagenet' (downloads), or a checkpoint .npz path",
-    )
+# ---------------------------------------------------------------- options from dataclasses
 
 
-def _calibration_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--calibration-samples",
-        type=int,
-        default=128,
-        metavar="N",
-        help="calibration images for int8 ranges (default 128)",
-    )
+def add_options(
+    parser: argparse.ArgumentParser,
+    cls: type,
+    *,
+    only: tuple[str, ...] | None = None,
+    skip: tuple[str, ...] = (),
+    group=None,
+) -> None:
+    """One argument per option field of ``cls`` (and of the options classes it nests), made
+    from the field: its flag, help, default, allowed values and parser (``edgekit.config``).
+    ``only`` and ``skip`` pick fields by name. Unset arguments are absent from the namespace,
+    so the dataclass's own default applies."""
+    target = group or parser
+    for f in dataclasses.fields(cls):
+        picked = only is None or f.name in only or "nested" in f.metadata
+        if f.name in skip or not picked:
+            continue
+        if "nested" in f.metadata:
+            inner = f.metadata["nested"]
+            title = getattr(inner, "GROUP", None)
+            add_options(
+                parser,
+                inner,
+                only=only,
+                skip=skip,
+                group=parser.add_argument_group(title) if title else group,
+            )
+            continue
+        if "option" not in f.metadata:
+            continue
+        how = f.metadata["option"]
+        kind = str(f.type)
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        kwargs: dict = {"dest": f.name, "help": _help(how, f, required)}
+        if kind == "bool":
+            kwargs["action"] = "store_true"
+        else:
+            kwargs["type"] = (
+                _naming(flag(f), how.parse)
+                if how.parse
+                else (int if kind.startswith("int") else float if kind.startswith("float") else str)
+            )
+            kwargs["metavar"] = how.metavar
+            kwargs["choices"] = how.choices
+            if how.repeat:
+                kwargs["action"] = "append"
+        if required:
+            kwargs["required"] = True
+        else:
+            kwargs["default"] = argparse.SUPPRESS
+        target.add_argument(flag(f), **kwargs)
 
 
-def _validate_inputs_option(parser: argparse.ArgumentParser, runs_on: str) -> None:
-    parser.add_argument(
-        "--validate-inputs",
-        type=int,
-        default=20,
-        metavar="N",
-        help=f"evaluation inputs {runs_on} (default 20)",
-    )
+def _naming(name: str, parse):
+    """``parse``, its error completed with the option's name ("--patch-overhead takes ...")."""
+
+    def run(text: str):
+        try:
+            return parse(text)
+        except EdgekitError as exc:
+            raise EdgekitError(f"{name} {exc}") from None
+
+    return run
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--target", required=True, help="target name (see 'edgekit targets')")
-    parser.add_argument(
-        "--data",
-        default="digits",
-        help="'digits' (built in), an ImageFolder directory or an .npz file",
-    )
+def _help(how, f: dataclasses.Field, required: bool) -> str:
+    text = how.help
+    if not required and "default" not in text and f.default not in (None, False, ()):
+        text += f" (default {as_text(f, f.default)})"
+    return text.replace("%", "%%")
+
+
+def options_from(cls: type, args: argparse.Namespace):
+    """The ``cls`` that the parsed arguments describe (nested options classes too); every
+    check runs as the object is made."""
+    values = {}
+    for f in dataclasses.fields(cls):
+        if "nested" in f.metadata:
+            values[f.name] = options_from(f.metadata["nested"], args)
+        elif "option" in f.metadata and hasattr(args, f.name):
+            value = getattr(args, f.name)
+            values[f.name] = tuple(value) if f.metadata["option"].repeat else value
+    return cls(**values)
+
+
+def _out_option(parser: argparse.ArgumentParser, text: str) -> None:
+    parser.add_argument("--out", metavar="DIR", help=text)
+
+
+def _quiet_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress output")
-
-
-def _build_config(args: argparse.Namespace):
-    from edgekit.config import ONNX_METHODS, BuildConfig, ModelSpec
-
-    if getattr(args, "model", None) and any(
-        getattr(args, k) is not None for k in ("alpha", "resolution", "classes", "weights")
-    ):
-        raise EdgekitError(
-            "--model cannot be combined with --alpha/--resolution/--classes/"
-            "--weights, which describe the built-in model"
-        )
-    return BuildConfig(
-        target=args.target,
-        model=ModelSpec(
-            path=args.model,
-            alpha=args.alpha,
-            resolution=args.resolution,
-            classes=args.classes,
-            weights=args.weights,
-        ),
-        data=args.data,
-        calibration_samples=args.calibration_samples,
-        max_drop=getattr(args, "max_drop", None),
-        validate_inputs=getattr(args, "validate_inputs", 20),
-        force=getattr(args, "force", False),
-        tune_trials=getattr(args, "tune_trials", 0),
-        optimise=getattr(args, "optimise", None),
-        kernels=getattr(args, "kernels", "auto"),
-        patches=getattr(args, "patches", "auto"),
-        patch_cut=getattr(args, "patch_cut", None),
-        patch_overhead=_percent(getattr(args, "patch_overhead", "20%"), "--patch-overhead"),
-        onnx_calibration=tuple(
-            m.strip() for m in getattr(args, "onnx_calibration", ",".join(ONNX_METHODS)).split(",")
-        ),
-    )
-
-
-def _percent(text: str, option: str) -> float:
-    """'20%' or '20' as 0.2."""
-    try:
-        return float(text.strip().removesuffix("%")) / 100
-    except ValueError:
-        raise EdgekitError(f"{option} takes a percentage such as 20%; got '{text}'") from None
 
 
 def _default_out(args: argparse.Namespace) -> Path:
@@ -135,18 +139,17 @@ def cmd_targets(args: argparse.Namespace) -> int:
 def cmd_build(args: argparse.Namespace) -> int:
     from edgekit.pipeline import build
 
-    load_target_or_fail(args.target)
+    config = options_from(BuildConfig, args)
     out = _default_out(args)
-    report = build(_build_config(args), out, quiet=args.quiet)
-    return _finish(report, out)
+    return _finish(build(config, out, quiet=args.quiet), out)
 
 
 def cmd_quantize(args: argparse.Namespace) -> int:
     from edgekit.pipeline import quantize_only
 
-    load_target_or_fail(args.target)
+    config = options_from(BuildConfig, args)
     out = _default_out(args)
-    quantize_only(_build_config(args), out, quiet=args.quiet)
+    quantize_only(config, out, quiet=args.quiet)
     print(f"wrote {out}")
     return 0
 
@@ -154,34 +157,25 @@ def cmd_quantize(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from edgekit.pipeline import report_only
 
-    report = report_only(Path(args.folder), args.max_drop, quiet=args.quiet)
+    report = report_only(Path(args.folder), getattr(args, "max_drop", None), quiet=args.quiet)
     return _finish(report, Path(args.folder))
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from edgekit.pipeline import validate_folder
 
-    report = validate_folder(Path(args.folder), args.inputs, args.layers, quiet=args.quiet)
+    runs = options_from(ValidateOptions, args)
+    report = validate_folder(Path(args.folder), runs.inputs, runs.layers, quiet=args.quiet)
     return _finish(report, Path(args.folder))
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
-    from edgekit.platforms.deploy import Remote, deploy
+    from edgekit.ondevice.deploy import DeployOptions, Remote, deploy
 
-    load_target_or_fail(args.target)
-    if args.inputs is not None and args.inputs < 1:
-        raise EdgekitError(f"--inputs must be at least 1, got {args.inputs}")
-    folder = Path(args.folder) if args.folder else Path("build") / args.target
-    remote = Remote(args.host, args.port, args.identity, tuple(args.ssh_option))
-    report = deploy(
-        folder,
-        args.target,
-        remote,
-        python=args.python,
-        remote_dir=args.remote_dir,
-        inputs=args.inputs,
-        quiet=args.quiet,
-    )
+    options = options_from(DeployOptions, args)
+    load_target(options.target)
+    folder = Path(args.folder) if args.folder else Path("build") / options.target
+    report = deploy(folder, options_from(Remote, args), options, quiet=args.quiet)
     section = report["deploy"]
     failed = 0
     for row in section["results"]:
@@ -208,22 +202,14 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
 
 def cmd_flash(args: argparse.Namespace) -> int:
-    from edgekit.platforms.flash import describe, flash, plan
+    from edgekit.ondevice.flash import FlashOptions, describe, flash, plan
 
     folder = Path(args.folder)
+    options = options_from(FlashOptions, args)
     if args.dry_run:
-        print(describe(plan(folder, args.emulate, args.pyocd_target, args.force)))
+        print(describe(plan(folder, options)))
         return 0
-    record = flash(
-        folder,
-        emulate=args.emulate,
-        validate=args.validate,
-        force=args.force,
-        probe=args.probe,
-        pyocd_target=args.pyocd_target,
-        inputs=args.inputs,
-        quiet=args.quiet,
-    )
+    record = flash(folder, options, quiet=args.quiet)
     if not record["results"]:  # programmed only
         print(
             f"{record['image']}: {record['programmed_bytes']:,} bytes programmed and verified on "
@@ -243,7 +229,7 @@ def cmd_flash(args: argparse.Namespace) -> int:
         f"{row['bit_exact']}, max abs diff {row['max_abs_diff']}, top-1 agreement "
         f"{row['top1_agreement']:.3f}{speed}"
     )
-    if args.validate:
+    if options.validate:
         print(f"{folder / 'report.html'}: board results added (On the board)")
     if not row["bit_exact"]:
         print("Error: the board's outputs differ from TFLite's reference kernels", file=sys.stderr)
@@ -254,21 +240,16 @@ def cmd_flash(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from edgekit.frontend.train import TrainRun, run_training
 
-    load_target_or_fail(args.target)
-    command = "edgekit " + shlex.join(args.argv)
-    run = TrainRun(
-        target=args.target,
-        data=args.data,
-        alpha=args.alpha,
-        resolution=args.resolution,
-        classes=args.classes,
-        init=args.init,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        seed=args.seed,
+    run = options_from(TrainRun, args)
+    target = load_target(run.target)
+    model = dataclasses.replace(
+        run.model,
+        alpha=run.model.alpha or target.alpha,
+        resolution=run.model.resolution or target.resolution,
     )
-    path = run_training(run, Path(args.out) if args.out else None, command, quiet=args.quiet)
+    command = "edgekit " + shlex.join(args.argv)
+    out = Path(args.out) if args.out else None
+    path = run_training(dataclasses.replace(run, model=model), out, command, quiet=args.quiet)
     print(f"wrote {path}")
     return 0
 
@@ -277,18 +258,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from edgekit.sweep import EngineSpec, SweepSpec, run_sweep
     from edgekit.sweep.report import headline
 
-    engine = EngineSpec(args.engine, args.jobs, args.address)
-    spec = SweepSpec(
-        target=args.target,
-        alphas=_values(args.alpha, float, "--alpha"),
-        resolutions=_values(args.resolution, int, "--resolution"),
-        data=args.data,
-        epochs=args.epochs,
-        validate_inputs=args.validate_inputs,
-        calibration_samples=args.calibration_samples,
-        checkpoints=args.checkpoints,
-    )
-    out = Path(args.out) if args.out else Path("build") / f"sweep-{args.target}"
+    spec = options_from(SweepSpec, args)
+    engine = options_from(EngineSpec, args)
+    out = Path(args.out) if args.out else Path("build") / f"sweep-{spec.build.target}"
     report = run_sweep(spec, engine, out, quiet=args.quiet)
     print(f"{out / 'sweep.html'}: {headline(report)}")
     failed = [r for r in report["points"] if r["status"] != "ok"]
@@ -297,21 +269,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return EXIT_GATE if failed else 0
 
 
-def _values(text: str, kind: type, option: str) -> tuple:
-    """A comma-separated list of numbers, such as '0.35,0.5'."""
-    try:
-        return tuple(kind(v) for v in text.split(","))
-    except ValueError:
-        example = "0.35,0.5,0.75" if kind is float else "96,128,160"
-        raise EdgekitError(
-            f"{option} takes comma-separated numbers such as {example}; got '{text}'"
-        ) from None
-
-
-def load_target_or_fail(name: str) -> None:
+def load_target(name: str):
     from edgekit.platforms.targets import load_target
 
-    load_target(name)
+    return load_target(name)
 
 
 def _finish(report: dict, out: Path) -> int:
@@ -343,6 +304,10 @@ def _finish(report: dict, out: Path) -> int:
 
 def parser() -> argparse.ArgumentParser:
     from edgekit import __version__
+    from edgekit.frontend.train import TrainRun
+    from edgekit.ondevice.deploy import DeployOptions, Remote
+    from edgekit.ondevice.flash import FlashOptions
+    from edgekit.sweep.spec import EngineSpec, SweepSpec
 
     top = argparse.ArgumentParser(
         prog="edgekit",
@@ -352,274 +317,140 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--version", action="version", version=f"edgekit {__version__}")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("targets", help="list the targets")
-    p.set_defaults(run=cmd_targets)
-
-    for name, run, text in (
-        (
-            "build",
-            cmd_build,
-            "every stage: model, quantize, evaluate, each backend compiled and validated, report",
-        ),
-        ("quantize", cmd_quantize, "float model to int8 .tflite"),
-    ):
-        p = sub.add_parser(name, help=text, description=text)
-        _common(p)
-        _model_options(p)
-        _calibration_option(p)
-        p.add_argument(
-            "--out",
-            metavar="DIR",
-            help="output folder (default build/TARGET); "
-            "replaced as a whole when the stage succeeds",
-        )
-        if name == "build":
-            _validate_inputs_option(p, "each artifact runs on")
-            p.add_argument(
-                "--tune-trials",
-                type=int,
-                default=0,
-                metavar="N",
-                help="tune the tvm backend with N TVM MetaSchedule candidates timed on this "
-                "machine (host target only; default 0: no tuning)",
-            )
-            p.add_argument(
-                "--onnx-calibration",
-                default="minmax,entropy,percentile",
-                metavar="M[,M...]",
-                help="ONNX Runtime calibration methods, one int8 model each: minmax, entropy, "
-                "percentile (default all three; the onnx bundle runs the first of these made)",
-            )
-            p.add_argument(
-                "--force",
-                action="store_true",
-                help="build firmware even when it exceeds the board's RAM or flash",
-            )
-            p.add_argument(
-                "--optimise",
-                choices=("Size", "Performance"),
-                help="vela backend (Ethos-U targets): what Vela optimises for "
-                "(default: the target file's)",
-            )
-            p.add_argument(
-                "--kernels",
-                choices=("auto", "ref"),
-                default="auto",
-                help="c backend kernels: auto, the fastest variant per layer for the target's "
-                "features (default), or ref, the reference ones (to bisect a difference)",
-            )
-            p.add_argument(
-                "--patches",
-                default="auto",
-                metavar="off|auto|RxC",
-                help="c backend: run the first layers patch by patch to shrink the arena; auto "
-                "(default) picks the cut and grid with the smallest arena within "
-                "--patch-overhead on microcontroller targets (off elsewhere), RxC a grid of R x C "
-                "tiles on any target, off layer by layer",
-            )
-            p.add_argument(
-                "--patch-cut",
-                metavar="LAYER",
-                help="the layer the patches end at (a layer name, part of one, or an op index; "
-                "default: chosen with the grid)",
-            )
-            p.add_argument(
-                "--patch-overhead",
-                default="20%",
-                metavar="P%",
-                help="the most extra work, estimated, that --patches auto may spend (default 20%%)",
-            )
-            p.add_argument(
-                "--max-drop",
-                type=float,
-                metavar="P",
-                help="exit 1 if int8 top-1 is more than P points below float",
-            )
+    def command(name: str, run, text: str, description: str | None = None):
+        p = sub.add_parser(name, help=text, description=description or text)
         p.set_defaults(run=run)
+        return p
 
-    p = sub.add_parser("report", help="accuracy report of a 'quantize' output folder")
+    command("targets", cmd_targets, "list the targets")
+
+    p = command(
+        "build",
+        cmd_build,
+        "every stage: model, quantize, evaluate, each backend compiled and validated, report",
+    )
+    add_options(p, BuildConfig)
+    _out_option(p, "output folder (default build/TARGET); replaced as a whole when it succeeds")
+    _quiet_option(p)
+
+    p = command("quantize", cmd_quantize, "float model to int8 .tflite")
+    add_options(p, BuildConfig, skip=QUANTIZE_SKIPS)
+    _out_option(p, "output folder (default build/TARGET); replaced as a whole when it succeeds")
+    _quiet_option(p)
+
+    p = command("report", cmd_report, "accuracy report of a 'quantize' output folder")
     p.add_argument("folder", help="folder written by 'edgekit quantize'")
-    p.add_argument(
-        "--max-drop",
-        type=float,
-        metavar="P",
-        help="exit 1 if int8 top-1 is more than P points below float",
-    )
-    p.add_argument("--quiet", action="store_true", help="no progress output")
-    p.set_defaults(run=cmd_report)
+    add_options(p, BuildConfig, only=("max_drop",), skip=("model", "compile"))
+    _quiet_option(p)
 
-    p = sub.add_parser("validate", help="run a build's artifacts again against the reference")
+    p = command("validate", cmd_validate, "run a build's artifacts again against the reference")
     p.add_argument("folder", help="folder written by 'edgekit build'")
-    p.add_argument(
-        "--inputs", type=int, default=20, metavar="N", help="evaluation inputs to run (default 20)"
-    )
-    p.add_argument(
-        "--layers",
-        action="store_true",
-        help="also compare every intermediate tensor of the first input",
-    )
-    p.add_argument("--quiet", action="store_true", help="no progress output")
-    p.set_defaults(run=cmd_validate)
+    add_options(p, ValidateOptions)
+    _quiet_option(p)
 
-    p = sub.add_parser(
+    p = command(
         "deploy",
-        help="copy a Linux build's bundle to a board over SSH, run it there, report",
-        description="Copy the bundle of 'edgekit build' to a board over SSH, run every "
-        "artifact there on the evaluation inputs, and add the board's results (bit-exactness "
-        "against TFLite's reference kernels, top-1 agreement, latency) to the build's report.",
+        cmd_deploy,
+        "copy a Linux build's bundle to a board over SSH, run it there, report",
+        "Copy the bundle of 'edgekit build' to a board over SSH, run every artifact there on "
+        "the evaluation inputs, and add the board's results (bit-exactness against TFLite's "
+        "reference kernels, top-1 agreement, latency) to the build's report.",
     )
     p.add_argument(
         "folder", nargs="?", help="folder written by 'edgekit build' (default build/TARGET)"
     )
-    p.add_argument("--target", required=True, help="the target the folder was built for")
-    p.add_argument("--host", required=True, metavar="USER@BOARD", help="the board, as for ssh")
-    p.add_argument("--port", type=int, help="SSH port (default: ssh's)")
-    p.add_argument("--identity", metavar="KEY", help="SSH private key (default: ssh's)")
-    p.add_argument(
-        "--ssh-option",
-        action="append",
-        default=[],
-        metavar="OPT",
-        help="extra 'ssh -o' option, e.g. UserKnownHostsFile=PATH (repeatable)",
-    )
-    p.add_argument(
-        "--python",
-        default="python3",
-        help="the board's Python for the runner scripts (default python3)",
-    )
-    p.add_argument(
-        "--remote-dir",
-        metavar="DIR",
-        help="where the bundle goes on the board, relative to the home folder "
-        "(default edgekit-TARGET); replaced as a whole",
-    )
-    p.add_argument(
-        "--inputs", type=int, metavar="N", help="evaluation inputs to run (default: the build's)"
-    )
-    p.add_argument("--quiet", action="store_true", help="no progress output")
-    p.set_defaults(run=cmd_deploy)
+    add_options(p, DeployOptions)
+    add_options(p, Remote)
+    _quiet_option(p)
 
-    p = sub.add_parser(
+    p = command(
         "flash",
-        help="put a Cortex-M build's firmware on a board (pyOCD) or its QEMU board, run it there",
-        description="Program the firmware of 'edgekit build' through a debug probe (pyOCD), "
-        "run the evaluation inputs on the board with semihosting and, with --validate, add the "
-        "board's results (bit-exactness, cycles) to the build's report. --emulate runs the same "
-        "loop on the target's QEMU board.",
+        cmd_flash,
+        "put a Cortex-M build's firmware on a board (pyOCD) or its QEMU board, run it there",
+        "Program the firmware of 'edgekit build' through a debug probe (pyOCD), run the "
+        "evaluation inputs on the board with semihosting and, with --validate, add the board's "
+        "results (bit-exactness, cycles) to the build's report. --emulate runs the same loop on "
+        "the target's QEMU board.",
     )
     p.add_argument("folder", help="folder written by 'edgekit build' for a Cortex-M target")
-    p.add_argument("--probe", metavar="UID", help="debug probe unique ID (default: the only one)")
-    p.add_argument(
-        "--pyocd-target", metavar="TYPE", help="pyOCD target type (default: the target file's)"
-    )
-    p.add_argument("--emulate", action="store_true", help="the target's QEMU board, no hardware")
-    p.add_argument(
-        "--validate",
-        action="store_true",
-        help="run the build's validation inputs and merge the results into its report",
-    )
+    add_options(p, FlashOptions)
     p.add_argument(
         "--dry-run",
         action="store_true",
         help="print what would be flashed where and check it fits; touch no hardware",
     )
-    p.add_argument(
-        "--force", action="store_true", help="flash a firmware that failed validation in QEMU"
-    )
-    p.add_argument(
-        "--inputs", type=int, metavar="N", help="evaluation inputs to run (default: the build's)"
-    )
-    p.add_argument("--quiet", action="store_true", help="no progress output")
-    p.set_defaults(run=cmd_flash)
+    _quiet_option(p)
 
-    p = sub.add_parser(
+    p = command(
         "sweep",
-        help="build a grid of MobileNetV2 widths and resolutions for a board; name the best "
-        "that fits",
-        description="Build every alpha x resolution point for a microcontroller target (weights "
-        "fine-tuned from the nearest checkpoint, int8, C firmware validated in QEMU), each into "
+        cmd_sweep,
+        "build a grid of MobileNetV2 widths and resolutions for a board; name the best that fits",
+        "Build every alpha x resolution point for a microcontroller target (weights fine-tuned "
+        "from the nearest checkpoint, int8, C firmware validated in QEMU), each into "
         "DIR/points/<point>/, and report accuracy, instructions, arena, flash and RAM per point, "
         "the Pareto fronts and the best point that fits the board. Points already built with "
         "the same configuration are kept.",
     )
-    _common(p)
-    p.add_argument("--alpha", required=True, metavar="A[,A...]", help="widths, e.g. 0.35,0.5,0.75")
-    p.add_argument(
-        "--resolution", required=True, metavar="R[,R...]", help="input sizes, e.g. 96,128,160"
-    )
-    p.add_argument(
-        "--epochs",
-        type=int,
-        metavar="N",
-        help="training epochs per point (default 3 from a checkpoint of the same width, 15 from "
-        "scratch); a point with a checkpoint of its own uses it as is",
-    )
-    p.add_argument(
-        "--checkpoints",
-        metavar="DIR",
-        help="folder of 'edgekit train' checkpoints to start from (default: the shipped ones)",
-    )
-    _validate_inputs_option(p, "each point's firmware runs on in QEMU")
-    _calibration_option(p)
-    p.add_argument(
-        "--engine",
-        default="local",
-        help="local: a process pool on this machine (default); ray: Ray tasks on a cluster",
-    )
-    p.add_argument(
-        "--jobs",
-        type=int,
-        metavar="N",
-        help="points at once (default for local: cores / 2 threads per build; for ray: as many "
-        "as the cluster's CPUs allow)",
-    )
-    p.add_argument(
-        "--address",
-        metavar="ADDR",
-        help="Ray cluster to run on, as 'ray start --head' prints it (default: a local Ray "
-        "started for the run)",
-    )
-    p.add_argument(
-        "--out", metavar="DIR", help="output folder (default build/sweep-TARGET); kept between runs"
-    )
-    p.set_defaults(run=cmd_sweep)
+    add_options(p, SweepSpec, skip=SWEEP_SKIPS)
+    add_options(p, EngineSpec)
+    _out_option(p, "output folder (default build/sweep-TARGET); kept between runs")
+    _quiet_option(p)
 
-    p = sub.add_parser("train", help="train or fine-tune the built-in MobileNetV2 on a data set")
-    _common(p)
-    _model_options(p, builtin_only=True)
-    p.add_argument(
-        "--init",
-        metavar="W",
-        help="start from these weights: a checkpoint .npz "
-        "(any resolution of the same alpha and classes) or 'imagenet'",
-    )
-    p.add_argument("--epochs", type=int, default=15)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--learning-rate", type=float, default=2e-3)
-    p.add_argument("--seed", type=int, default=0)
+    p = command("train", cmd_train, "train or fine-tune the built-in MobileNetV2 on a data set")
+    add_options(p, TrainRun, skip=("path", "weights"))
     p.add_argument(
         "--out",
         metavar="PATH",
-        help="checkpoint .npz to write (a .json manifest "
-        "goes beside it; default ./<model>_<data>.npz)",
+        help="checkpoint .npz to write (a .json manifest goes beside it; default "
+        "./<model>_<data>.npz)",
     )
-    p.set_defaults(run=cmd_train)
+    _quiet_option(p)
     return top
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line: one ``Error:`` line and a fixed exit code for whatever goes wrong."""
+    from edgekit.buildfolder import terminate_as_interrupt
+
     argv = sys.argv[1:] if argv is None else argv
-    args = parser().parse_args(argv)
-    args.argv = argv
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    terminate_as_interrupt()
     try:
+        args = parser().parse_args(argv)
+        args.argv = argv
         return args.run(args)
     except EdgekitError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:  # a bad --out, unreadable data, a full disk: the user can act on it
+        what = f"cannot use '{exc.filename}': " if exc.filename else ""
+        print(f"Error: {what}{exc.strerror or first_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("Error: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        log = _write_traceback(exc)
+        print(
+            f"Error: internal error in edgekit ({type(exc).__name__}: {first_line(exc)}); this "
+            f"is a bug, please report it with the traceback in {log}",
+            file=sys.stderr,
+        )
+        return EXIT_BUG
+
+
+def _write_traceback(exc: BaseException) -> Path:
+    """The traceback of an internal error in edgekit's cache folder (``$XDG_CACHE_HOME``)."""
+    import time
+    import traceback
+
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "edgekit" / "logs"
+    base.mkdir(parents=True, exist_ok=True)
+    path = base / f"error-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    with open(path, "w") as file:
+        file.write(f"edgekit {' '.join(sys.argv[1:])}\n")
+        traceback.print_exception(exc, file=file)
+    return path
 
 
 if __name__ == "__main__":

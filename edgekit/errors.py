@@ -1,4 +1,4 @@
-"""The one exception a user can cause, and its exit code."""
+"""The exception a user can cause (and its exit code), and the one edgekit's own bugs raise."""
 
 
 class EdgekitError(Exception):
@@ -12,6 +12,12 @@ class EdgekitError(Exception):
 class CannotRun(EdgekitError):
     """An artifact that was built but cannot be run on this machine (no emulated runtime for
     its architecture): its validation is skipped, never faked, and the artifact is kept."""
+
+
+class InternalError(Exception):
+    """edgekit broke one of its own invariants: a bug in edgekit, not something the user did.
+    Raised instead of ``assert`` (which ``python -O`` drops); the CLI says it is a bug and where
+    the traceback was written."""
 
 
 EXIT_USAGE = 2

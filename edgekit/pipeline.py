@@ -14,27 +14,34 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+import time
+import traceback
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from edgekit import __version__
-from edgekit.config import ONNX_METHODS, BuildConfig, ModelSpec
-from edgekit.errors import CannotRun, EdgekitError
-from edgekit.frontend.data import Dataset, Splits, load_dataset, preprocess, splits
+from edgekit.artifacts import Artifact, Backend
+from edgekit.buildfolder import (
+    BUILD_FILE,
+    FLOAT_MODEL,
+    INT8_MODEL,
+    LOG_FILE,
+    REPORT_FILE,
+    atomic_folder,
+    load_artifacts,
+    load_build,
+    read_config,
+)
+from edgekit.config import BuildConfig, CompileOptions, ModelSpec
+from edgekit.errors import CannotRun, EdgekitError, first_line
+from edgekit.frontend.data import Dataset, Splits, load_splits, preprocess
 from edgekit.frontend.mobilenet import MobileNetConfig
 from edgekit.frontend.modelio import SourceModel, builtin_model, load_user_model
 from edgekit.platforms.targets import Target, load_target
 from edgekit.progress import Log
 from edgekit.quantization import Int8Model
 
-__all__ = ["ONNX_METHODS", "BuildConfig", "ModelSpec", "build", "quantize_only", "report_only"]
-
-FLOAT_MODEL = "model_float.keras"
-INT8_MODEL = "model_int8.tflite"
-BUILD_FILE = "build.json"
+__all__ = ["BuildConfig", "ModelSpec", "build", "quantize_only", "report_only", "validate_folder"]
 
 
 # ---------------------------------------------------------------- model
@@ -59,15 +66,6 @@ def resolve_model(config: BuildConfig, target: Target, dataset: Dataset) -> Sour
     )
 
 
-def load_data(spec: str, shape: tuple[int, int, int]) -> Splits:
-    """The data for a build, at the input size of the model it will feed."""
-    if shape[0] != shape[1]:
-        raise EdgekitError(
-            f"the model takes {shape[0]}x{shape[1]} images; only square inputs are supported"
-        )
-    return splits(load_dataset(spec, shape[0], shape[2]))
-
-
 def builtin_shape(spec: ModelSpec, target: Target) -> tuple[int, int, int]:
     resolution = spec.resolution or target.resolution
     return (resolution, resolution, 3)
@@ -81,7 +79,7 @@ def model_stage(config: BuildConfig, target: Target, log: Log) -> tuple[SourceMo
             source = load_user_model(config.model.path)
             detail.append(f"{source.name} {describe(source)}, from {source.source}")
     with log.stage("data") as detail:
-        data = load_data(
+        data = load_splits(
             config.data, source.input_shape if source else builtin_shape(config.model, target)
         )
         detail.append(
@@ -130,12 +128,7 @@ def wraps_saved_model(model) -> bool:
 
 
 def quantize_stage(
-    config: BuildConfig,
-    source: SourceModel,
-    data: Splits,
-    out: Path,
-    log: Log,
-    onnx: bool = False,
+    config: BuildConfig, source: SourceModel, data: Splits, *, out: Path, log: Log, onnx: bool
 ) -> Int8Model:
     """The float model, the TFLite int8 model, with ``onnx`` ONNX Runtime's int8 models too,
     and ``build.json``, into ``out`` (which must exist)."""
@@ -155,13 +148,15 @@ def quantize_stage(
     (out / INT8_MODEL).write_bytes(tflite)
     models = None
     if onnx:
-        models = onnx_quantize_stage(config, source, data, out, log)
+        models = onnx_quantize_stage(config, source, data, out=out, log=log)
     meta = {"config": asdict(config), "model": model_section(source)}
     (out / BUILD_FILE).write_text(json.dumps(meta, indent=2) + "\n")
     return Int8Model(tflite, models)
 
 
-def onnx_quantize_stage(config: BuildConfig, source: SourceModel, data: Splits, out: Path, log):
+def onnx_quantize_stage(
+    config: BuildConfig, source: SourceModel, data: Splits, *, out: Path, log: Log
+):
     """ONNX Runtime's quantizer beside TFLite's: the float model exported to ONNX and quantized
     statically (QDQ, per-channel) with each calibration method; None where it cannot run."""
     if source.float_model is None or wraps_saved_model(source.float_model):
@@ -194,9 +189,7 @@ class Evaluation:
     float_predictions: object  # the float model's top-1 class per evaluation input, or None
 
 
-def evaluate_stage(
-    config: BuildConfig, source: SourceModel, model: Int8Model, data: Splits, log: Log
-) -> Evaluation:
+def evaluate_stage(source: SourceModel, model: Int8Model, data: Splits, log: Log) -> Evaluation:
     """Float (Keras) against int8 (LiteRT on the host) on the evaluation split, and ONNX
     Runtime's int8 models where the quantize stage made them."""
     from tqdm import tqdm
@@ -215,7 +208,7 @@ def evaluate_stage(
         detail.append(summary(accuracy))
     onnx = None
     if model.onnx is not None:
-        from edgekit.quantization.onnx_ptq import onnx_section
+        from edgekit.validation.onnx import onnx_section
 
         with log.stage("evaluate onnx") as detail:
             onnx = onnx_section(model.onnx, evaluation)
@@ -234,48 +227,61 @@ class Outcome:
     """One backend's way through compile and validate."""
 
     backend: str
-    artifact: object = None  # edgekit.backends.Artifact, once compiled
+    artifact: Artifact | None = None  # once compiled
     validation: dict | None = None
     benchmark: dict | None = None
     failures: list[dict] = field(default_factory=list)  # {"stage", "reason"}
 
+    def fail(self, stage: str, exc: BaseException, out: Path, log: Log) -> None:
+        """Record ``exc`` as this backend's failure in ``stage``: a user's mistake as its
+        message, anything else as a bug in edgekit, its traceback appended to the build log.
+        The other backends and the report go on either way."""
+        if isinstance(exc, EdgekitError):
+            reason = str(exc)
+        else:
+            with open(out / LOG_FILE, "a") as file:
+                file.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%S')} {stage} {self.backend}\n")
+                traceback.print_exception(exc, file=file)
+            reason = (
+                f"internal error in edgekit ({type(exc).__name__}: {first_line(exc)}); this is "
+                f"a bug, its traceback is in {LOG_FILE}"
+            )
+        log.fail(f"{stage} {self.backend}", reason)
+        self.failures.append({"stage": stage, "reason": reason})
 
-def selected_backends(config: BuildConfig, target: Target, log: Log) -> dict:
+
+def selected_backends(config: BuildConfig, target: Target, log: Log) -> dict[str, Backend]:
     """The backends this build compiles: the target's list and those the options ask for,
-    that this edgekit has and that build for the target (the others are logged as skipped)."""
+    that build for the target (the others are logged as skipped). The registry is the one list
+    of backends: a target file naming another is an error."""
     from edgekit.backends import registry
 
-    options = compile_options(config)
     known = registry()
-    names = [*target.backends, *(n for n, b in known.items() if b.requested(options))]
+    unknown = [n for n in target.backends if n not in known]
+    if unknown:
+        raise EdgekitError(
+            f"target '{target.name}' names backend '{unknown[0]}', which edgekit does not have; "
+            f"fix its target file's 'backends' (known: {', '.join(known)})"
+        )
+    names = [*target.backends, *(n for n, b in known.items() if b.requested(config.compile))]
     chosen = {}
     for name in dict.fromkeys(names):
-        backend = known.get(name)
-        if backend is None:
-            log.skip(f"backend {name}", "not available in this edgekit version")
-        elif not backend.supports(target):
+        backend = known[name]
+        if not backend.supports(target):
             log.skip(f"backend {name}", f"does not build for {target.family} targets yet")
         else:
             chosen[name] = backend
     return chosen
 
 
-def compile_options(config: BuildConfig):
-    from edgekit.backends import CompileOptions
-
-    return CompileOptions(
-        force=config.force,
-        tune_trials=config.tune_trials,
-        kernels=config.kernels,
-        patches=config.patches,
-        patch_cut=config.patch_cut,
-        patch_overhead=config.patch_overhead,
-        optimise=config.optimise,
-    )
-
-
 def compile_stage(
-    backends: dict, model: Int8Model, target: Target, out: Path, options, log: Log
+    backends: dict[str, Backend],
+    model: Int8Model,
+    target: Target,
+    *,
+    options: CompileOptions,
+    out: Path,
+    log: Log,
 ) -> list[Outcome]:
     """Each backend compiled into ``out/<name>``, built aside and renamed into place, so a
     backend that fails leaves no folder; its error is recorded, not raised."""
@@ -291,20 +297,21 @@ def compile_stage(
                 os.replace(work, final)
                 outcome.artifact = replace(artifact, path=final)
                 detail.append(artifact_summary(outcome.artifact))
-        except EdgekitError as exc:
+        except Exception as exc:  # one backend's failure, whatever it is, is only its own
             shutil.rmtree(work, ignore_errors=True)
-            log.fail(f"compile {name}", str(exc))
-            outcome.failures.append({"stage": "compile", "reason": str(exc)})
+            outcome.fail("compile", exc, out, log)
     return outcomes
 
 
 def validate_stage(
     outcomes: list[Outcome],
-    backends: dict,
+    backends: dict[str, Backend],
     tflite: bytes,
+    *,
     target: Target,
     data: Dataset,
     count: int,
+    out: Path,
     log: Log,
     float_predictions=None,
     layers: bool = False,
@@ -327,9 +334,9 @@ def validate_stage(
                     backends[name],
                     outcome.artifact,
                     target,
-                    tflite,
-                    data,
-                    count,
+                    tflite=tflite,
+                    data=data,
+                    count=count,
                     layers=layers,
                     macs=total,
                     float_predictions=float_predictions,
@@ -343,9 +350,8 @@ def validate_stage(
         except CannotRun as exc:  # built, kept and listed; only its run is not possible here
             log.skip(f"validate {name}", str(exc))
             continue
-        except EdgekitError as exc:
-            log.fail(f"validate {name}", str(exc))
-            outcome.failures.append({"stage": "validate", "reason": str(exc)})
+        except Exception as exc:  # one backend's failure, whatever it is, is only its own
+            outcome.fail("validate", exc, out, log)
             continue
         outcome.validation, outcome.benchmark = row, bench
         if backends[name].bit_exact and not row["bit_exact"]:
@@ -369,13 +375,14 @@ def validate_stage(
 def report_stage(
     config: BuildConfig,
     target: Target,
+    *,
     source: SourceModel,
     data: Splits,
     evaluation: Evaluation,
     outcomes: list[Outcome],
     out: Path,
     log: Log,
-    earlier: list[dict] = (),
+    earlier: list[dict] | tuple = (),
 ) -> dict:
     """report.json, report.md and report.html from what the stages returned; ``earlier``: stage
     records of a previous run that this one did not repeat (``edgekit report``)."""
@@ -518,72 +525,60 @@ def artifact_summary(artifact) -> str:
 # ---------------------------------------------------------------- drivers
 
 
-@contextmanager
-def atomic_folder(out: Path) -> Iterator[Path]:
-    """A temporary sibling of ``out`` that replaces ``out`` only if the body succeeds."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the result is an ordinary folder
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        os.replace(out, old)
-        os.replace(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, out)
-
-
 def build(config: BuildConfig, out: Path, quiet: bool = False) -> dict:
     """``edgekit build``: every stage into ``out``, replaced atomically; the report dict.
     A failed backend is in ``report["failures"]``, not raised."""
     log = Log(quiet)
     target = load_target(config.target)
-    if config.tune_trials:
+    if config.compile.tune_trials:
         from edgekit.backends.tvm_tune import check_tunable
 
-        check_tunable(target, config.tune_trials)  # before any stage runs
+        check_tunable(target, config.compile.tune_trials)  # before any stage runs
     backends = selected_backends(config, target, log)
-    onnx = any(b.needs == "onnx" for b in backends.values())
     with atomic_folder(out) as tmp:
-        source, data = model_stage(config, target, log)
-        model = quantize_stage(config, source, data, tmp, log, onnx=onnx)
-        evaluation = evaluate_stage(config, source, model, data, log)
-        outcomes = compile_stage(backends, model, target, tmp, compile_options(config), log)
+        source, data, model = prepare(config, target, backends, out=tmp, log=log)
+        evaluation = evaluate_stage(source, model, data, log)
+        outcomes = compile_stage(backends, model, target, options=config.compile, out=tmp, log=log)
         validate_stage(
             outcomes,
             backends,
             model.tflite,
-            target,
-            data.evaluation,
-            config.validate_inputs,
-            log,
-            evaluation.float_predictions,
+            target=target,
+            data=data.evaluation,
+            count=config.validate_inputs,
+            out=tmp,
+            log=log,
+            float_predictions=evaluation.float_predictions,
         )
-        report = report_stage(config, target, source, data, evaluation, outcomes, tmp, log)
+        report = report_stage(
+            config,
+            target,
+            source=source,
+            data=data,
+            evaluation=evaluation,
+            outcomes=outcomes,
+            out=tmp,
+            log=log,
+        )
     return report
 
 
-def prepare(config: BuildConfig, out: Path, log: Log) -> tuple[SourceModel, Splits, Int8Model]:
+def prepare(
+    config: BuildConfig, target: Target, backends: dict[str, Backend], *, out: Path, log: Log
+) -> tuple[SourceModel, Splits, Int8Model]:
     """The model and quantize stages into ``out`` (which must exist): the float and int8
-    models, ONNX Runtime's where the target has the onnx backend, and build.json."""
-    target = load_target(config.target)
-    onnx = any(b.needs == "onnx" for b in selected_backends(config, target, Log(True)).values())
+    models, ONNX Runtime's where one of ``backends`` compiles it, and build.json."""
+    onnx = any(b.needs == "onnx" for b in backends.values())
     source, data = model_stage(config, target, log)
-    return source, data, quantize_stage(config, source, data, out, log, onnx=onnx)
+    return source, data, quantize_stage(config, source, data, out=out, log=log, onnx=onnx)
 
 
 def quantize_only(config: BuildConfig, out: Path, quiet: bool = False) -> None:
     """``edgekit quantize``: ``prepare`` into ``out``, replaced atomically."""
+    target = load_target(config.target)
+    backends = selected_backends(config, target, Log(True))
     with atomic_folder(out) as tmp:
-        prepare(config, tmp, Log(quiet))
+        prepare(config, target, backends, out=tmp, log=Log(quiet))
 
 
 def report_only(folder: Path, max_drop: float | None, quiet: bool = False) -> dict:
@@ -593,9 +588,8 @@ def report_only(folder: Path, max_drop: float | None, quiet: bool = False) -> di
 
     folder = Path(folder)
     try:
-        meta = json.loads((folder / BUILD_FILE).read_text())
-        config = BuildConfig.from_dict({**meta["config"], "max_drop": max_drop})
-        model = meta["model"]
+        config, model = read_config(folder)
+        config = replace(config, max_drop=max_drop)
         tflite = (folder / INT8_MODEL).read_bytes()
     except (OSError, ValueError, TypeError, KeyError) as exc:
         raise EdgekitError(
@@ -603,49 +597,52 @@ def report_only(folder: Path, max_drop: float | None, quiet: bool = False) -> di
             "'edgekit quantize --out DIR' first"
         ) from None
     target = load_target(config.target)
-    data = load_data(config.data, tuple(model["input_shape"]))
+    data = load_splits(config.data, tuple(model["input_shape"]))
     if (folder / FLOAT_MODEL).is_file():
         float_model = load_user_model(folder / FLOAT_MODEL).float_model
     elif config.model.path is not None:
         float_model = load_user_model(config.model.path).float_model
     else:
         float_model = None
-    mconfig = (
-        builtin_config(config.model, target, model["classes"])
-        if config.model.path is None
-        else None
-    )
     source = SourceModel(
-        model["name"],
-        float_model,
-        None,
-        tuple(model["input_shape"]),
-        model["classes"],
-        model["source"],
-        model["weights"],
-        mconfig,
+        name=model["name"],
+        float_model=float_model,
+        tflite=None,
+        input_shape=tuple(model["input_shape"]),
+        classes=model["classes"],
+        source=model["source"],
+        weights=model["weights"],
+        config=(
+            builtin_config(config.model, target, model["classes"])
+            if config.model.path is None
+            else None
+        ),
     )
     log = Log(quiet)
-    evaluation = evaluate_stage(config, source, Int8Model(tflite, load_models(folder)), data, log)
-    outcomes, earlier = _recorded(folder)
-    return report_stage(config, target, source, data, evaluation, outcomes, folder, log, earlier)
+    evaluation = evaluate_stage(source, Int8Model(tflite, load_models(folder)), data, log)
+    outcomes, earlier = recorded_outcomes(folder)
+    return report_stage(
+        config,
+        target,
+        source=source,
+        data=data,
+        evaluation=evaluation,
+        outcomes=outcomes,
+        out=folder,
+        log=log,
+        earlier=earlier,
+    )
 
 
-def _artifacts(folder: Path) -> list:
-    from edgekit.backends import Artifact
-
-    return [Artifact.load(p.parent) for p in sorted(Path(folder).glob("*/artifact.json"))]
-
-
-def _recorded(folder: Path) -> tuple[list[Outcome], list[dict]]:
+def recorded_outcomes(folder: Path) -> tuple[list[Outcome], list[dict]]:
     """The artifacts a build folder holds, with the validation its report.json has for them,
     and that report's stage records (``edgekit report`` compiles and runs nothing)."""
     try:
-        old = json.loads((folder / "report.json").read_text())
+        old = json.loads((folder / REPORT_FILE).read_text())
     except (OSError, ValueError):
         old = {}
     outcomes = []
-    for artifact in _artifacts(folder):
+    for artifact in load_artifacts(folder):
         name = artifact.backend
 
         def mine(key: str, name: str = name) -> list[dict]:
@@ -664,75 +661,30 @@ def _recorded(folder: Path) -> tuple[list[Outcome], list[dict]]:
     return outcomes, list(old.get("stages", []))
 
 
-@dataclass
-class BuildFolder:
-    """A finished build, read back: what ``edgekit validate`` and ``edgekit deploy`` start from."""
-
-    folder: Path
-    config: BuildConfig
-    target: Target
-    report: dict
-    tflite: bytes
-    data: Splits
-
-    def artifacts(self) -> list:
-        """The compiled artifacts (folders with an ``artifact.json``), in name order."""
-        found = _artifacts(self.folder)
-        if not found:
-            raise EdgekitError(
-                f"'{self.folder}' holds no compiled artifacts; build for a target whose "
-                "backends edgekit can compile (see 'edgekit targets')"
-            )
-        return found
-
-    def float_predictions(self, count: int):
-        """The float model's top-1 class of the first ``count`` evaluation inputs (None when the
-        build has no float model)."""
-        from edgekit.validation.artifacts import float_predictions
-
-        path = self.folder / FLOAT_MODEL
-        model = load_user_model(path).float_model if path.is_file() else None
-        return float_predictions(model, self.data.evaluation, count)
-
-
-def load_build(folder: Path) -> BuildFolder:
-    folder = Path(folder)
-    try:
-        meta = json.loads((folder / BUILD_FILE).read_text())
-        report = json.loads((folder / "report.json").read_text())
-        tflite = (folder / INT8_MODEL).read_bytes()
-        config = BuildConfig.from_dict(meta["config"])
-        shape = tuple(meta["model"]["input_shape"])
-    except (OSError, ValueError, TypeError, KeyError) as exc:
-        raise EdgekitError(
-            f"'{folder}' is not a build folder ({exc}); run 'edgekit build' first"
-        ) from None
-    target = load_target(config.target)
-    return BuildFolder(folder, config, target, report, tflite, load_data(config.data, shape))
-
-
-def validate_folder(folder: Path, inputs: int, layers: bool, quiet: bool = False) -> dict:
+def validate_folder(folder: Path, inputs: int | None, layers: bool, quiet: bool = False) -> dict:
     """``edgekit validate``: run a build's compiled artifacts again, on ``inputs`` evaluation
-    inputs (and with ``layers``, every intermediate tensor of the first); the report's
+    inputs (None: as many as the build ran; with ``layers``, every intermediate tensor of the
+    first too); the report's
     validation and benchmark rows and its validation failures are replaced."""
     from edgekit.backends import registry
-    from edgekit.report import write_reports
+    from edgekit.validation.artifacts import float_predictions
 
     build = load_build(folder)
     report, data = build.report, build.data
     log = Log(quiet)
-    count = min(inputs, len(data.evaluation))
+    count = min(inputs or build.config.validate_inputs, len(data.evaluation))
     outcomes = [Outcome(a.backend, a) for a in build.artifacts()]
     validate_stage(
         outcomes,
         registry(),
         build.tflite,
-        build.target,
-        data.evaluation,
-        count,
-        log,
-        build.float_predictions(count),
-        layers,
+        target=build.target,
+        data=data.evaluation,
+        count=count,
+        out=build.folder,
+        log=log,
+        float_predictions=float_predictions(build.float_model(), data.evaluation, count),
+        layers=layers,
     )
     for outcome in outcomes:
         name = outcome.backend
@@ -746,7 +698,7 @@ def validate_folder(folder: Path, inputs: int, layers: bool, quiet: bool = False
             if not (f["backend"] == name and f["stage"] == "validate")
         ] + [{"backend": name, **f} for f in outcome.failures]
     report["stages"] = report.get("stages", []) + [asdict(s) for s in log.stages]
-    write_reports(report, folder)
+    build.write_report()
     return report
 
 

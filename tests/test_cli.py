@@ -194,9 +194,8 @@ def test_validate_exits_1_naming_an_artifact_that_failed_and_clears_it_once_fixe
 def test_an_artifact_that_cannot_run_here_is_kept_and_its_validation_skipped(
     host_build, tmp_path, monkeypatch
 ):
-
-    from edgekit.backends import CompileOptions
     from edgekit.backends.litert import LiteRTBackend
+    from edgekit.config import CompileOptions
     from edgekit.errors import CannotRun
     from edgekit.frontend.data import load_dataset, splits
     from edgekit.pipeline import Log, compile_stage, validate_stage
@@ -211,9 +210,18 @@ def test_an_artifact_that_cannot_run_here_is_kept_and_its_validation_skipped(
     log = Log(quiet=True)
     tflite = (host_build[0] / "model_int8.tflite").read_bytes()
     backends = {"litert": LiteRTBackend()}
-    outcomes = compile_stage(backends, Int8Model(tflite), host, tmp_path, CompileOptions(), log)
+    outcomes = compile_stage(
+        backends, Int8Model(tflite), host, options=CompileOptions(), out=tmp_path, log=log
+    )
     validate_stage(
-        outcomes, backends, tflite, host, splits(load_dataset("digits", 96)).evaluation, 2, log
+        outcomes,
+        backends,
+        tflite,
+        target=host,
+        data=splits(load_dataset("digits", 96)).evaluation,
+        count=2,
+        out=tmp_path,
+        log=log,
     )
     stages = {s.name: (s.status, s.detail) for s in log.stages}
     assert stages["validate litert"] == ("skipped", "no runtime for this architecture here")
@@ -223,13 +231,104 @@ def test_an_artifact_that_cannot_run_here_is_kept_and_its_validation_skipped(
 
 
 def test_build_options_reach_the_backends_that_read_them():
-    from edgekit.cli import _build_config, parser
-    from edgekit.pipeline import compile_options
+    from edgekit.cli import options_from, parser
+    from edgekit.config import BuildConfig
 
-    args = parser().parse_args(
-        ["build", "--target", "ethos-u55-128", "--optimise", "Size", "--kernels", "ref"]
-    )
-    options = compile_options(_build_config(args))
+    def config(*args):
+        return options_from(BuildConfig, parser().parse_args(["build", *args]))
+
+    options = config("--target", "ethos-u55-128", "--optimise", "Size", "--kernels", "ref").compile
     assert (options.optimise, options.kernels, options.force) == ("Size", "ref", False)
-    default = compile_options(_build_config(parser().parse_args(["build", "--target", "host"])))
+    default = config("--target", "host").compile
     assert (default.optimise, default.kernels) == (None, "auto")
+    assert config("--target", "host", "--patch-overhead", "35%").compile.patch_overhead == 0.35
+
+
+def test_every_option_field_is_an_argument_and_a_command_line_round_trip():
+    """An option's one home is its dataclass field: the parser is made from the fields, and a
+    configuration written back as a command line (as a manifest records it) parses to itself."""
+    import dataclasses
+    import shlex
+
+    from edgekit.cli import options_from, parser
+    from edgekit.config import BuildConfig, CompileOptions, ModelSpec, command_line, flag
+
+    config = BuildConfig(
+        "cortex-m7",
+        model=ModelSpec(alpha=0.5, resolution=128),
+        validate_inputs=3,
+        onnx_calibration=("entropy",),
+        compile=CompileOptions(patches="2x2", patch_overhead=0.3, kernels="ref", force=True),
+    )
+    words = shlex.split(command_line("build", config))[1:]
+    assert options_from(BuildConfig, parser().parse_args(words)) == config
+    build_help = subprocess.run(
+        [sys.executable, "-m", "edgekit.cli", "build", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for cls in (BuildConfig, ModelSpec, CompileOptions):
+        for f in dataclasses.fields(cls):
+            if "option" in f.metadata:
+                assert flag(f) in build_help, f.name
+
+
+def test_a_backend_that_raises_anything_is_only_that_backend_failing(
+    cli, host_build, tmp_path, monkeypatch
+):
+    """A bug in one backend (here a KeyError) fails that backend: the others still run, the
+    report is written, the command exits 1, and the traceback is in the folder's build.log."""
+    import shutil
+
+    from edgekit.backends.litert import LiteRTBackend
+    from edgekit.config import CompileOptions
+    from edgekit.pipeline import Log, compile_stage
+    from edgekit.platforms.targets import load_target
+    from edgekit.quantization import Int8Model
+
+    def broken(self, *args, **kwargs):
+        raise KeyError("input_1")
+
+    folder = tmp_path / "copy"
+    shutil.copytree(host_build[0], folder)
+    monkeypatch.setattr(LiteRTBackend, "run", broken)
+    code, out, err = cli("validate", folder, "--inputs", 2, "--quiet")
+    assert code == 1
+    assert error_lines(err) == [
+        "Error: backend litert failed (validate): internal error in edgekit (KeyError: "
+        "'input_1'); this is a bug, its traceback is in build.log"
+    ]
+    assert "Traceback" in (folder / "build.log").read_text()
+    report = json.loads((folder / "report.json").read_text())
+    verdict = {v["backend"]: v["status"] for v in report["verdict"]}
+    assert verdict == {"c": "ok", "litert": "failed", "tvm": "ok", "onnx": "ok"}
+    assert "c on host: 2 inputs, bit-exact True" in out
+
+    monkeypatch.setattr(LiteRTBackend, "compile", broken)
+    tflite = (host_build[0] / "model_int8.tflite").read_bytes()
+    work = tmp_path / "compiled"
+    work.mkdir()
+    from edgekit.backends.c import CBackend
+
+    outcomes = compile_stage(
+        {"litert": LiteRTBackend(), "c": CBackend()},
+        Int8Model(tflite),
+        load_target("host"),
+        options=CompileOptions(patches="off"),
+        out=work,
+        log=Log(quiet=True),
+    )
+    litert, c = outcomes
+    assert litert.artifact is None and "KeyError" in litert.failures[0]["reason"]
+    assert c.artifact is not None and not c.failures
+    assert sorted(p.name for p in work.iterdir()) == ["build.log", "c"]
+
+
+def test_out_under_a_file_is_one_line_and_exit_2(cli, tmp_path):
+    (tmp_path / "afile").write_text("not a folder")
+    code, _, err = cli("build", "--target", "cortex-m7", "--out", tmp_path / "afile" / "sub")
+    assert code == 2
+    assert len(error_lines(err)) == 1 and "Traceback" not in err
+    assert "afile" in error_lines(err)[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]

@@ -167,7 +167,7 @@ def test_deploy_refuses_a_folder_built_for_another_target(cli, build_copy):
 @pytest.mark.parametrize("path", ["/", "~", "~/", ".", "..", "/tmp", "a/..", ""])
 def test_remote_dir_never_names_a_folder_that_is_not_edgekits(path):
     from edgekit.errors import EdgekitError
-    from edgekit.platforms.deploy import check_remote_dir
+    from edgekit.ondevice.deploy import check_remote_dir
 
     with pytest.raises(EdgekitError, match="would replace a folder that is not edgekit's"):
         check_remote_dir(path)

@@ -12,8 +12,15 @@ import pytest
 from conftest import error_lines
 
 from edgekit.errors import EdgekitError
-from edgekit.platforms import flash as flashing
-from edgekit.platforms.flash import Image, Segment, check_image, choose_probe, memory_map
+from edgekit.ondevice import flash as flashing
+from edgekit.ondevice.flash import (
+    FlashOptions,
+    Image,
+    Segment,
+    check_image,
+    choose_probe,
+    memory_map,
+)
 from edgekit.platforms.qemu import BOARDS
 
 pytestmark = pytest.mark.skipif(
@@ -91,7 +98,7 @@ def test_emulate_validate_runs_the_loop_and_reports_bit_exact_results(builds, cl
     assert code == 0, err
     assert "bit-exact True, max abs diff 0" in out
     report = json.loads((folder / "report.json").read_text())
-    board = report["deploy"]
+    board = report["flash"]
     assert board["kind"] == "flash" and board["emulated"] is True
     assert board["board"] == {"cortex-m7": "mps2-an500", "cortex-m55": "mps3-an547"}[name]
     (row,) = board["results"]
@@ -198,7 +205,11 @@ def test_the_right_image_goes_to_the_right_address(builds, tmp_path):
         return links[-1]
 
     record = flashing.flash(
-        folder, pyocd_target="stm32f767zi", quiet=True, connect=connect, probes=lambda: [probe]
+        folder,
+        FlashOptions(pyocd_target="stm32f767zi"),
+        quiet=True,
+        connect=connect,
+        probes=lambda: [probe],
     )
     (link,) = links
     elf = folder / "c" / "firmware-stm32f746g-disco" / "firmware.elf"
@@ -223,7 +234,7 @@ def test_a_verify_mismatch_stops_the_flash(builds):
     with pytest.raises(EdgekitError, match="verify failed: the .* bytes at 0x08000000"):
         flashing.flash(
             builds["cortex-m7"],
-            pyocd_target="stm32f767zi",
+            FlashOptions(pyocd_target="stm32f767zi"),
             quiet=True,
             connect=lambda p, t: FakeLink(p, t, corrupt=True),
             probes=lambda: [probe],

@@ -167,7 +167,7 @@ def test_users_saved_model_is_quantized_and_reported_again_from_its_folder(host_
 
 
 def test_onnx_calibration_methods_are_chosen_and_survive_build_json():
-    from edgekit.pipeline import ONNX_METHODS
+    from edgekit.config import ONNX_METHODS
     from edgekit.quantization.onnx_ptq import METHODS
 
     assert ONNX_METHODS == METHODS

@@ -39,7 +39,7 @@ def test_litert_bundle_runs_its_runner_on_the_host(model, tmp_path):
 
 
 def test_tvm_compiles_and_runs_in_float_simulated_int8(model, host_build):
-    from edgekit.backends import Artifact
+    from edgekit.artifacts import Artifact
 
     tflite, inputs, ref = model
     backend = TVMBackend()
@@ -66,7 +66,8 @@ def test_tvm_targets_follow_the_target_files():
 
 
 def test_a_failing_backend_does_not_lose_the_others(host_build, tmp_path, monkeypatch):
-    from edgekit.backends import CompileOptions, registry
+    from edgekit.backends import registry
+    from edgekit.config import CompileOptions
     from edgekit.pipeline import Log, compile_stage, validate_stage
     from edgekit.quantization import Int8Model
 

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 from conftest import error_lines
 
+from edgekit.config import BuildConfig, ModelSpec
+from edgekit.frontend.train import TrainRun
 from edgekit.sweep import EngineSpec, SweepSpec, run_sweep
 from edgekit.sweep.points import (
     LOG_FILE,
@@ -61,13 +63,10 @@ def options(inputs, alphas=ALPHAS) -> list[str]:
 def spec(inputs) -> SweepSpec:
     data, checkpoints = inputs
     return SweepSpec(
-        "cortex-m7",
-        ALPHAS,
-        RESOLUTIONS,
-        data=str(data),
+        build=BuildConfig("cortex-m7", data=str(data), validate_inputs=2, calibration_samples=10),
+        alphas=ALPHAS,
+        resolutions=RESOLUTIONS,
         epochs=1,
-        validate_inputs=2,
-        calibration_samples=10,
         checkpoints=str(checkpoints),
     )
 
@@ -224,12 +223,15 @@ def test_ray_address_nothing_listens_at_is_one_error_line(cli, tmp_path):
 
 
 def fake_point(marker: Path, alpha: float = 0.35) -> Point:
-    return Point("cortex-m7", alpha, 96, str(marker), None, None, 1, 1e-3, 1, 1)
+    model = ModelSpec(alpha=alpha, resolution=96)
+    build = BuildConfig("cortex-m7", model=model, data=str(marker), validate_inputs=1)
+    train = TrainRun("cortex-m7", data=str(marker), model=model, epochs=1, learning_rate=1e-3)
+    return Point(build=build, init=None, init_sha256=None, train=train)
 
 
 def dies_the_first_time(point: Point, work: Path, threads: int) -> None:
     """A point whose first process is lost (as if killed) and whose second finishes."""
-    marker = Path(point.data)
+    marker = Path(point.build.data)
     if not marker.exists():
         marker.write_text("died once")
         os._exit(9)
@@ -265,24 +267,36 @@ def test_each_point_starts_from_the_nearest_checkpoint():
 
     def point(alpha, resolution, dataset="digits", epochs=None):
         return make_point(
-            "cortex-m7", alpha, resolution, "digits", (dataset, 10), shipped, epochs, 20, 128
+            BuildConfig("cortex-m7"),
+            alpha,
+            resolution,
+            dataset=(dataset, 10),
+            checkpoints=shipped,
+            epochs=epochs,
         )
 
+    def epochs(p):
+        return p.train.epochs if p.train else 0
+
     own = point(0.35, 96)
-    assert (own.weights_from, own.epochs, Path(own.init).name) == (
+    assert (own.weights_from, epochs(own), Path(own.init).name) == (
         "as is",
         0,
         "mobilenet_v2_0.35_96_c10_digits.npz",
     )
     wider = point(0.35, 160)
-    assert (wider.weights_from, wider.epochs, wider.learning_rate) == ("fine-tuned", 3, 5e-4)
+    assert (wider.weights_from, epochs(wider), wider.train.learning_rate) == (
+        "fine-tuned",
+        3,
+        5e-4,
+    )
     assert Path(wider.init).name == "mobilenet_v2_0.35_96_c10_digits.npz"
     assert Path(point(1.0, 128).init).name == "mobilenet_v2_1_224_c10_digits.npz"
     scratch = point(0.5, 96)
-    assert (scratch.weights_from, scratch.init, scratch.epochs) == ("from scratch", None, 15)
-    assert point(0.5, 96, epochs=2).epochs == 2
+    assert (scratch.weights_from, scratch.init, epochs(scratch)) == ("from scratch", None, 15)
+    assert epochs(point(0.5, 96, epochs=2)) == 2
     other_data = point(0.35, 96, dataset="flowers")
-    assert (other_data.weights_from, other_data.epochs) == ("fine-tuned", 3)
+    assert (other_data.weights_from, epochs(other_data)) == ("fine-tuned", 3)
     assert point(0.35, 128).key() == point(0.35, 128).key() != point(0.35, 128, epochs=2).key()
 
 

@@ -286,12 +286,6 @@ BAD_FILES = {
         "flash_bytes = -1",
         "'flash_bytes' must be positive",
     ),
-    "unknown backend": (
-        "cortex-m7",
-        'backends = ["c"]',
-        'backends = ["c", "tflm"]',
-        "unknown backend 'tflm'",
-    ),
     "no backend": ("cortex-m7", 'backends = ["c"]', "backends = []", "'backends' is empty"),
     "unknown feature": (
         "cortex-m7",

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from edgekit.backends import CompileOptions
 from edgekit.backends.vela import STEM, VelaBackend, read_operators
+from edgekit.config import CompileOptions
 from edgekit.errors import CannotRun
 from edgekit.platforms.targets import load_target
 from edgekit.quantization import Int8Model

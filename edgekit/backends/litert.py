@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgekit.backends import DEFAULTS, Artifact, CompileOptions
+from edgekit.artifacts import Artifact
 from edgekit.backends.runner import RunnerBackend
+from edgekit.config import DEFAULTS, CompileOptions
 from edgekit.platforms.targets import Target
 from edgekit.quantization import Int8Model
 

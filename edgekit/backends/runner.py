@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit.backends import Artifact, BaseBackend, RunOutput, parse_latency
+from edgekit.artifacts import Artifact, BaseBackend, RunOutput, parse_latency
 from edgekit.errors import CannotRun, EdgekitError, first_line
 from edgekit.platforms.targets import Target
 

@@ -26,9 +26,10 @@ from pathlib import Path
 import numpy as np
 
 from edgekit import __version__
-from edgekit.backends import DEFAULTS, Artifact, BaseBackend, CompileOptions, RunOutput
-from edgekit.errors import CannotRun, EdgekitError, last_line
-from edgekit.platforms.targets import VELA_OPTIMISE, Npu, Target
+from edgekit.artifacts import Artifact, BaseBackend, RunOutput
+from edgekit.config import DEFAULTS, CompileOptions
+from edgekit.errors import CannotRun, EdgekitError, InternalError, last_line
+from edgekit.platforms.targets import Npu, Target
 from edgekit.quantization import Int8Model
 
 STEM = "model_int8"  # Vela names its outputs after the input file
@@ -72,10 +73,9 @@ class VelaBackend(BaseBackend):
         options: CompileOptions = DEFAULTS,
     ) -> Artifact:
         """Vela's compiled ``.tflite``, its figures (``details["vela"]``) and a C array of it."""
-        assert target.npu is not None
-        optimise = options.optimise or target.npu.optimise
-        if optimise not in VELA_OPTIMISE:
-            raise EdgekitError(f"unknown Vela optimise '{optimise}'; use Size or Performance")
+        if target.npu is None:
+            raise InternalError(f"the vela backend compiled for {target.name}, which has no NPU")
+        optimise = options.optimise or target.npu.optimise  # both checked when they were read
         out.mkdir(parents=True, exist_ok=True)
         stdout, command = run_vela(model.tflite, target.npu, optimise, out)
         (out / "vela.log").write_text(f"$ {command}\n{stdout}", encoding="utf-8")
@@ -285,7 +285,8 @@ def write_c_array(data: bytes, out: Path) -> None:
 
 def readme(figures: dict, target: Target) -> str:
     """How to run the compiled model with TFLite Micro, with this build's figures."""
-    assert target.npu is not None
+    if target.npu is None:
+        raise InternalError(f"{target.name} has no NPU")
     arch = target.npu.accelerator.split("-")[1]  # u55, u65, u85
     cpu_ops = sorted({k for k in figures["compiled_ops"] if k != "CUSTOM:ethos-u"})
     left = (

@@ -90,6 +90,15 @@ def load_dataset(spec: str, resolution: int, channels: int = 3) -> Dataset:
     )
 
 
+def load_splits(spec: str, shape: tuple[int, ...]) -> Splits:
+    """The data for a build, at the input size (height, width, channels) of the model it feeds."""
+    if shape[0] != shape[1]:
+        raise EdgekitError(
+            f"the model takes {shape[0]}x{shape[1]} images; only square inputs are supported"
+        )
+    return splits(load_dataset(spec, shape[0], shape[2]))
+
+
 def splits(dataset: Dataset, recipe: Recipe | None = None) -> Splits:
     """Stratified train / calibration / evaluation splits, the same on every run."""
     recipe = recipe or load_recipe(dataset.name)

@@ -10,7 +10,16 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit.errors import EdgekitError
+from edgekit.config import (
+    Checked,
+    ModelSpec,
+    at_least,
+    data_option,
+    nested,
+    option,
+    target_option,
+)
+from edgekit.errors import EdgekitError, InternalError
 from edgekit.frontend.data import Dataset, preprocess
 
 
@@ -99,19 +108,23 @@ def _ends_in_logits(model) -> bool:
 
 
 @dataclass(frozen=True)
-class TrainRun:
-    """One ``edgekit train`` invocation; unset model fields take the target's defaults."""
+class TrainRun(Checked):
+    """One ``edgekit train`` invocation. The model's alpha and resolution must be set before
+    training (the command line takes the target's when they are not given)."""
 
-    target: str
-    data: str = "digits"
-    alpha: float | None = None
-    resolution: int | None = None
-    classes: int | None = None
-    init: str | None = None
-    epochs: int = 15
-    batch_size: int = 32
-    learning_rate: float = 2e-3
-    seed: int = 0
+    target: str = target_option()
+    data: str = data_option()
+    model: ModelSpec = nested(ModelSpec)  # alpha, resolution, classes (None: the data's)
+    init: str | None = option(
+        None,
+        "start from these weights: a checkpoint .npz (any resolution of the same alpha and "
+        "classes) or 'imagenet'",
+        metavar="W",
+    )
+    epochs: int = option(15, "training epochs", metavar="N", check=at_least(1))
+    batch_size: int = option(32, "images per training step", metavar="N", check=at_least(1))
+    learning_rate: float = option(2e-3, "the optimizer's initial learning rate", metavar="LR")
+    seed: int = option(0, "random seed (initial weights, data order)")
 
 
 def run_training(run: TrainRun, out: Path | None, command: str, quiet: bool = False) -> Path:
@@ -124,16 +137,14 @@ def run_training(run: TrainRun, out: Path | None, command: str, quiet: bool = Fa
     from edgekit.frontend.data import load_dataset, splits
     from edgekit.frontend.mobilenet import MobileNetConfig, build_mobilenet_v2, imagenet_model
     from edgekit.frontend.modelio import checkpoint_stem, load_checkpoint, save_checkpoint
-    from edgekit.platforms.targets import load_target
 
-    if run.epochs < 1:
-        raise EdgekitError(f"--epochs must be at least 1, got {run.epochs}")
-    target = load_target(run.target)
-    resolution = run.resolution or target.resolution
-    MobileNetConfig(alpha=run.alpha or target.alpha, resolution=resolution)  # fail fast
-    data = splits(load_dataset(run.data, resolution, 3))
+    spec = run.model
+    if spec.alpha is None or spec.resolution is None:
+        raise InternalError("run_training needs the model's alpha and resolution set")
+    MobileNetConfig(alpha=spec.alpha, resolution=spec.resolution)  # fail fast
+    data = splits(load_dataset(run.data, spec.resolution, 3))
     config = MobileNetConfig(
-        run.alpha or target.alpha, resolution, run.classes or len(data.train.class_names)
+        spec.alpha, spec.resolution, spec.classes or len(data.train.class_names)
     )
     if run.init == "imagenet":
         model = imagenet_model(config)

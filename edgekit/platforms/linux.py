@@ -14,12 +14,26 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from edgekit.errors import EdgekitError
 
-if TYPE_CHECKING:
-    from edgekit.platforms.targets import Target
+
+class Emulator(Protocol):
+    cpu: str  # the core qemu-user emulates (-cpu)
+    binary: str  # qemu-user's program, e.g. qemu-aarch64
+
+
+class Target(Protocol):
+    """What these functions read of a target (``edgekit.platforms.targets.Target``, which
+    imports this module's tables: a structural type keeps the import one-way)."""
+
+    name: str
+    arch: str
+    triple: str
+    cores: int | None
+    emulator: Emulator
+
 
 QEMU_USER_PACKAGE = "qemu-user"
 

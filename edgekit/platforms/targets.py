@@ -19,6 +19,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import NoReturn
 
+from edgekit.config import VELA_OPTIMISE
 from edgekit.errors import EdgekitError
 from edgekit.frontend.mobilenet import MobileNetConfig
 from edgekit.platforms.linux import ARCHES, CORES
@@ -29,7 +30,6 @@ FILES_PACKAGE = "edgekit.target_files"
 
 FAMILIES = ("host", "linux", "mcu", "npu")
 EMULATOR_KINDS = ("qemu-system", "qemu-user")
-BACKENDS = ("c", "litert", "tvm", "onnx", "vela")
 FEATURES = ("fpu", "dsp", "mve", "neon", "dotprod", "fp16", "i8mm", "sse2", "avx2")
 # Vela's --accelerator-config names; the suffix is the MACs per cycle.
 NPU_ACCELERATORS = (
@@ -154,7 +154,6 @@ _NPU_KEYS = {
     "memory_mode": (_STR, True),
     "optimise": (_STR, False),
 }
-VELA_OPTIMISE = ("Performance", "Size")
 _FLASH_KEYS = {"board": (_STR, True), "pyocd_target": (_STR, True), "clock_hz": (_INT, True)}
 _MODEL_KEYS = {"alpha": (_NUM, True), "resolution": (_INT, True)}
 
@@ -186,7 +185,6 @@ def _parse(data: dict, stem: str, fail: Fail) -> Target:
     family = data["family"]
     _check_choices([family], FAMILIES, "family", fail)
     _check_choices(data["features"], FEATURES, "feature", fail)
-    _check_choices(data["backends"], BACKENDS, "backend", fail)
     if not data["backends"]:
         fail("'backends' is empty; list at least one default backend")
     if data["ram_bytes"] <= 0:

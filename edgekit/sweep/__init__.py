@@ -14,11 +14,10 @@ from __future__ import annotations
 import shutil
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 
 from edgekit.errors import EdgekitError
-from edgekit.frontend.mobilenet import MobileNetConfig
 from edgekit.sweep.points import (
     Point,
     find_checkpoints,
@@ -27,70 +26,9 @@ from edgekit.sweep.points import (
     make_point,
     shipped_checkpoints,
 )
+from edgekit.sweep.spec import ENGINES, EngineSpec, SweepSpec
 
 __all__ = ["ENGINES", "EngineSpec", "SweepSpec", "plan", "run_sweep"]
-
-ENGINES = ("local", "ray")
-
-
-@dataclass(frozen=True)
-class SweepSpec:
-    """What to sweep: the grid (alphas x resolutions) for one target, and how each point is
-    trained and validated. ``epochs`` None: 3 from a checkpoint, 15 from scratch."""
-
-    target: str
-    alphas: tuple[float, ...]
-    resolutions: tuple[int, ...]
-    data: str = "digits"
-    epochs: int | None = None
-    validate_inputs: int = 20
-    calibration_samples: int = 128
-    checkpoints: str | None = None  # a folder of checkpoints; None: the shipped ones
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "alphas", tuple(dict.fromkeys(self.alphas)))
-        object.__setattr__(self, "resolutions", tuple(dict.fromkeys(self.resolutions)))
-        if not self.alphas or not self.resolutions:
-            raise EdgekitError("a sweep needs at least one --alpha and one --resolution")
-        for alpha in self.alphas:
-            MobileNetConfig(alpha=alpha)
-        for resolution in self.resolutions:
-            MobileNetConfig(resolution=resolution)
-        for option, value in (
-            ("--epochs", self.epochs),
-            ("--validate-inputs", self.validate_inputs),
-            ("--calibration-samples", self.calibration_samples),
-        ):
-            if value is not None and value < 1:
-                raise EdgekitError(f"{option} must be at least 1, got {value}")
-
-
-@dataclass(frozen=True)
-class EngineSpec:
-    """Where the points run: ``local`` (``jobs`` processes, default cores / threads per
-    build) or ``ray`` (the cluster at ``address``, or a local Ray started for the run)."""
-
-    name: str = "local"
-    jobs: int | None = None
-    address: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.name not in ENGINES:
-            raise EdgekitError(f"--engine takes {' or '.join(ENGINES)}, got '{self.name}'")
-        if self.jobs is not None and self.jobs < 1:
-            raise EdgekitError(f"--jobs must be at least 1, got {self.jobs}")
-        if self.address is not None and self.name != "ray":
-            raise EdgekitError("--address names a Ray cluster; pass it with --engine ray")
-
-    def open(self):
-        """The engine, to be entered (``with``): Ray connects, or fails, before any point."""
-        if self.name == "ray":
-            from edgekit.sweep.cluster import RayEngine
-
-            return RayEngine(self.address, self.jobs)
-        from edgekit.sweep.pool import LocalEngine
-
-        return LocalEngine(self.jobs)
 
 
 def plan(spec: SweepSpec) -> list[Point]:
@@ -99,13 +37,13 @@ def plan(spec: SweepSpec) -> list[Point]:
     from edgekit.frontend.data import load_dataset, splits
     from edgekit.platforms.targets import load_target
 
-    target = load_target(spec.target)
+    target = load_target(spec.build.target)
     if target.flash_bytes is None or "c" not in target.backends:
         raise EdgekitError(
             f"target '{target.name}' has no board budget for edgekit's C firmware; sweep a "
             "microcontroller target (see 'edgekit targets'), e.g. --target cortex-m7"
         )
-    data = spec.data if spec.data == "digits" else str(Path(spec.data).resolve())
+    data = spec.build.data if spec.build.data == "digits" else str(Path(spec.build.data).resolve())
     dataset = load_dataset(data, 32)  # here only its name, classes and split matter
     splits(dataset)
     folder = Path(spec.checkpoints) if spec.checkpoints else shipped_checkpoints()
@@ -117,15 +55,12 @@ def plan(spec: SweepSpec) -> list[Point]:
     checkpoints = find_checkpoints(folder)
     return [
         make_point(
-            target.name,
+            replace(spec.build, data=data),
             alpha,
             resolution,
-            data,
-            (dataset.name, len(dataset.class_names)),
-            checkpoints,
-            spec.epochs,
-            spec.validate_inputs,
-            spec.calibration_samples,
+            dataset=(dataset.name, len(dataset.class_names)),
+            checkpoints=checkpoints,
+            epochs=spec.epochs,
         )
         for alpha in spec.alphas
         for resolution in spec.resolutions
@@ -177,7 +112,7 @@ def run_sweep(spec: SweepSpec, engine: EngineSpec, out: Path, quiet: bool = Fals
         described = runner.describe()
     report = sweep_report(
         spec,
-        load_target(spec.target),
+        load_target(spec.build.target),
         described,
         [rows[p.name] for p in points],
         time.perf_counter() - start,

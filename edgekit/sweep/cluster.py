@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from edgekit.errors import EdgekitError, first_line
-from edgekit.sweep.points import POINT_DIR, Point, failed_row, local_copy, run_point
+from edgekit.sweep.points import POINT_DIR, Point, failed_row, run_point
 from edgekit.sweep.pool import THREADS_PER_BUILD, cores
 
 
@@ -58,10 +58,9 @@ def point_task(point: Point, threads: int, init: bytes | None, data: bytes | Non
     the row and the point's folder as a tar archive."""
     with tempfile.TemporaryDirectory(prefix="edgekit-point-") as tmp:
         inputs = Path(tmp) / "inputs"
-        here = local_copy(
-            point,
-            unpack(init, inputs) / Path(point.init).name if init else None,
-            unpack(data, inputs) / Path(point.data).name if data else None,
+        here = point.relocated(
+            str(unpack(init, inputs) / Path(point.init).name) if init else None,
+            str(unpack(data, inputs) / Path(point.build.data).name) if data else None,
         )
         row = run_point(here, Path(tmp) / "work", threads)
         return row, pack([Path(tmp) / "work" / POINT_DIR])
@@ -147,7 +146,7 @@ class RayEngine:
             while waiting and len(pending) < limit:
                 point = waiting.pop(0)
                 ref = task.remote(
-                    point, THREADS_PER_BUILD, ship(point.init, True), ship(point.data)
+                    point, THREADS_PER_BUILD, ship(point.init, True), ship(point.build.data)
                 )
                 pending[ref] = point
             (ref,), _ = ray.wait(list(pending), num_returns=1)

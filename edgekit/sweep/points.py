@@ -25,7 +25,9 @@ from importlib import resources
 from pathlib import Path
 
 from edgekit import __version__
+from edgekit.config import BuildConfig, ModelSpec, command_line
 from edgekit.errors import EdgekitError, first_line
+from edgekit.frontend.train import TrainRun
 
 POINT_DIR = "point"  # inside a point's work folder: what becomes DIR/points/<name>
 POINT_FILE = "point.json"  # the point's configuration and row, written last
@@ -53,16 +55,18 @@ class Checkpoint:
 class Point:
     """One build of the sweep; every field is part of its configuration."""
 
-    target: str
-    alpha: float
-    resolution: int
-    data: str  # 'digits' or an absolute path
+    build: BuildConfig  # its model: the point's width and resolution, weights WEIGHTS
     init: str | None  # absolute path of the checkpoint its weights start from
     init_sha256: str | None
-    epochs: int  # 0: the checkpoint is this model's own and is used as is
-    learning_rate: float
-    validate_inputs: int
-    calibration_samples: int
+    train: TrainRun | None  # how its weights are trained; None: the checkpoint as is
+
+    @property
+    def alpha(self) -> float:
+        return self.build.model.alpha
+
+    @property
+    def resolution(self) -> int:
+        return self.build.model.resolution
 
     @property
     def name(self) -> str:
@@ -70,14 +74,20 @@ class Point:
 
     @property
     def weights_from(self) -> str:
-        return "as is" if self.epochs == 0 else "fine-tuned" if self.init else "from scratch"
+        return "as is" if self.train is None else "fine-tuned" if self.init else "from scratch"
 
     def key(self) -> dict:
         """What makes two builds the same build: a finished folder with the same key is kept.
         The checkpoint counts by content, not by where it lies."""
-        fields = asdict(self)
-        fields["init"] = Path(self.init).name if self.init else None
-        return json.loads(json.dumps({"edgekit_version": __version__, **fields}))
+        named = self.relocated(Path(self.init).name if self.init else None, None)
+        return json.loads(json.dumps({"edgekit_version": __version__, **asdict(named)}))
+
+    def relocated(self, init: str | None, data: str | None) -> Point:
+        """This point with its checkpoint and data at other paths (None: where they are)."""
+        init = init if init is not None else self.init
+        data = data if data is not None else self.build.data
+        train = self.train and replace(self.train, data=data, init=init)
+        return replace(self, build=replace(self.build, data=data), init=init, train=train)
 
 
 def shipped_checkpoints() -> Path:
@@ -114,31 +124,40 @@ def nearest_checkpoint(
 
 
 def make_point(
-    target: str,
+    base: BuildConfig,
     alpha: float,
     resolution: int,
-    data: str,
+    *,
     dataset: tuple[str, int],
     checkpoints: list[Checkpoint],
     epochs: int | None,
-    validate_inputs: int,
-    calibration_samples: int,
 ) -> Point:
-    """The point for one width and resolution; ``dataset`` is the data's (name, classes)."""
+    """The point for one width and resolution of a sweep whose points share ``base``;
+    ``dataset`` is the data's (name, classes)."""
     init = nearest_checkpoint(checkpoints, alpha, resolution, dataset[1], dataset[0])
     own = init is not None and init.resolution == resolution and init.dataset == dataset[0]
     default_epochs, rate = FINE_TUNE if init else SCRATCH
+    model = ModelSpec(alpha=alpha, resolution=resolution)
+    train = None
+    if not own:
+        train = TrainRun(
+            target=base.target,
+            data=base.data,
+            model=model,
+            init=str(init.path) if init else None,
+            epochs=epochs or default_epochs,
+            learning_rate=rate,
+        )
     return Point(
-        target=target,
-        alpha=alpha,
-        resolution=resolution,
-        data=data,
+        # force: measure a model that misses the board; the row says by how much
+        build=replace(
+            base,
+            model=replace(model, weights=WEIGHTS),
+            compile=replace(base.compile, force=True),
+        ),
         init=str(init.path) if init else None,
         init_sha256=_sha256(init.path) if init else None,
-        epochs=0 if own else epochs or default_epochs,
-        learning_rate=rate,
-        validate_inputs=validate_inputs,
-        calibration_samples=calibration_samples,
+        train=train,
     )
 
 
@@ -163,18 +182,9 @@ def run_point(point: Point, work: Path, threads: int) -> dict:
     with _output_to(work / LOG_FILE), chdir(work):
         try:
             _weights(point)
-            from edgekit.config import BuildConfig, ModelSpec
             from edgekit.pipeline import build
 
-            config = BuildConfig(
-                target=point.target,
-                model=ModelSpec(alpha=point.alpha, resolution=point.resolution, weights=WEIGHTS),
-                data=point.data,
-                calibration_samples=point.calibration_samples,
-                validate_inputs=point.validate_inputs,
-                force=True,  # measure a model that misses the board; the row says by how much
-            )
-            row = result_row(point, build(config, folder))
+            row = result_row(point, build(point.build, folder))
         except EdgekitError as exc:
             print(f"Error: {exc}", file=sys.stderr)
             row = failed_row(point, str(exc))
@@ -194,7 +204,7 @@ def _weights(point: Point) -> None:
     """``weights.npz`` in the current folder: the checkpoint as is, or trained from it."""
     if point.init:
         _check_checkpoint(Path(point.init))
-    if point.epochs == 0:
+    if point.train is None:
         shutil.copyfile(point.init, WEIGHTS)
         manifest = Path(point.init).with_suffix(".json")
         if manifest.is_file():
@@ -202,28 +212,15 @@ def _weights(point: Point) -> None:
         return
     import keras
 
-    from edgekit.frontend.train import TrainRun, run_training
-
-    keras.utils.set_random_seed(0)  # the initial weights too: a point trains the same anywhere
-
-    command = (
-        f"edgekit train --target {point.target} --alpha {point.alpha:g} --resolution "
-        f"{point.resolution} --data {point.data} --epochs {point.epochs} --learning-rate "
-        f"{point.learning_rate:g}" + (f" --init {Path(point.init).name}" if point.init else "")
-    )
-    run = TrainRun(
-        target=point.target,
-        data=point.data,
-        alpha=point.alpha,
-        resolution=point.resolution,
-        init=point.init,
-        epochs=point.epochs,
-        learning_rate=point.learning_rate,
-    )
+    from edgekit.frontend.train import run_training
     from edgekit.progress import Log
 
+    keras.utils.set_random_seed(0)  # the initial weights too: a point trains the same anywhere
+    # the command that trains the same weights, with the checkpoint named as the sweep names it
+    shown = replace(point.train, init=Path(point.init).name if point.init else None)
+    command = command_line("train", shown)
     with Log().stage("train") as detail:
-        run_training(run, Path(WEIGHTS), command, quiet=True)
+        run_training(point.train, Path(WEIGHTS), command, quiet=True)
         detail.append(command)
 
 
@@ -326,7 +323,7 @@ def _identity(point: Point) -> dict:
         "weights": {
             "from": point.weights_from,
             "init": Path(point.init).name if point.init else None,
-            "epochs": point.epochs,
+            "epochs": point.train.epochs if point.train else 0,
         },
     }
 
@@ -362,12 +359,3 @@ def install(point: Point, row: dict, built: Path, folder: Path) -> None:
     with atomic_folder(folder) as tmp:
         for path in built.iterdir():
             os.replace(path, tmp / path.name)
-
-
-def local_copy(point: Point, init: Path | None, data: Path | None) -> Point:
-    """``point`` with its checkpoint and data at the paths they have on this machine."""
-    return replace(
-        point,
-        init=str(init) if init is not None else point.init,
-        data=str(data) if data is not None else point.data,
-    )

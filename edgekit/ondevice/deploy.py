@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edgekit.buildfolder import load_build
+from edgekit.config import Checked, inputs_option, option, target_option
 from edgekit.errors import EdgekitError, last_line
 from edgekit.platforms.linux import ARCHES
 
@@ -36,13 +38,19 @@ SSH_PACKAGE = "openssh-client"
 
 
 @dataclass(frozen=True)
-class Remote:
+class Remote(Checked):
     """A board reached with the system's OpenSSH client, never prompting (BatchMode)."""
 
-    host: str  # [user@]board
-    port: int | None = None
-    identity: str | None = None
-    options: tuple[str, ...] = ()  # extra ``-o`` options, e.g. UserKnownHostsFile=...
+    host: str = option(help="the board, as for ssh", metavar="USER@BOARD")
+    port: int | None = option(None, "SSH port (default: ssh's)")
+    identity: str | None = option(None, "SSH private key (default: ssh's)", metavar="KEY")
+    options: tuple[str, ...] = option(
+        (),
+        "extra 'ssh -o' option, e.g. UserKnownHostsFile=PATH (repeatable)",
+        flag="--ssh-option",
+        metavar="OPT",
+        repeat=True,
+    )
 
     def command(self, remote: str) -> list[str]:
         ssh = shutil.which("ssh")
@@ -53,8 +61,8 @@ class Remote:
             cmd += ["-p", str(self.port)]
         if self.identity is not None:
             cmd += ["-i", self.identity]
-        for option in self.options:
-            cmd += ["-o", option]
+        for extra in self.options:
+            cmd += ["-o", extra]
         return [*cmd, "--", self.host, remote]
 
     def run(
@@ -81,29 +89,35 @@ class Remote:
         return done
 
 
-def deploy(
-    folder: Path,
-    target_name: str,
-    remote: Remote,
-    python: str = "python3",
-    remote_dir: str | None = None,
-    inputs: int | None = None,
-    quiet: bool = False,
-) -> dict:
+@dataclass(frozen=True)
+class DeployOptions(Checked):
+    """``edgekit deploy``: which build, run how, where on the board."""
+
+    target: str = target_option("the target the folder was built for")
+    python: str = option("python3", "the board's Python for the runner scripts")
+    remote_dir: str | None = option(
+        None,
+        "where the bundle goes on the board, relative to the home folder (default "
+        "edgekit-TARGET); replaced as a whole",
+        metavar="DIR",
+        check=lambda path: check_remote_dir(path) and None,  # raises with the whole message
+    )
+    inputs: int | None = inputs_option()
+
+
+def deploy(folder: Path, remote: Remote, options: DeployOptions, quiet: bool = False) -> dict:
     """Copy the bundle in build folder ``folder`` to the board, run every artifact there and
     add the ``deploy`` section to the build's report (rewritten in place). The report dict."""
-    from edgekit.pipeline import load_build
     from edgekit.progress import Log
-    from edgekit.report import write_reports
-    from edgekit.validation.artifacts import REFERENCE, int8_inputs, reference
+    from edgekit.validation.artifacts import REFERENCE, float_predictions, int8_inputs, reference
 
     folder = Path(folder)
     build = load_build(folder)
     target = build.target
-    if target.name != target_name:
+    if target.name != options.target:
         raise EdgekitError(
-            f"'{folder}' was built for {target.name}, not {target_name}; pass "
-            f"--target {target.name} or build for {target_name} first"
+            f"'{folder}' was built for {target.name}, not {options.target}; pass "
+            f"--target {target.name} or build for {options.target} first"
         )
     if target.family not in C_PROGRAMS:
         raise EdgekitError(
@@ -111,10 +125,10 @@ def deploy(
             "whose firmware is flashed (see the c/firmware folder)"
         )
     artifacts = build.artifacts()
-    if inputs is not None and inputs < 1:
-        raise EdgekitError(f"--inputs must be at least 1, got {inputs}")
-    count = min(inputs or build.config.validate_inputs, len(build.data.evaluation))
-    remote_dir = check_remote_dir(remote_dir or f"edgekit-{target.name}")
+    evaluation = build.data.evaluation
+    count = min(options.inputs or build.config.validate_inputs, len(evaluation))
+    remote_dir = options.remote_dir or f"edgekit-{target.name}"
+    python = options.python
     log = Log(quiet)
 
     with log.stage("connect") as detail:
@@ -127,9 +141,10 @@ def deploy(
             f"{target.arch}; build for the board's target (see 'edgekit targets')"
         )
 
-    int8 = int8_inputs(build.tflite, build.data.evaluation, count)
-    ref = reference(build.tflite, int8)
-    expected = (build.float_predictions(count), build.data.evaluation.labels[:count])
+    int8 = int8_inputs(build.tflite, evaluation, count)
+    ref = reference(build.tflite, int8, stage="deploy")
+    floats = float_predictions(build.float_model(), evaluation, count)
+    expected = (floats, evaluation.labels[:count])
     with log.stage("copy") as detail:
         archive = _bundle_archive(folder, [a.path.name for a in artifacts], int8)
         _upload(remote, remote_dir, archive)
@@ -167,7 +182,7 @@ def deploy(
         "results": rows,
         "fastest": fastest(rows),
     }
-    write_reports(report, folder)
+    build.write_report()
     return report
 
 
@@ -243,7 +258,7 @@ def _run_command(artifact, family: str, python: str) -> list[str] | None:
 def _run_one(
     remote: Remote, remote_dir: str, name: str, command: list[str], ref, expected: tuple
 ) -> dict:
-    from edgekit.backends import RunOutput, parse_latency
+    from edgekit.artifacts import RunOutput, parse_latency
     from edgekit.validation.artifacts import compare_outputs, median_ms
 
     quoted = " ".join(shlex.quote(c) for c in command)

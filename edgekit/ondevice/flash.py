@@ -26,6 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
+from edgekit.artifacts import Artifact, RunOutput
+from edgekit.buildfolder import BuildFolder, load_build
+from edgekit.config import Checked, inputs_option, option
 from edgekit.errors import EdgekitError, first_line, last_line
 from edgekit.platforms.qemu import (
     BOARDS,
@@ -177,11 +180,27 @@ def check_image(image: Image) -> tuple[int, int]:
 
 
 @dataclass(frozen=True)
+class FlashOptions(Checked):
+    """``edgekit flash``: which board, reached how, and what runs there."""
+
+    probe: str | None = option(None, "debug probe unique ID (default: the only one)", metavar="UID")
+    pyocd_target: str | None = option(
+        None, "pyOCD target type (default: the target file's)", metavar="TYPE"
+    )
+    emulate: bool = option(False, "the target's QEMU board, no hardware")
+    validate: bool = option(
+        False, "run the build's validation inputs and merge the results into its report"
+    )
+    force: bool = option(False, "flash a firmware that failed validation in QEMU")
+    inputs: int | None = inputs_option()
+
+
+@dataclass(frozen=True)
 class Plan:
     """What ``edgekit flash`` puts where: the image, the board, and how it is reached."""
 
     folder: Path
-    build: object  # edgekit.pipeline.BuildFolder
+    build: BuildFolder
     target: Target
     image: Image
     emulate: bool
@@ -190,17 +209,9 @@ class Plan:
     qemu_validation: dict | None  # the build's validation row of the c firmware in QEMU
 
 
-def plan(
-    folder: Path,
-    emulate: bool = False,
-    pyocd_target: str | None = None,
-    force: bool = False,
-) -> Plan:
+def plan(folder: Path, options: FlashOptions) -> Plan:
     """The image to flash from build folder ``folder`` and the board it goes to; for a real
     board the firmware is linked from the build's C folder (each time: it matches the C)."""
-    from edgekit.backends import Artifact
-    from edgekit.pipeline import load_build
-
     build = load_build(folder)
     target = build.target
     if target.triple != "arm-none-eabi" or not (build.folder / "c" / "artifact.json").is_file():
@@ -212,13 +223,13 @@ def plan(
     artifact = Artifact.load(build.folder / "c")
     validation = next((r for r in build.report.get("validation", []) if r["backend"] == "c"), None)
     failed = [f for f in build.report.get("failures", []) if f.get("backend") == "c"]
-    if (failed or (validation and not validation.get("bit_exact"))) and not force:
+    if (failed or (validation and not validation.get("bit_exact"))) and not options.force:
         why = failed[0]["reason"] if failed else "its outputs differ from the reference"
         raise EdgekitError(
             f"the c firmware failed validation in QEMU ({why}); fix the build, or pass --force "
             "to flash it anyway"
         )
-    if emulate:
+    if options.emulate:
         board = target.emulator.machine if target.emulator else None
         if board not in BOARDS or BOARDS[board].instructions_per_tick is None:
             raise EdgekitError(f"{target.name} has no QEMU board to emulate; flash a real board")
@@ -239,7 +250,7 @@ def plan(
         target,
         read_image(elf, target.flash.board),
         False,
-        pyocd_target or target.flash.pyocd_target,
+        options.pyocd_target or target.flash.pyocd_target,
         target.flash.clock_hz,
         validation,
     )
@@ -520,7 +531,6 @@ def run_on_board(link, inputs: np.ndarray, probe: str) -> BoardRun:
 
 def run_emulated(p: Plan, inputs: np.ndarray) -> BoardRun:
     """Each input through the QEMU board's firmware (QEMU serves semihosting itself)."""
-    from edgekit.backends import Artifact
     from edgekit.backends.c import CBackend
 
     run = CBackend().run(Artifact.load(p.folder / "c"), p.target, inputs)
@@ -529,40 +539,37 @@ def run_emulated(p: Plan, inputs: np.ndarray) -> BoardRun:
 
 def flash(
     folder: Path,
-    emulate: bool = False,
-    validate: bool = False,
-    force: bool = False,
-    probe: str | None = None,
-    pyocd_target: str | None = None,
-    inputs: int | None = None,
+    options: FlashOptions,
+    *,
     quiet: bool = False,
     connect: Callable | None = None,
     probes: Callable[[], list] = connected_probes,
 ) -> dict:
     """``edgekit flash``: program, verify and reset a real board (the QEMU board instead runs
     the first evaluation input); with ``validate``, run the build's validation inputs there and
-    merge the board's results into the build's report. The flash record; its ``results`` are
-    empty where nothing ran. ``connect`` and ``probes`` are pyOCD's (a test passes fakes)."""
+    add the board's results to the build's report as its ``flash`` section. The flash record;
+    its ``results`` are empty where nothing ran. ``connect`` and ``probes`` are pyOCD's (a test
+    passes fakes)."""
     from edgekit.progress import Log
     from edgekit.validation.artifacts import int8_inputs
 
-    if inputs is not None and inputs < 1:
-        raise EdgekitError(f"--inputs must be at least 1, got {inputs}")
-    p = plan(folder, emulate, pyocd_target, force)
+    p = plan(folder, options)
     check_image(p.image)
     build = p.build
+    validate = options.validate
     count = min(
-        inputs or (build.config.validate_inputs if validate else 1), len(build.data.evaluation)
+        options.inputs or (build.config.validate_inputs if validate else 1),
+        len(build.data.evaluation),
     )
     log = Log(quiet)
     x = int8_inputs(build.tflite, build.data.evaluation, count)
-    if emulate:
+    if options.emulate:
         with log.stage("run") as detail:
             run = run_emulated(p, x)
             detail.append(f"{count} inputs on {run.runner}")
         where = f"QEMU {p.image.board.name}"
     else:
-        chosen = choose_probe(probe, probes())
+        chosen = choose_probe(options.probe, probes())
         support = pyocd_support(p.pyocd_target)
         if support.startswith("needs"):
             raise EdgekitError(
@@ -579,21 +586,19 @@ def flash(
                 )
             if not validate:
                 link.reset()
-                return _record(p, build, x, None, _probe_line(chosen))
+                return _record(p, x, None, _probe_line(chosen))
             with log.stage("run") as detail:
                 run = run_on_board(link, x, chosen.unique_id)
                 detail.append(f"{count} inputs on {p.image.board.description}")
         where = _probe_line(chosen)
-    record = _record(p, build, x, run, where)
+    record = _record(p, x, run, where)
     if validate:
-        from edgekit.report import write_reports
-
-        build.report["deploy"] = record
-        write_reports(build.report, build.folder)
+        build.report["flash"] = record
+        build.write_report()
     return record
 
 
-def _record(p: Plan, build, inputs: np.ndarray, run: BoardRun | None, where: str) -> dict:
+def _record(p: Plan, inputs: np.ndarray, run: BoardRun | None, where: str) -> dict:
     """The report's "On the board" section for a flashed (or emulated) board; no results
     where the firmware was only programmed (``run`` None)."""
     facts = {
@@ -612,17 +617,22 @@ def _record(p: Plan, build, inputs: np.ndarray, run: BoardRun | None, where: str
     }
     if run is None:
         return {**facts, "results": []}
-    from edgekit.backends import RunOutput
-    from edgekit.validation.artifacts import REFERENCE, compare_outputs, reference
+    from edgekit.validation.artifacts import (
+        REFERENCE,
+        compare_outputs,
+        float_predictions,
+        reference,
+    )
 
+    build = p.build
     count = len(inputs)
-    ref = reference(build.tflite, inputs)
+    ref = reference(build.tflite, inputs, stage="flash")
     row = compare_outputs(
         ref,
         RunOutput(run.outputs, run.runner),
         "c",
         [],
-        build.float_predictions(count),
+        float_predictions(build.float_model(), build.data.evaluation, count),
         build.data.evaluation.labels[:count],
     )
     cycles = float(np.median(run.cycles)) if run.cycles else None

@@ -1,0 +1,123 @@
+"""The build folder: where each stage's output lives, ``build.json``, writing a folder
+atomically, and reading a finished build back (``edgekit report``, ``validate``, ``deploy``
+and ``flash`` start from one)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgekit.artifacts import Artifact
+from edgekit.config import BuildConfig
+from edgekit.errors import EdgekitError
+from edgekit.frontend.data import Splits, load_splits
+from edgekit.platforms.targets import Target, load_target
+
+FLOAT_MODEL = "model_float.keras"
+INT8_MODEL = "model_int8.tflite"
+BUILD_FILE = "build.json"
+REPORT_FILE = "report.json"
+LOG_FILE = "build.log"  # tracebacks of what failed inside edgekit (its bugs), per backend
+
+
+@contextmanager
+def atomic_folder(out: Path) -> Iterator[Path]:
+    """A temporary sibling of ``out`` that replaces ``out`` only if the body succeeds; removed
+    whatever ends the body (an exception, Ctrl-C, SIGTERM: see ``terminate_as_interrupt``)."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the result is an ordinary folder
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        os.replace(out, old)
+        os.replace(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, out)
+
+
+def terminate_as_interrupt() -> None:
+    """SIGTERM (a job killed, a CI timeout) unwinds like Ctrl-C, so that ``atomic_folder``
+    and every other cleanup runs; called once by the command-line entry point."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+def read_config(folder: Path) -> tuple[BuildConfig, dict]:
+    """The configuration and the model section recorded in ``folder/build.json``."""
+    meta = json.loads((Path(folder) / BUILD_FILE).read_text())
+    return BuildConfig.from_dict(meta["config"]), meta["model"]
+
+
+def load_artifacts(folder: Path) -> list[Artifact]:
+    """The compiled artifacts of a build folder (folders with an ``artifact.json``), by name."""
+    return [Artifact.load(p.parent) for p in sorted(Path(folder).glob("*/artifact.json"))]
+
+
+@dataclass
+class BuildFolder:
+    """A finished build, read back: what ``edgekit validate``, ``deploy`` and ``flash`` start
+    from. The target is loaded once, here."""
+
+    folder: Path
+    config: BuildConfig
+    target: Target
+    report: dict
+    tflite: bytes
+    data: Splits
+
+    def artifacts(self) -> list[Artifact]:
+        """The compiled artifacts, in name order; an error when there are none."""
+        found = load_artifacts(self.folder)
+        if not found:
+            raise EdgekitError(
+                f"'{self.folder}' holds no compiled artifacts; build for a target whose "
+                "backends edgekit can compile (see 'edgekit targets')"
+            )
+        return found
+
+    def float_model(self):
+        """The build's float Keras model, or None when it has none (an int8 .tflite input)."""
+        from edgekit.frontend.modelio import load_user_model
+
+        path = self.folder / FLOAT_MODEL
+        return load_user_model(path).float_model if path.is_file() else None
+
+    def write_report(self) -> None:
+        """``report`` (changed by a command that ran the build again) back into the folder."""
+        from edgekit.report import write_reports
+
+        write_reports(self.report, self.folder)
+
+
+def load_build(folder: Path) -> BuildFolder:
+    folder = Path(folder)
+    try:
+        config, model = read_config(folder)
+        report = json.loads((folder / REPORT_FILE).read_text())
+        tflite = (folder / INT8_MODEL).read_bytes()
+        shape = tuple(model["input_shape"])
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise EdgekitError(
+            f"'{folder}' is not a build folder ({exc}); run 'edgekit build' first"
+        ) from None
+    target = load_target(config.target)
+    return BuildFolder(folder, config, target, report, tflite, load_splits(config.data, shape))
