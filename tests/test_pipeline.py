@@ -174,3 +174,19 @@ def test_onnx_calibration_methods_are_chosen_and_survive_build_json():
     config = BuildConfig(target="rpi4", onnx_calibration=["entropy"])
     assert config.onnx_calibration == ("entropy",)
     assert BuildConfig.from_dict(json.loads(json.dumps(asdict(config)))) == config
+
+
+def test_a_target_naming_a_backend_edgekit_does_not_have_is_one_error():
+    """The backend registry is the one list of backends: a target file naming another fails
+    before anything is built, saying which backends exist."""
+    from dataclasses import replace
+
+    import pytest
+
+    from edgekit.errors import EdgekitError
+    from edgekit.pipeline import Log, selected_backends
+    from edgekit.platforms.targets import load_target
+
+    target = replace(load_target("cortex-m7"), backends=("c", "tflm"))
+    with pytest.raises(EdgekitError, match="names backend 'tflm'.*known: c, litert, tvm"):
+        selected_backends(BuildConfig(target="cortex-m7"), target, Log(quiet=True))

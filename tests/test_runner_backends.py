@@ -79,9 +79,18 @@ def test_a_failing_backend_does_not_lose_the_others(host_build, tmp_path, monkey
     tflite = (host_build[0] / "model_int8.tflite").read_bytes()
     backends = {n: registry()[n] for n in ("tvm", "litert")}
     log = Log(quiet=True)
-    outcomes = compile_stage(backends, Int8Model(tflite), host, tmp_path, CompileOptions(), log)
+    outcomes = compile_stage(
+        backends, Int8Model(tflite), host, options=CompileOptions(), out=tmp_path, log=log
+    )
     validate_stage(
-        outcomes, backends, tflite, host, splits(load_dataset("digits", 96)).evaluation, 4, log
+        outcomes,
+        backends,
+        tflite,
+        target=host,
+        data=splits(load_dataset("digits", 96)).evaluation,
+        count=4,
+        out=tmp_path,
+        log=log,
     )
     stages = {s.name: (s.status, s.detail) for s in log.stages}
     assert stages["compile tvm"] == ("failed", "TVM could not compile the model: simulated failure")

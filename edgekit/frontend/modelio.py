@@ -19,7 +19,7 @@ KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 TFLITE_MAGIC = b"TFL3"
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, kw_only=True)
 class SourceModel:
     """A model to deploy: a float Keras model, an int8 flatbuffer, or both.
 
@@ -113,14 +113,14 @@ def builtin_model(
                 )
             load_checkpoint(model, path)
     return SourceModel(
-        "mobilenet_v2",
-        model,
-        None,
-        (config.resolution, config.resolution, 3),
-        config.classes,
-        "built-in",
-        weights,
-        config,
+        name="mobilenet_v2",
+        float_model=model,
+        tflite=None,
+        input_shape=(config.resolution, config.resolution, 3),
+        classes=config.classes,
+        source="built-in",
+        weights=weights,
+        config=config,
     )
 
 
@@ -179,7 +179,13 @@ def _from_keras(model, path: Path) -> SourceModel:
             f"model '{path}' must have one output of class scores (N, classes); it has {out}"
         )
     return SourceModel(
-        path.stem, model, None, tuple(int(d) for d in shape), int(out[-1]), str(path), str(path)
+        name=path.stem,
+        float_model=model,
+        tflite=None,
+        input_shape=tuple(int(d) for d in shape),
+        classes=int(out[-1]),
+        source=str(path),
+        weights=str(path),
     )
 
 
@@ -240,5 +246,11 @@ def _tflite(path: Path) -> SourceModel:
     if len(shape) != 4 or shape[0] != 1:
         raise EdgekitError(f"'{path}' must take one batch-1 image (1, H, W, C); it takes {shape}")
     return SourceModel(
-        path.stem, None, data, shape[1:], int(out["shape"][-1]), str(path), str(path)
+        name=path.stem,
+        float_model=None,
+        tflite=data,
+        input_shape=shape[1:],
+        classes=int(out["shape"][-1]),
+        source=str(path),
+        weights=str(path),
     )

@@ -352,7 +352,7 @@ def install(point: Point, row: dict, built: Path, folder: Path) -> None:
     """Make ``built`` the point's folder: its configuration and row go in last, then it
     replaces ``folder`` whole (an interrupted sweep leaves the old one or the new one).
     ``built`` must be on the file system of ``folder``, so that its files move by rename."""
-    from edgekit.pipeline import atomic_folder
+    from edgekit.buildfolder import atomic_folder
 
     built.mkdir(parents=True, exist_ok=True)
     (built / POINT_FILE).write_text(json.dumps({"point": point.key(), "row": row}, indent=2) + "\n")
