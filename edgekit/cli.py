@@ -164,8 +164,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from edgekit.pipeline import validate_folder
 
-    runs = options_from(ValidateOptions, args)
-    report = validate_folder(Path(args.folder), runs.inputs, runs.layers, quiet=args.quiet)
+    options = options_from(ValidateOptions, args)
+    report = validate_folder(Path(args.folder), options, quiet=args.quiet)
     return _finish(report, Path(args.folder))
 
 
@@ -249,7 +249,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     command = "edgekit " + shlex.join(args.argv)
     out = Path(args.out) if args.out else None
-    path = run_training(dataclasses.replace(run, model=model), out, command, quiet=args.quiet)
+    run = dataclasses.replace(run, model=model)
+    path = run_training(run, out, command=command, quiet=args.quiet)
     print(f"wrote {path}")
     return 0
 

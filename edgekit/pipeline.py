@@ -32,7 +32,7 @@ from edgekit.buildfolder import (
     load_build,
     read_config,
 )
-from edgekit.config import BuildConfig, CompileOptions, ModelSpec
+from edgekit.config import BuildConfig, CompileOptions, ModelSpec, ValidateOptions
 from edgekit.errors import CannotRun, EdgekitError, first_line
 from edgekit.frontend.data import Dataset, Splits, load_splits, preprocess
 from edgekit.frontend.mobilenet import MobileNetConfig
@@ -525,7 +525,7 @@ def artifact_summary(artifact) -> str:
 # ---------------------------------------------------------------- drivers
 
 
-def build(config: BuildConfig, out: Path, quiet: bool = False) -> dict:
+def build(config: BuildConfig, out: Path, *, quiet: bool = False) -> dict:
     """``edgekit build``: every stage into ``out``, replaced atomically; the report dict.
     A failed backend is in ``report["failures"]``, not raised."""
     log = Log(quiet)
@@ -573,7 +573,7 @@ def prepare(
     return source, data, quantize_stage(config, source, data, out=out, log=log, onnx=onnx)
 
 
-def quantize_only(config: BuildConfig, out: Path, quiet: bool = False) -> None:
+def quantize_only(config: BuildConfig, out: Path, *, quiet: bool = False) -> None:
     """``edgekit quantize``: ``prepare`` into ``out``, replaced atomically."""
     target = load_target(config.target)
     backends = selected_backends(config, target, Log(True))
@@ -581,7 +581,7 @@ def quantize_only(config: BuildConfig, out: Path, quiet: bool = False) -> None:
         prepare(config, target, backends, out=tmp, log=Log(quiet))
 
 
-def report_only(folder: Path, max_drop: float | None, quiet: bool = False) -> dict:
+def report_only(folder: Path, max_drop: float | None, *, quiet: bool = False) -> dict:
     """``edgekit report``: the evaluate and report stages again on a folder written by
     ``edgekit quantize`` (or ``build``); nothing is compiled."""
     from edgekit.quantization.onnx_ptq import load_models
@@ -661,10 +661,10 @@ def recorded_outcomes(folder: Path) -> tuple[list[Outcome], list[dict]]:
     return outcomes, list(old.get("stages", []))
 
 
-def validate_folder(folder: Path, inputs: int | None, layers: bool, quiet: bool = False) -> dict:
-    """``edgekit validate``: run a build's compiled artifacts again, on ``inputs`` evaluation
-    inputs (None: as many as the build ran; with ``layers``, every intermediate tensor of the
-    first too); the report's
+def validate_folder(folder: Path, options: ValidateOptions, *, quiet: bool = False) -> dict:
+    """``edgekit validate``: run a build's compiled artifacts again, on ``options.inputs``
+    evaluation inputs (None: as many as the build ran; with ``options.layers``, every
+    intermediate tensor of the first too); the report's
     validation and benchmark rows and its validation failures are replaced."""
     from edgekit.backends import registry
     from edgekit.validation.artifacts import float_predictions
@@ -672,7 +672,7 @@ def validate_folder(folder: Path, inputs: int | None, layers: bool, quiet: bool 
     build = load_build(folder)
     report, data = build.report, build.data
     log = Log(quiet)
-    count = min(inputs or build.config.validate_inputs, len(data.evaluation))
+    count = min(options.inputs or build.config.validate_inputs, len(data.evaluation))
     outcomes = [Outcome(a.backend, a) for a in build.artifacts()]
     validate_stage(
         outcomes,
@@ -684,7 +684,7 @@ def validate_folder(folder: Path, inputs: int | None, layers: bool, quiet: bool 
         out=build.folder,
         log=log,
         float_predictions=float_predictions(build.float_model(), data.evaluation, count),
-        layers=layers,
+        layers=options.layers,
     )
     for outcome in outcomes:
         name = outcome.backend

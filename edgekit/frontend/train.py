@@ -127,7 +127,7 @@ class TrainRun(Checked):
     seed: int = option(0, "random seed (initial weights, data order)")
 
 
-def run_training(run: TrainRun, out: Path | None, command: str, quiet: bool = False) -> Path:
+def run_training(run: TrainRun, out: Path | None, *, command: str, quiet: bool = False) -> Path:
     """Train the built-in MobileNetV2 and write its checkpoint and manifest (atomically).
 
     The manifest records the command, the training accuracy per epoch and the float top-1 of

@@ -105,7 +105,7 @@ class DeployOptions(Checked):
     inputs: int | None = inputs_option()
 
 
-def deploy(folder: Path, remote: Remote, options: DeployOptions, quiet: bool = False) -> dict:
+def deploy(folder: Path, remote: Remote, options: DeployOptions, *, quiet: bool = False) -> dict:
     """Copy the bundle in build folder ``folder`` to the board, run every artifact there and
     add the ``deploy`` section to the build's report (rewritten in place). The report dict."""
     from edgekit.progress import Log

@@ -67,7 +67,7 @@ def plan(spec: SweepSpec) -> list[Point]:
     ]
 
 
-def run_sweep(spec: SweepSpec, engine: EngineSpec, out: Path, quiet: bool = False) -> dict:
+def run_sweep(spec: SweepSpec, engine: EngineSpec, out: Path, *, quiet: bool = False) -> dict:
     """Build every point of ``spec`` not already built into ``out/points`` on ``engine``, then
     write ``sweep.json``, ``sweep.md`` and ``sweep.html`` into ``out``; the sweep dict."""
     from tqdm import tqdm

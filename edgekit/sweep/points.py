@@ -220,7 +220,7 @@ def _weights(point: Point) -> None:
     shown = replace(point.train, init=Path(point.init).name if point.init else None)
     command = command_line("train", shown)
     with Log().stage("train") as detail:
-        run_training(point.train, Path(WEIGHTS), command, quiet=True)
+        run_training(point.train, Path(WEIGHTS), command=command, quiet=True)
         detail.append(command)
 
 
