@@ -74,8 +74,9 @@ def add_options(
                 if how.parse
                 else (int if kind.startswith("int") else float if kind.startswith("float") else str)
             )
-            kwargs["metavar"] = how.metavar
-            kwargs["choices"] = how.choices
+            # the allowed values are checked by the dataclass, in edgekit's one-line form
+            choices = "{" + ",".join(map(str, how.choices)) + "}" if how.choices else None
+            kwargs["metavar"] = how.metavar or choices
             if how.repeat:
                 kwargs["action"] = "append"
         if required:
