@@ -159,17 +159,17 @@ def test_unsupported_op_stops_the_build_with_one_line(cli, tmp_path):
     from edgekit.quantization.converter import quantize
 
     x = inp = keras.Input((16, 16, 3))
-    x = keras.layers.MaxPooling2D(2)(keras.layers.Conv2D(4, 3, padding="same")(x))
+    x = keras.layers.UpSampling2D(2)(keras.layers.Conv2D(4, 3, padding="same")(x))  # a TILE
     x = keras.layers.Dense(10)(keras.layers.Flatten()(x))
     samples = np.random.default_rng(0).uniform(-1, 1, (8, 16, 16, 3)).astype("float32")
-    path = tmp_path / "maxpool.tflite"
+    path = tmp_path / "upsample.tflite"
     path.write_bytes(quantize(keras.Model(inp, x), samples))
     out = tmp_path / "out"
     code, _, err = cli("build", "--target", "cortex-m7", "--model", path, "--out", out, "--quiet")
     assert code == 1  # a failed backend: the report is written, the error line comes last
     [line] = error_lines(err)
     assert line.startswith("Error: backend c failed (compile):")
-    assert "MAX_POOL_2D" in line and "cortex-m7" in line
+    assert "TILE" in line and "cortex-m7" in line
     assert err.rstrip().endswith(line)
     report = json.loads((out / "report.json").read_text())
     assert [f["backend"] for f in report["failures"]] == ["c"]

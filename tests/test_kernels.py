@@ -30,7 +30,7 @@ KERNELS = Path(str(importlib.resources.files("edgekit.compiler.kernels")))
 # The reference variants are plain C99 for any compiler; the others need their target's features
 # (tests/test_variants.py runs them on their QEMU boards).
 REFERENCE_SOURCES = sorted(
-    KERNELS / name for kind in OPS.values() if kind.variants for name in kind.variants[-1].sources
+    {KERNELS / n for kind in OPS.values() for v in kind.variants if v.reference for n in v.sources}
 )
 HARNESS = Path(__file__).with_name("kernels_harness.c")
 CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror"]

@@ -79,6 +79,9 @@ def graphs() -> dict[str, Graph]:
     x = layers.Conv2D(8, 3, strides=2, padding="valid", activation="relu6")(x)
     y = layers.DepthwiseConv2D(3, padding="same", depth_multiplier=2, activation="relu")(x)
     x = layers.Add()([x, layers.Conv2D(8, 1)(y)])
+    z = layers.Conv2D(8, 1)(x)  # the binary ops (tests/test_ops_binary.py runs them)
+    x = layers.Subtract()([layers.Multiply()([x, z]), keras.ops.square(x - z)])
+    x = layers.Minimum()([layers.Maximum()([x, z]), z])
     x = layers.Flatten()(layers.AveragePooling2D(2)(x))
     x = layers.Softmax()(layers.Dense(5, bias_initializer="ones")(x))
     ok = keras.Model(inp, x)
@@ -91,14 +94,22 @@ def graphs() -> dict[str, Graph]:
     grouped = layers.Conv2D(8, 3, groups=2, padding="same")(dilated)
     channel_mean = layers.Lambda(lambda t: tf.reduce_mean(t, axis=-1, keepdims=True))(grouped)
     broadcast = layers.Add()([grouped, channel_mean])
-    pooled = layers.Flatten()(layers.MaxPooling2D(2, name="pool")(dilated))
+    pooled = layers.Flatten()(layers.UpSampling2D(2, name="pool")(dilated))
     refused = keras.Model(inp, [broadcast, layers.Dense(3)(pooled)])
+
+    x = inp = keras.Input((8, 8, 3), batch_size=1)  # the table ops, MAX_POOL_2D, CONCATENATION
+    p = layers.MaxPooling2D(3, strides=2, padding="same")(layers.Conv2D(4, 3)(x))
+    activations = ["sigmoid", "tanh", "hard_swish", layers.LeakyReLU(), layers.ReLU(6.0)]
+    branches = [layers.Activation(a)(p) if isinstance(a, str) else a(p) for a in activations]
+    branches += [layers.ReLU()(p), layers.Lambda(lambda t: tf.clip_by_value(t, -1.0, 1.0))(p)]
+    unary = keras.Model(inp, layers.Dense(3)(layers.Flatten()(layers.Concatenate()(branches))))
 
     return {
         "ok": read_tflite(_int8(ok)),
         "float_io": read_tflite(_convert(small, quantized=True)),
         "float": read_tflite(_convert(small, quantized=False)),
         "refused": read_tflite(_int8(refused)),
+        "unary": read_tflite(_int8(unary)),
     }
 
 
@@ -118,8 +129,10 @@ def test_mobilenet_v2_passes_on_every_cortex_m_target(mobilenet):
 
 def test_small_models_with_every_other_supported_op_pass(graphs, target):
     ok, float_io = graphs["ok"], graphs["float_io"]
-    assert {op.kind for op in ok.ops} | MOBILENET_OPS >= set(OPS)
+    unary = graphs["unary"]
+    assert {op.kind for op in (*ok.ops, *unary.ops)} | MOBILENET_OPS >= set(OPS)
     require_supported(ok, target)
+    require_supported(unary, target)
     # float input and output (QUANTIZE / DEQUANTIZE at the edges) have no C kernels yet
     assert {"QUANTIZE", "DEQUANTIZE"} <= {op.kind for op in float_io.ops}
     with pytest.raises(EdgekitError, match="QUANTIZE"):
@@ -174,7 +187,7 @@ def _quant(scale: float, zero_point: int) -> Quant:
 
 
 def _unsupported_kind(g):
-    return g["refused"], _op(g["refused"], "MAX_POOL_2D").index
+    return g["refused"], _op(g["refused"], "TILE").index
 
 
 def _missing_input(g):
@@ -260,7 +273,11 @@ CASES = {
     "same_quantization": _pool_rescales,
     "conv_shapes": _grouped_conv,
     "depthwise_shapes": _depthwise_channels,
-    "add_shapes": lambda g: (g["refused"], _op(g["refused"], "ADD").index),
+    "broadcast_shapes": lambda g: _edit_input(g["ok"], "MUL", 1, shape=(1, 1, 1, 3)),
+    "inputs_same_quantization": lambda g: _edit_input(g["ok"], "MAXIMUM", 1, quant=_quant(0.5, 3)),
+    "squared_difference_scale": lambda g: _edit_output(
+        g["ok"], "SQUARED_DIFFERENCE", quant=_quant(1e-9, 0)
+    ),
     "pool_channels": _pool_channels,
     "mean_axes": lambda g: (g["refused"], _op(g["refused"], "MEAN").index),
     "fully_connected_shapes": _dense_input_size,
@@ -271,6 +288,14 @@ CASES = {
     "softmax_input_scale": _collapsed_logits,
     "reshape_size": _reshape_size,
     "pad_amounts": _negative_padding,
+    "elementwise_shape": lambda g: _edit_output(g["unary"], "TANH", shape=(1, 2, 2, 2)),
+    "logistic_output": lambda g: _edit_output(g["unary"], "LOGISTIC", quant=_quant(1 / 128, 0)),
+    "hard_swish_scales": lambda g: _edit_output(g["unary"], "HARD_SWISH", quant=_quant(1e-5, 0)),
+    "concatenation_shapes": lambda g: _edit_options(g["unary"], "CONCATENATION", axis=4),
+    "concatenation_quantization": lambda g: _edit_input(
+        g["unary"], "CONCATENATION", 1, quant=_quant(0.5, 3)
+    ),
+    "no_fused_activation": lambda g: _edit_options(g["unary"], "CONCATENATION", activation="RELU"),
 }
 
 
@@ -300,19 +325,20 @@ def test_rule_rejects_what_it_should(graphs, target, rule):
 
 def test_unsupported_op_is_one_line_naming_op_layer_and_remedy(graphs, target):
     refused = graphs["refused"]
-    without_dilated = replace(refused, ops=refused.ops[1:])  # MAX_POOL_2D reads its output
+    without_dilated = replace(refused, ops=refused.ops[1:])  # the upsampling reads its output
     failures = [f for f in check_graph(without_dilated, target) if not f.ok]
-    maxpool = next(f for f in failures if f.op_kind == "MAX_POOL_2D")
-    assert re.search(r"/pool(_\d+)?/MaxPool2d$", maxpool.layer) and ";" not in maxpool.layer
-    assert "the c backend has no MAX_POOL_2D kernel" in maxpool.message
-    assert "Replace the layer" in maxpool.message and "docs/supported-ops.md" in maxpool.message
+    tile = next(f for f in failures if f.op_kind == "TILE")  # UpSampling2D's repeat
+    assert re.search(r"/pool(_\d+)?/Repeat/Tile$", tile.layer) and ";" not in tile.layer
+    assert "the c backend has no TILE kernel" in tile.message
+    assert "Replace the layer" in tile.message and "docs/supported-ops.md" in tile.message
 
     with pytest.raises(EdgekitError) as info:
         require_supported(refused, target)
     message = str(info.value)
     assert "\n" not in message and message.startswith("CONV_2D ")
     assert "dilation is 2x2" in message and "Use dilation_rate=1" in message
-    assert "(4 more ops fail too" in message
+    more = sum(not f.ok for f in check_graph(refused, target)) - 1
+    assert f"({more} more ops fail too" in message
 
 
 def test_a_float_model_is_told_to_quantize(graphs, target):

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgekit.compiler import fixedpoint
+from edgekit.compiler import fixedpoint, tables
 from edgekit.compiler.ir import Graph, Op, Tensor, window
 from edgekit.compiler.layouts import Array, channel_multipliers
 from edgekit.compiler.planner import MemoryPlan
@@ -248,6 +248,9 @@ def fully_connected(ctx: Emit, op: Op) -> None:
 
 
 def add(ctx: Emit, op: Op) -> None:
+    if ctx.variant(op).name == BROADCAST_ADD:
+        binary(ctx, op)
+        return
     a, b, out = (ctx.tensor(i) for i in (*op.inputs[:2], op.outputs[0]))
     p = fixedpoint.add_params(
         *scale_and_zero(a),
@@ -278,6 +281,72 @@ def add(ctx: Emit, op: Op) -> None:
     )
 
 
+BROADCAST_ADD = "add_broadcast_ref"  # the ADD variant that broadcasts, through ``binary``
+
+
+def binary(ctx: Emit, op: Op) -> None:
+    """ADD (broadcasting), SUB, MUL, SQUARED_DIFFERENCE, MAXIMUM, MINIMUM: ek_binary_params,
+    each input read through its strides (0 along the axes it is broadcast on); a constant
+    input goes into weights.c."""
+    a, b, out = (ctx.tensor(i) for i in (*op.inputs[:2], op.outputs[0]))
+    dims = (1,) * (4 - len(out.shape)) + tuple(out.shape)
+    fields: dict[str, object] = {"dims": list(dims)}
+    for k, t in enumerate((a, b), start=1):
+        shape = (1,) * (4 - len(t.shape)) + tuple(t.shape)
+        dense = [int(np.prod(shape[d + 1 :])) for d in range(4)]
+        fields[f"strides{k}"] = [
+            0 if n < o else c for n, o, c in zip(shape, dims, dense, strict=True)
+        ]
+    fields.update(_binary_arithmetic(op, a, b, out))
+    params = ctx.struct("ek_binary_params", f"{ctx.prefix}_op{op.index}_params", fields)
+    inputs = []
+    for k, index in enumerate(op.inputs[:2]):
+        if ctx.tensor(index).data is None:
+            inputs.append(ctx.pointer(index, True))
+        else:
+            values = np.asarray(ctx.graph.constant(index))
+            inputs.append(ctx.data(f"{ctx.prefix}_op{op.index}_input{k}", "int8_t", values))
+    ctx.calls.append(ctx.call(op, f"&{params}", *inputs, ctx.pointer(op.outputs[0])))
+
+
+def _f32(value: float) -> float:
+    """A scale as TFLite stores it (float32), as the double its Prepare computes with."""
+    return float(np.float32(value))
+
+
+def _binary_arithmetic(op: Op, a: Tensor, b: Tensor, out: Tensor) -> dict[str, int]:
+    """The arithmetic fields of ek_binary_params, as TFLite's Prepare computes them per op."""
+    (s1, z1), (s2, z2), (so, zo) = (scale_and_zero(t) for t in (a, b, out))
+    fields = dict.fromkeys(
+        ("left_shift", "input1_multiplier", "input1_shift", "input2_multiplier", "input2_shift",
+         "output_multiplier", "output_shift"), 0,
+    )  # fmt: skip
+    fields.update(input1_offset=-z1, input2_offset=-z2, output_offset=zo, act_min=-128, act_max=127)
+    activation = op.options.get("activation", "NONE").lower()
+    if op.kind in ("ADD", "SUB"):
+        p = vars(fixedpoint.add_params(s1, z1, s2, z2, so, zo, activation=activation))
+        if op.kind == "SUB":  # TFLite runs SUB as ADD with input 2's multiplier negated
+            p["input2_multiplier"] = -p["input2_multiplier"]
+        fields.update(p)
+    elif op.kind == "MUL":
+        real = _f32(s1) * _f32(s2) / _f32(so)
+        m, s = fixedpoint.quantize_multiplier(real)
+        fields.update(output_multiplier=m, output_shift=s)
+        fields["act_min"], fields["act_max"] = _activation(op, out)
+    elif op.kind == "SQUARED_DIFFERENCE":
+        twice_max = 2.0 * max(_f32(s1), _f32(s2))
+        m1, sh1 = fixedpoint.quantize_multiplier_smaller_than_one(_f32(s1) / twice_max)
+        m2, sh2 = fixedpoint.quantize_multiplier_smaller_than_one(_f32(s2) / twice_max)
+        mo, sho = fixedpoint.quantize_multiplier_smaller_than_one(
+            twice_max * twice_max / (float(1 << 14) * _f32(so))
+        )
+        fields.update(
+            left_shift=7, input1_multiplier=m1, input1_shift=sh1, input2_multiplier=m2,
+            input2_shift=sh2, output_multiplier=mo, output_shift=sho,
+        )  # fmt: skip
+    return fields
+
+
 def mean(ctx: Emit, op: Op) -> None:
     src, out = ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0])
     _, h, w, c = src.shape
@@ -295,7 +364,7 @@ def mean(ctx: Emit, op: Op) -> None:
     _params_call(ctx, op, "ek_mean_params", fields)
 
 
-def avg_pool(ctx: Emit, op: Op) -> None:
+def avg_pool(ctx: Emit, op: Op, ctype: str = "ek_avg_pool_params") -> None:
     src, out = ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0])
     _, in_h, in_w, c = src.shape
     _, out_h, out_w, _ = out.shape
@@ -310,7 +379,12 @@ def avg_pool(ctx: Emit, op: Op) -> None:
         "act_min": act_min,
         "act_max": act_max,
     }
-    _params_call(ctx, op, "ek_avg_pool_params", fields)
+    _params_call(ctx, op, ctype, fields)
+
+
+def max_pool(ctx: Emit, op: Op) -> None:
+    """AVERAGE_POOL_2D's parameters, for the max pooling kernel."""
+    avg_pool(ctx, op, "ek_max_pool_params")
 
 
 def softmax(ctx: Emit, op: Op) -> None:
@@ -337,6 +411,38 @@ def pad(ctx: Emit, op: Op) -> None:
         "pad_value": value,
     }
     _params_call(ctx, op, "ek_pad_params", fields)
+
+
+def concatenation(ctx: Emit, op: Op) -> None:
+    """One copy per input into its place in each output row (the rows being the dimensions
+    before the axis)."""
+    out = ctx.tensor(op.outputs[0])
+    axis = op.options.get("axis", 0) % len(out.shape)
+    outer, inner = int(np.prod(out.shape[:axis])), int(np.prod(out.shape[axis + 1 :]))
+    start = 0
+    for k, index in enumerate(op.inputs):
+        row = ctx.tensor(index).shape[axis] * inner
+        fields = {
+            "outer": outer,
+            "input_row": row,
+            "output_row": out.shape[axis] * inner,
+            "output_start": start,
+        }
+        params = ctx.struct(
+            "ek_concatenation_params", f"{ctx.prefix}_op{op.index}_input{k}_params", fields
+        )
+        ctx.calls.append(
+            ctx.call(op, f"&{params}", ctx.pointer(index, True), ctx.pointer(op.outputs[0]))
+        )
+        start += row
+
+
+def lut(ctx: Emit, op: Op) -> None:
+    """An int8 -> int8 element-wise op: its 256-entry table (``tables.op_table``) in weights.c
+    and one lookup per element."""
+    table = ctx.data(f"{ctx.prefix}_op{op.index}_table", "int8_t", tables.op_table(ctx.graph, op))
+    size = ctx.tensor(op.outputs[0]).size
+    _params_call(ctx, op, "ek_lut_params", {"size": size, "table": table})
 
 
 def reshape(ctx: Emit, op: Op) -> None:

@@ -156,7 +156,7 @@ def window(graph: Graph, op: Op) -> tuple[int, int, int, int, int, int]:
     convolution or pooling op, as TFLite pads it; an op that runs on part of its tensors (a
     patch, ``edgekit.compiler.patches``) carries its own pads as ``explicit_padding``."""
     o = op.options
-    if op.kind == "AVERAGE_POOL_2D":
+    if "filter_h" in o:  # a pooling op
         kh, kw = o["filter_h"], o["filter_w"]
     else:
         kh, kw = graph.tensor(op.inputs[1]).shape[1:3]
@@ -181,8 +181,8 @@ def read_tflite(model: bytes | str | Path) -> Graph:
     stride_h, stride_w, filter_h, filter_w, padding, activation; ADD / SUB / MUL: activation;
     FULLY_CONNECTED: activation, keep_num_dims, weights_format; SOFTMAX: beta; MEAN / SUM /
     REDUCE_*: keep_dims; RESHAPE: new_shape (when the file has it); CONCATENATION: axis,
-    activation. Other ops get an empty dict. A file that is not a valid flatbuffer is an
-    EdgekitError.
+    activation; LEAKY_RELU: alpha. Other ops get an empty dict. A file that is not a valid
+    flatbuffer is an EdgekitError.
     """
     where = "the model"
     if not isinstance(model, bytes | bytearray | memoryview):
@@ -461,6 +461,11 @@ def _option_readers() -> dict[str, tuple[type, int, object]]:
         ),
         "SOFTMAX": (tflite.SoftmaxOptions, U.SoftmaxOptions, lambda o: {"beta": o.Beta()}),
         "RESHAPE": (tflite.ReshapeOptions, U.ReshapeOptions, _reshape),
+        "LEAKY_RELU": (
+            tflite.LeakyReluOptions,
+            U.LeakyReluOptions,
+            lambda o: {"alpha": float(o.Alpha())},
+        ),
         "CONCATENATION": (
             tflite.ConcatenationOptions,
             U.ConcatenationOptions,

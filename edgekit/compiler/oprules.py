@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from edgekit.compiler.ir import Graph, Op, Tensor, padding_amounts
+from edgekit.compiler import tables
+from edgekit.compiler.ir import Graph, Op, Tensor, padding_amounts, short_name
 
 if TYPE_CHECKING:
     from edgekit.platforms.targets import Target
@@ -195,7 +196,7 @@ def add_shapes(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
 def pool_channels(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
     """Input and output are 4-D with the same channels.
 
-    Use AveragePooling2D on a 4-D (batch, height, width, channels) input.
+    Use AveragePooling2D or MaxPooling2D on a 4-D (batch, height, width, channels) input.
     """
     x, y = _input(graph, op, 0), _output(graph, op)
     ok = len(x.shape) == len(y.shape) == 4 and x.shape[3] == y.shape[3]
@@ -292,6 +293,126 @@ def pad_amounts(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
     grown = tuple(int(d) for d in np.asarray(x.shape) + amounts.sum(axis=1))
     ok = bool(np.all(amounts >= 0)) and grown == y.shape
     return ok, f"its paddings are {amounts.tolist()} for input {list(x.shape)}"
+
+
+def elementwise_shape(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
+    """The output has the input's shape (the op maps each int8 value through a 256-entry table
+    of TFLite's reference arithmetic, computed when the model is built).
+
+    Re-export the model with the TFLite converter.
+    """
+    x, y = _input(graph, op, 0), _output(graph, op)
+    return x.shape == y.shape, f"its input is {list(x.shape)} and its output {list(y.shape)}"
+
+
+def logistic_output(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
+    """The output is quantized with scale 1/256 and zero point -128, as TFLite's int8 LOGISTIC
+    requires.
+
+    Quantize with the TFLite converter, which sets these output parameters for int8 sigmoid.
+    """
+    y = _output(graph, op)
+    ok = (y.quant.scale[0], y.quant.zero_point[0]) == SOFTMAX_OUTPUT
+    return ok, f"its output has {quant_text(y)}"
+
+
+def hard_swish_scales(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
+    """The input scale / 128, divided by the output scale, is below 1 once rounded to TFLite's
+    16-bit multiplier, as TFLite's int8 HARD_SWISH requires of its output rescaling.
+
+    Quantize with the TFLite converter, whose output scale for hard-swish meets it.
+    """
+    x, y = _input(graph, op, 0), _output(graph, op)
+    exponent = tables.hard_swish_output_exponent(x.quant.scale[0], y.quant.scale[0])
+    return exponent <= 0, f"its input has {quant_text(x)}, its output {quant_text(y)}"
+
+
+def concatenation_shapes(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
+    """Every input is computed (none is a constant) and has the output's rank and dimensions
+    except along the axis, any axis (negative counts from the last), where the output's size
+    is the sum of the inputs'.
+
+    Re-export the model with the TFLite converter; concatenate constants before converting.
+    """
+    xs, y = [graph.tensors[i] for i in op.inputs], _output(graph, op)
+    rank, axis = len(y.shape), op.options.get("axis", 0)
+    detail = f"its inputs are {[list(x.shape) for x in xs]}, axis {axis}, output {list(y.shape)}"
+    if not -rank <= axis < rank or any(x.data is not None for x in xs):
+        return False, detail
+    axis %= rank
+    others = [d for d in range(rank) if d != axis]
+    ok = all(len(x.shape) == rank and all(x.shape[d] == y.shape[d] for d in others) for x in xs)
+    return ok and sum(x.shape[axis] for x in xs) == y.shape[axis], detail
+
+
+def concatenation_quantization(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
+    """Every input has the output's scale and zero point, as TFLite's int8 CONCATENATION
+    requires: it copies values, it does not rescale them.
+
+    Quantize with the TFLite converter, which gives each input of a concatenation the output's
+    scale and zero point.
+    """
+    y = _output(graph, op)
+    for x in (graph.tensors[i] for i in op.inputs):
+        if not _same_quant(x, y):
+            return False, f"input '{short_name(x.name)}' has {quant_text(x)}, the output another"
+    return True, ""
+
+
+def no_fused_activation(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
+    """There is no fused activation.
+
+    Apply the activation as its own layer after the operator.
+    """
+    activation = op.options.get("activation", "NONE")
+    return activation == "NONE", f"its fused activation is {activation}"
+
+
+def broadcast_shapes(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
+    """Both inputs and the output have at most 4 dimensions, and the output's shape is the
+    inputs' broadcast: aligned from the last dimension, each input dimension equals the
+    output's or is 1 (a 1 x 1 x 1 x C tensor times a 1 x H x W x C one, as squeeze-and-excite
+    does, or a single value).
+
+    Give the inputs shapes that broadcast (reshape the smaller one to 4-D with 1s where it
+    repeats).
+    """
+    shapes = [_input(graph, op, k).shape for k in (0, 1)]
+    out = _output(graph, op).shape
+    detail = f"its inputs are {list(shapes[0])} and {list(shapes[1])}, its output {list(out)}"
+    if max(len(s) for s in (*shapes, out)) > 4:
+        return False, detail
+    rank = len(out)
+    padded = [(1,) * (rank - len(s)) + tuple(s) for s in shapes if len(s) <= rank]
+    ok = len(padded) == 2 and all(
+        all(d in (1, o) for d, o in zip(s, out, strict=True)) for s in padded
+    )
+    ok = ok and all(max(a, b) == o for a, b, o in zip(*padded, out, strict=True))
+    return ok, detail
+
+
+def inputs_same_quantization(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
+    """Both inputs and the output share one scale and zero point (TFLite compares the stored
+    values without rescaling them).
+
+    Quantize with the TFLite converter, which keeps them equal for MAXIMUM and MINIMUM.
+    """
+    x, y, z = _input(graph, op, 0), _input(graph, op, 1), _output(graph, op)
+    ok = _same_quant(x, z) and _same_quant(y, z)
+    return ok, f"its inputs have {quant_text(x)} and {quant_text(y)}, its output {quant_text(z)}"
+
+
+def squared_difference_scale(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
+    """(2 x the larger input scale)^2 / (2^14 x the output scale) is below 1, as TFLite's int8
+    SQUARED_DIFFERENCE requires of its output rescaling.
+
+    Quantize with the TFLite converter, whose output scale for a squared difference meets it.
+    """
+    tensors = (_input(graph, op, 0), _input(graph, op, 1), _output(graph, op))
+    scales = [float(np.float32(t.quant.scale[0])) for t in tensors]
+    twice_max = 2.0 * max(scales[:2])
+    real = twice_max * twice_max / ((1 << 14) * scales[2])
+    return real < 1.0, f"it is {real:.3g}"
 
 
 # ---------------------------------------------------------------- the docstrings

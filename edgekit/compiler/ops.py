@@ -27,15 +27,23 @@ from edgekit.compiler.layouts import BLOCKED, FOLDED, LANES16, TILED
 from edgekit.compiler.oprules import (
     Rule,
     add_shapes,
+    broadcast_shapes,
+    concatenation_quantization,
+    concatenation_shapes,
     conv_shapes,
     default_weights_layout,
     depthwise_shapes,
+    elementwise_shape,
     fully_connected_shapes,
     fused_activation,
+    hard_swish_scales,
+    inputs_same_quantization,
     int8_weights,
     int32_bias,
+    logistic_output,
     mean_axes,
     no_dilation,
+    no_fused_activation,
     pad_amounts,
     pool_channels,
     quant_text,
@@ -44,6 +52,7 @@ from edgekit.compiler.oprules import (
     same_quantization,
     softmax_input_scale,
     softmax_output,
+    squared_difference_scale,
     window_geometry,
 )
 from edgekit.compiler.planner import InPlaceRule, depthwise_in_place, elementwise_in_place
@@ -93,6 +102,21 @@ _CONV_MVE = ("ek_conv2d_mve.c", "ek_mve.h", "ek_im2col.h")
 _CONV_DSP = ("ek_conv2d_dsp.c", "ek_dsp.h", "ek_im2col.h")
 _DEPTHWISE_MVE = ("ek_depthwise_conv2d_3x3_mve.c", "ek_mve.h")
 _DEPTHWISE_DSP = ("ek_depthwise_conv2d_3x3_dsp.c", "ek_dsp.h")
+# binary ops: equal shapes keep ADD's own kernels; broadcasting runs the shared loop
+_SAME, _BINARY, _ELEMENTWISE = (add_shapes,), ("ek_binary.c",), elementwise_in_place
+
+
+def _lut(rules: tuple[Rule, ...], layers: str) -> OpKind:
+    """An int8 -> int8 element-wise op: one table lookup per element, in place where the
+    planner can."""
+    return OpKind(
+        rules=rules,
+        inputs=(1, 1),
+        layers=layers,
+        emit=emitters.lut,
+        variants=(Variant("lut_ref", ("ek_lut.c",), in_place=elementwise_in_place),),
+    )
+
 
 OPS: dict[str, OpKind] = {
     "CONV_2D": OpKind(
@@ -140,15 +164,51 @@ OPS: dict[str, OpKind] = {
         ),
     ),
     "ADD": OpKind(
-        rules=(add_shapes, fused_activation),
+        rules=(broadcast_shapes, fused_activation),
         inputs=(2, 2),
         layers="Add",
         emit=emitters.add,
         variants=(
-            Variant("add_mve", ("ek_add_mve.c", "ek_mve.h"), _MVE, in_place=elementwise_in_place),
-            Variant("add_dsp", ("ek_add_dsp.c", "ek_dsp.h"), _DSP, in_place=elementwise_in_place),
-            Variant("add_ref", ("ek_add.c",), in_place=elementwise_in_place),
+            Variant("add_mve", ("ek_add_mve.c", "ek_mve.h"), _MVE, _SAME, in_place=_ELEMENTWISE),
+            Variant("add_dsp", ("ek_add_dsp.c", "ek_dsp.h"), _DSP, _SAME, in_place=_ELEMENTWISE),
+            Variant("add_ref", ("ek_add.c",), rules=_SAME, in_place=_ELEMENTWISE),
+            Variant(emitters.BROADCAST_ADD, _BINARY, in_place=_ELEMENTWISE),
         ),
+    ),
+    "SUB": OpKind(
+        rules=(broadcast_shapes, fused_activation),
+        inputs=(2, 2),
+        layers="Subtract",
+        emit=emitters.binary,
+        variants=(Variant("sub_ref", _BINARY, in_place=_ELEMENTWISE),),
+    ),
+    "MUL": OpKind(
+        rules=(broadcast_shapes, fused_activation),
+        inputs=(2, 2),
+        layers="Multiply",
+        emit=emitters.binary,
+        variants=(Variant("mul_ref", _BINARY, in_place=_ELEMENTWISE),),
+    ),
+    "SQUARED_DIFFERENCE": OpKind(
+        rules=(broadcast_shapes, squared_difference_scale),
+        inputs=(2, 2),
+        layers="keras.ops.square(a - b)",
+        emit=emitters.binary,
+        variants=(Variant("squared_difference_ref", _BINARY, in_place=_ELEMENTWISE),),
+    ),
+    "MAXIMUM": OpKind(
+        rules=(broadcast_shapes, inputs_same_quantization),
+        inputs=(2, 2),
+        layers="Maximum",
+        emit=emitters.binary,
+        variants=(Variant("maximum_ref", _BINARY, in_place=_ELEMENTWISE),),
+    ),
+    "MINIMUM": OpKind(
+        rules=(broadcast_shapes, inputs_same_quantization),
+        inputs=(2, 2),
+        layers="Minimum",
+        emit=emitters.binary,
+        variants=(Variant("minimum_ref", _BINARY, in_place=_ELEMENTWISE),),
     ),
     "MEAN": OpKind(
         rules=(mean_axes,),
@@ -214,6 +274,29 @@ OPS: dict[str, OpKind] = {
         emit=emitters.pad,
         variants=(Variant("pad_ref", ("ek_pad.c",)),),
     ),
+    "MAX_POOL_2D": OpKind(
+        rules=(pool_channels, fused_activation, window_geometry),
+        inputs=(1, 1),
+        layers="MaxPooling2D",
+        emit=emitters.max_pool,
+        variants=(Variant("max_pool2d_ref", ("ek_max_pool2d.c",)),),
+    ),
+    "CONCATENATION": OpKind(
+        rules=(concatenation_shapes, concatenation_quantization, no_fused_activation),
+        inputs=(1, 1 << 16),
+        layers="Concatenate",
+        emit=emitters.concatenation,
+        variants=(Variant("concatenation_ref", ("ek_concatenation.c",)),),
+    ),
+    # int8 -> int8 element-wise ops: a 256-entry table each (edgekit.compiler.tables)
+    "LOGISTIC": _lut((elementwise_shape, logistic_output), "Activation('sigmoid')"),
+    "TANH": _lut((elementwise_shape,), "Activation('tanh')"),
+    "HARD_SWISH": _lut((elementwise_shape, hard_swish_scales), "Activation('hard_swish')"),
+    "RELU": _lut((elementwise_shape,), "ReLU() where the converter does not fuse it"),
+    "RELU6": _lut((elementwise_shape,), "ReLU(max_value=6) where not fused"),
+    "RELU_N1_TO_1": _lut((elementwise_shape,), "tf.clip_by_value(x, -1, 1) where not fused"),
+    "LEAKY_RELU": _lut((elementwise_shape,), "LeakyReLU"),
+    "QUANTIZE": _lut((elementwise_shape,), "none: the converter adds it to rescale (int8 to int8)"),
 }
 
 
@@ -367,8 +450,14 @@ def select_kernels(graph: Graph, target: Target, mode: str = "auto") -> dict[int
 
 
 def reference_kernels(graph: Graph) -> dict[int, Choice]:
-    """The reference variant of every op that has kernels (any target: they are plain C99)."""
-    return {op.index: Choice(_variants(op)[-1]) for op in graph.ops if _variants(op)}
+    """The reference variant of every op that has kernels (any target: they are plain C99):
+    the first that accepts the op (ADD has one for equal shapes, one that broadcasts)."""
+    return {op.index: Choice(_reference(graph, op)) for op in graph.ops if _variants(op)}
+
+
+def _reference(graph: Graph, op: Op) -> Variant:
+    refs = [v for v in _variants(op) if v.reference]
+    return next((v for v in refs[:-1] if v.accepts(graph, op, None)[0]), refs[-1])
 
 
 def _variants(op: Op) -> tuple[Variant, ...]:

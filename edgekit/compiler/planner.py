@@ -122,8 +122,9 @@ def live_bytes(plan: MemoryPlan, ops) -> dict[int, int]:
 
 
 def elementwise_in_place(graph: Graph, op: Op, spans) -> InPlace | None:
-    """ADD reads element i of each input before writing element i of its output; RESHAPE
-    keeps the bytes where they are."""
+    """ADD and the table ops (LOGISTIC, RELU, ...) read element i of each input before writing
+    element i of their output; RESHAPE keeps the bytes where they are. The broadcasting binary
+    ops (SUB, MUL, ...) too: an input of the output's size has the output's shape."""
     out = op.outputs[0]
     for t in op.inputs:
         if (

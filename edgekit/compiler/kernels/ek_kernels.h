@@ -244,6 +244,27 @@ typedef struct {
     int32_t act_min, act_max;           /* fused activation as clamp bounds */
 } ek_avg_pool_params;
 
+/* MAX_POOL_2D takes AVERAGE_POOL_2D's parameters; padded positions take no part in a max. */
+typedef ek_avg_pool_params ek_max_pool_params;
+
+/* CONCATENATION, one call per input: the output is outer rows of output_row bytes; this
+ * input's row of input_row bytes (its size along the axis times the size of the axes after
+ * it) goes output_start bytes into each output row. Every input has the output's scale and
+ * zero point (TFLite's int8 kernel requires it): a copy. */
+typedef struct {
+    int32_t outer;        /* product of the dimensions before the axis */
+    int32_t input_row;    /* bytes of one row of this input */
+    int32_t output_row;   /* bytes of one row of the output */
+    int32_t output_start; /* where this input's row starts in an output row */
+} ek_concatenation_params;
+
+/* An int8 -> int8 element-wise op as a table: output = table[input + 128]. The output may
+ * alias the input (in place). */
+typedef struct {
+    int32_t size;        /* elements */
+    const int8_t *table; /* 256 entries, for inputs -128 to 127 (edgekit/compiler/tables.py) */
+} ek_lut_params;
+
 /* SOFTMAX along the last axis of [rows, depth], int8 output with zero point -128 and scale
  * 1/256 (TFLite's int8 softmax output quantization). Fixed point throughout. Like TFLite, a
  * row where 512 or more entries tie for the maximum is outside the supported range. */
@@ -263,6 +284,23 @@ typedef struct {
     int32_t after[4];      /* elements added after each dimension */
     int32_t pad_value;     /* value of the added elements (int8 range) */
 } ek_pad_params;
+
+/* Binary ops with broadcasting (ek_binary.c): the output is [dims[0], .., dims[3]] (shapes
+ * padded to 4-D with leading 1s), input k's element at output index (i0, i1, i2, i3) is
+ * inputk[i0 * stridesk[0] + .. + i3 * stridesk[3]], the stride 0 on axes it is broadcast along.
+ * The arithmetic fields are those of TFLite's ArithmeticParams for the op (fixedpoint.py);
+ * MAXIMUM and MINIMUM read only act_min and act_max (-128 and 127). */
+typedef struct {
+    int32_t dims[4];                         /* output dimensions, outermost first */
+    int32_t strides1[4], strides2[4];        /* element strides of each input per dimension */
+    int32_t left_shift;                      /* ADD/SUB 20, SQUARED_DIFFERENCE 7, else 0 */
+    int32_t input1_offset, input2_offset;    /* minus the input zero points */
+    int32_t input1_multiplier, input1_shift; /* input 1 to the common scale (ADD/SUB/SQDIFF) */
+    int32_t input2_multiplier, input2_shift; /* input 2 likewise (negated for SUB) */
+    int32_t output_multiplier, output_shift; /* to the output scale */
+    int32_t output_offset;                   /* the output zero point */
+    int32_t act_min, act_max;                /* fused activation as clamp bounds */
+} ek_binary_params;
 
 /* ---- kernels ------------------------------------------------------------------------------ */
 
@@ -285,9 +323,30 @@ void ek_mean_hw_s8_ref(const ek_mean_params *params, const int8_t *input, int8_t
 
 void ek_avg_pool2d_s8_ref(const ek_avg_pool_params *params, const int8_t *input, int8_t *output);
 
+void ek_max_pool2d_s8_ref(const ek_max_pool_params *params, const int8_t *input, int8_t *output);
+
+void ek_concatenation_s8_ref(const ek_concatenation_params *params, const int8_t *input,
+                             int8_t *output);
+
+void ek_lut_s8_ref(const ek_lut_params *params, const int8_t *input, int8_t *output);
+
 void ek_softmax_s8_ref(const ek_softmax_params *params, const int8_t *input, int8_t *output);
 
 void ek_pad_s8_ref(const ek_pad_params *params, const int8_t *input, int8_t *output);
+
+/* Binary ops with broadcasting; the output may alias an input of the output's shape. */
+void ek_add_broadcast_s8_ref(const ek_binary_params *params, const int8_t *input1,
+                             const int8_t *input2, int8_t *output);
+void ek_sub_s8_ref(const ek_binary_params *params, const int8_t *input1, const int8_t *input2,
+                   int8_t *output);
+void ek_mul_s8_ref(const ek_binary_params *params, const int8_t *input1, const int8_t *input2,
+                   int8_t *output);
+void ek_squared_difference_s8_ref(const ek_binary_params *params, const int8_t *input1,
+                                  const int8_t *input2, int8_t *output);
+void ek_maximum_s8_ref(const ek_binary_params *params, const int8_t *input1,
+                       const int8_t *input2, int8_t *output);
+void ek_minimum_s8_ref(const ek_binary_params *params, const int8_t *input1,
+                       const int8_t *input2, int8_t *output);
 
 /* ---- variants for cores with the DSP extension (ek_*_dsp.c; Arm only) ---------------------- */
 
