@@ -104,8 +104,14 @@ def graphs() -> dict[str, Graph]:
     branches += [layers.ReLU()(p), layers.Lambda(lambda t: tf.clip_by_value(t, -1.0, 1.0))(p)]
     unary = keras.Model(inp, layers.Dense(3)(layers.Flatten()(layers.Concatenate()(branches))))
 
+    x = inp = keras.Input((6, 5, 3), batch_size=1)  # TRANSPOSE_CONV and the resizes
+    x = layers.Conv2DTranspose(4, 3, strides=2, padding="same", bias_initializer="ones")(x)
+    x = layers.Resizing(7, 9, interpolation="nearest")(x)
+    resize = keras.Model(inp, layers.UpSampling2D(2, interpolation="bilinear")(x))
+
     return {
         "ok": read_tflite(_int8(ok)),
+        "resize": read_tflite(_int8(resize)),
         "float_io": read_tflite(_convert(small, quantized=True)),
         "float": read_tflite(_convert(small, quantized=False)),
         "refused": read_tflite(_int8(refused)),
@@ -129,10 +135,11 @@ def test_mobilenet_v2_passes_on_every_cortex_m_target(mobilenet):
 
 def test_small_models_with_every_other_supported_op_pass(graphs, target):
     ok, float_io = graphs["ok"], graphs["float_io"]
-    unary = graphs["unary"]
-    assert {op.kind for op in (*ok.ops, *unary.ops)} | MOBILENET_OPS >= set(OPS)
+    unary, resize = graphs["unary"], graphs["resize"]
+    assert {op.kind for op in (*ok.ops, *unary.ops, *resize.ops)} | MOBILENET_OPS >= set(OPS)
     require_supported(ok, target)
     require_supported(unary, target)
+    require_supported(resize, target)
     # float input and output (QUANTIZE / DEQUANTIZE at the edges) have no C kernels yet
     assert {"QUANTIZE", "DEQUANTIZE"} <= {op.kind for op in float_io.ops}
     with pytest.raises(EdgekitError, match="QUANTIZE"):
@@ -255,6 +262,14 @@ def _softmax_zero_point(g):
     return _edit_output(g["ok"], "SOFTMAX", quant=_quant(1 / 256, 0))
 
 
+def _bilinear_by_2000(g):
+    """One input row resized to 2000 with half-pixel centers: the last position is past it."""
+    op = _op(g["resize"], "RESIZE_BILINEAR")
+    graph = _edit_tensor(g["resize"], op.inputs[1], data=np.array([2000, 18], np.int32))
+    graph = _edit_tensor(graph, op.outputs[0], shape=(1, 2000, 18, 4))
+    return _edit_tensor(graph, op.inputs[0], shape=(1, 1, 9, 4)), op.index
+
+
 def _collapsed_logits(g):
     return _edit_input(g["ok"], "SOFTMAX", 0, quant=_quant(1e-9, 0))
 
@@ -296,6 +311,14 @@ CASES = {
         g["unary"], "CONCATENATION", 1, quant=_quant(0.5, 3)
     ),
     "no_fused_activation": lambda g: _edit_options(g["unary"], "CONCATENATION", activation="RELU"),
+    "resize_shapes": lambda g: _edit_output(
+        g["resize"], "RESIZE_NEAREST_NEIGHBOR", shape=(1, 7, 9, 2)
+    ),
+    "resize_corners": lambda g: _edit_options(
+        g["resize"], "RESIZE_BILINEAR", align_corners=True, half_pixel_centers=True
+    ),
+    "transpose_conv_shapes": lambda g: _edit_options(g["resize"], "TRANSPOSE_CONV", stride_h=3),
+    "bilinear_positions": _bilinear_by_2000,
 }
 
 

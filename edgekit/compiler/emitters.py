@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgekit.compiler import fixedpoint, tables
-from edgekit.compiler.ir import Graph, Op, Tensor, window
+from edgekit.compiler.ir import Graph, Op, Tensor, padding_amounts, window
 from edgekit.compiler.layouts import Array, channel_multipliers
 from edgekit.compiler.planner import MemoryPlan
 from edgekit.compiler.variants import Choice, Variant
@@ -435,6 +435,109 @@ def concatenation(ctx: Emit, op: Op) -> None:
             ctx.call(op, f"&{params}", ctx.pointer(index, True), ctx.pointer(op.outputs[0]))
         )
         start += row
+
+
+def resize_nearest_neighbor(ctx: Emit, op: Op) -> None:
+    """The input row and column each output pixel copies, in weights.c: the kernel only
+    copies."""
+    src, out = ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0])
+    (_, in_h, in_w, channels), (_, out_h, out_w, _) = src.shape, out.shape
+    corners, half = op.options["align_corners"], op.options["half_pixel_centers"]
+    name = f"{ctx.prefix}_op{op.index}"
+    fields = {
+        "input_w": in_w,
+        "channels": channels,
+        "output_h": out_h,
+        "output_w": out_w,
+        "rows": ctx.data(name + "_rows", "int32_t", _nearest(in_h, out_h, corners, half)),
+        "cols": ctx.data(name + "_cols", "int32_t", _nearest(in_w, out_w, corners, half)),
+    }
+    _params_call(ctx, op, "ek_resize_nearest_params", fields)
+
+
+def _nearest(in_size: int, out_size: int, align_corners: bool, half_pixel_centers: bool):
+    """The input index of each output index along one axis, as TFLite's GetNearestNeighbor
+    computes it in float32 (floor, or round half away from zero with align_corners)."""
+    f32 = np.float32
+    if align_corners and out_size > 1:
+        scale = f32(in_size - 1) / f32(out_size - 1)
+    else:
+        scale = f32(in_size) / f32(out_size)
+    offset = f32(0.5 if half_pixel_centers else 0.0)
+    indices = []
+    for i in range(out_size):
+        at = float((f32(i) + offset) * scale)  # >= 0, a float32 product held exactly
+        k = min(int(np.floor(at + 0.5 if align_corners else at)), in_size - 1)
+        indices.append(max(k, 0) if half_pixel_centers else k)
+    return indices
+
+
+def resize_bilinear(ctx: Emit, op: Op) -> None:
+    """TFLite's 10-bit fixed-point scales, computed here as its int8 ResizeBilinear does."""
+    src, out = ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0])
+    (_, in_h, in_w, channels), (_, out_h, out_w, _) = src.shape, out.shape
+    corners = op.options["align_corners"]
+
+    def scale_10(n_in: int, n_out: int) -> int:
+        if corners and n_out > 1:
+            n_in, n_out = n_in - 1, n_out - 1
+        return ((1 << 10) * n_in + n_out // 2) // n_out
+
+    fields = {
+        "input_h": in_h,
+        "input_w": in_w,
+        "channels": channels,
+        "output_h": out_h,
+        "output_w": out_w,
+        "height_scale_10": scale_10(in_h, out_h),
+        "width_scale_10": scale_10(in_w, out_w),
+        "half_pixel_centers": int(op.options["half_pixel_centers"]),
+    }
+    _params_call(ctx, op, "ek_resize_bilinear_params", fields)
+
+
+def transpose_conv(ctx: Emit, op: Op) -> None:
+    """Weights (OHWI) and bias as stored; per-channel multipliers as TFLite's Prepare computes
+    them; the padding TFLite derives from the output's size; the kernel's int32 accumulators
+    are its scratch memory."""
+    filt, src, out = (ctx.tensor(i) for i in (op.inputs[1], op.inputs[2], op.outputs[0]))
+    o, (out_c, kh, kw, in_c) = op.options, filt.shape
+    (_, in_h, in_w, _), (_, out_h, out_w, _) = src.shape, out.shape
+    fields = {
+        "input_h": in_h,
+        "input_w": in_w,
+        "input_c": in_c,
+        "output_h": out_h,
+        "output_w": out_w,
+        "output_c": out_c,
+        "filter_h": kh,
+        "filter_w": kw,
+        "stride_h": o["stride_h"],
+        "stride_w": o["stride_w"],
+        "pad_top": padding_amounts(out_h, kh, o["stride_h"], 1, o["padding"])[0],
+        "pad_left": padding_amounts(out_w, kw, o["stride_w"], 1, o["padding"])[0],
+        "input_offset": -scale_and_zero(src)[1],
+        "output_offset": scale_and_zero(out)[1],
+    }
+    name = f"{ctx.prefix}_op{op.index}"
+    params = ctx.struct("ek_transpose_conv_params", name + "_params", fields)
+    mult, shift = fixedpoint.conv_multipliers(
+        scale_and_zero(src)[0], filt.quant.scale, scale_and_zero(out)[0]
+    )
+    mult, shift = np.broadcast_to(mult, out_c), np.broadcast_to(shift, out_c)
+    m = ctx.data(name + "_multiplier", "int32_t", mult)
+    s = ctx.data(name + "_shift", "int32_t", shift)
+    quant = ctx.struct("ek_channel_quant", name + "_quant", {"multiplier": m, "shift": s})
+    weights = ctx.data(name + "_weights", "int8_t", ctx.graph.constant(op.inputs[1]))
+    bias = "NULL"
+    if len(op.inputs) > 3 and op.inputs[3] >= 0:
+        bias = ctx.data(name + "_bias", "int32_t", ctx.graph.constant(op.inputs[3]))
+    ctx.calls.append(
+        ctx.call(
+            op, f"&{params}", f"&{quant}", ctx.pointer(op.inputs[2], True), weights, bias,
+            ctx.pointer(op.outputs[0]),
+        )
+    )  # fmt: skip
 
 
 def lut(ctx: Emit, op: Op) -> None:

@@ -441,6 +441,22 @@ def _reducer(o) -> dict:
     return {"keep_dims": bool(o.KeepDims())}
 
 
+def _resize(o) -> dict:
+    return {
+        "align_corners": bool(o.AlignCorners()),
+        "half_pixel_centers": bool(o.HalfPixelCenters()),
+    }
+
+
+def _transpose_conv(o) -> dict:
+    s = _schema()
+    return _activation(o) | {
+        "stride_h": o.StrideH(),
+        "stride_w": o.StrideW(),
+        "padding": s["padding"].get(o.Padding(), str(o.Padding())),
+    }
+
+
 @functools.cache
 def _option_readers() -> dict[str, tuple[type, int, object]]:
     """op kind -> (options class, its BuiltinOptions union tag, reader)."""
@@ -472,6 +488,17 @@ def _option_readers() -> dict[str, tuple[type, int, object]]:
             lambda o: {"axis": o.Axis()} | _activation(o),
         ),
     }
+    readers["RESIZE_BILINEAR"] = (tflite.ResizeBilinearOptions, U.ResizeBilinearOptions, _resize)
+    readers["RESIZE_NEAREST_NEIGHBOR"] = (
+        tflite.ResizeNearestNeighborOptions,
+        U.ResizeNearestNeighborOptions,
+        _resize,
+    )
+    readers["TRANSPOSE_CONV"] = (
+        tflite.TransposeConvOptions,
+        U.TransposeConvOptions,
+        _transpose_conv,
+    )
     for kind in ("AVERAGE_POOL_2D", "MAX_POOL_2D", "L2_POOL_2D"):
         readers[kind] = (tflite.Pool2DOptions, U.Pool2DOptions, _pool)
     for kind in reducers:

@@ -76,7 +76,8 @@ def fused_activation(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
 
 def int8_weights(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
     """The weights are constant int8 with zero point 0, quantized per tensor or per output
-    channel (axis 0 of CONV_2D's and FULLY_CONNECTED's weights, axis 3 of DEPTHWISE_CONV_2D's).
+    channel (axis 0 of CONV_2D's, TRANSPOSE_CONV's and FULLY_CONNECTED's weights, axis 3 of
+    DEPTHWISE_CONV_2D's).
 
     Quantize with the TFLite converter's full-integer int8 scheme (as 'edgekit quantize' does).
     """
@@ -99,7 +100,7 @@ def int32_bias(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
 
     Quantize with the TFLite converter's full-integer int8 scheme (as 'edgekit quantize' does).
     """
-    bias = _input(graph, op, 2)
+    bias = _input(graph, op, 3 if op.kind == "TRANSPOSE_CONV" else 2)
     if bias is None:
         return True, ""
     channels = _output(graph, op).shape[-1]
@@ -413,6 +414,82 @@ def squared_difference_scale(graph: Graph, op: Op, target: Target) -> tuple[bool
     twice_max = 2.0 * max(scales[:2])
     real = twice_max * twice_max / ((1 << 14) * scales[2])
     return real < 1.0, f"it is {real:.3g}"
+
+
+def resize_shapes(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
+    """Input and output are 4-D with the same batch and channels, and the size is a constant
+    (height, width) equal to the output's. Values are taken (or interpolated) without
+    rescaling, as TFLite does: the converter gives input and output one scale and zero point.
+
+    Use UpSampling2D or Resizing on a 4-D (batch, height, width, channels) input with a fixed
+    output size.
+    """
+    x, size, y = _input(graph, op, 0), _input(graph, op, 1), _output(graph, op)
+    detail = f"its input is {list(x.shape)}, its output {list(y.shape)}"
+    if len(x.shape) != 4 or len(y.shape) != 4 or size.data is None:
+        return False, detail + ("" if size.data is not None else ", its size is computed")
+    ok = x.shape[0] == y.shape[0] and x.shape[3] == y.shape[3]
+    ok = ok and [int(v) for v in size.data.reshape(-1)] == list(y.shape[1:3])
+    return ok and min(x.shape[1:3]) >= 1, detail
+
+
+def resize_corners(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
+    """align_corners and half_pixel_centers are not both set (TFLite's RESIZE_BILINEAR refuses
+    them together).
+
+    Set one of them only in tf.image.resize or tf.compat.v1.image.resize_bilinear.
+    """
+    both = op.options.get("align_corners") and op.options.get("half_pixel_centers")
+    return not both, "it sets both align_corners and half_pixel_centers"
+
+
+def bilinear_positions(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
+    """Every output row and column falls inside the input at TFLite's 10-bit precision, which
+    it does not for upscales of about 30 times or more without align_corners or
+    half_pixel_centers (about 1000 times with one): TFLite would read past the input's last
+    row or column.
+
+    Resize in several smaller steps.
+    """
+    x, y = _input(graph, op, 0), _output(graph, op)
+    corners, half = op.options.get("align_corners"), op.options.get("half_pixel_centers")
+    for n_in, n_out in zip(x.shape[1:3], y.shape[1:3], strict=True):
+        a, b = (n_in - 1, n_out - 1) if corners and n_out > 1 else (n_in, n_out)
+        scale = ((1 << 10) * a + b // 2) // b
+        last = (n_out - 1) * scale + (scale // 2 - (1 << 9) if half else 0)
+        if max(last, 0) >> 10 > n_in - 1:
+            return False, f"its input is {list(x.shape)} and its output {list(y.shape)}"
+    return True, ""
+
+
+def transpose_conv_shapes(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
+    """The output shape is a constant equal to the 4-D output's; the weights are OHWI with the
+    input's channels and one filter per output channel; strides are at least 1 and the input's
+    height and width are what a convolution with that window, stride and padding (SAME or
+    VALID) makes of the output's (as the converter writes Conv2DTranspose).
+
+    Re-export the model with the TFLite converter.
+    """
+    shape, w, x = _input(graph, op, 0), _input(graph, op, 1), _input(graph, op, 2)
+    y, o = _output(graph, op), op.options
+    detail = (
+        f"its input, weights and output are {list(x.shape)}, {list(w.shape)} and "
+        f"{list(y.shape)}, strides {o['stride_h']}x{o['stride_w']}, padding {o['padding']}"
+    )
+    if shape.data is None or [int(v) for v in shape.data.reshape(-1)] != list(y.shape):
+        return False, detail + ", its output shape is not a constant equal to the output's"
+    if not all(len(t.shape) == 4 for t in (x, w, y)) or o["padding"] not in ("SAME", "VALID"):
+        return False, detail
+    strides = o["stride_h"], o["stride_w"]
+    if w.shape[3] != x.shape[3] or w.shape[0] != y.shape[3] or min(strides) < 1:
+        return False, detail
+    for axis, stride in zip((1, 2), strides, strict=True):
+        size, window = y.shape[axis], w.shape[axis]
+        if o["padding"] == "VALID" and size < window:
+            return False, detail
+        if padding_amounts(size, window, stride, 1, o["padding"])[2] != x.shape[axis]:
+            return False, detail
+    return True, ""
 
 
 # ---------------------------------------------------------------- the docstrings

@@ -27,6 +27,7 @@ from edgekit.compiler.layouts import BLOCKED, FOLDED, LANES16, TILED
 from edgekit.compiler.oprules import (
     Rule,
     add_shapes,
+    bilinear_positions,
     broadcast_shapes,
     concatenation_quantization,
     concatenation_shapes,
@@ -48,11 +49,14 @@ from edgekit.compiler.oprules import (
     pool_channels,
     quant_text,
     reshape_size,
+    resize_corners,
+    resize_shapes,
     rule_doc,
     same_quantization,
     softmax_input_scale,
     softmax_output,
     squared_difference_scale,
+    transpose_conv_shapes,
     window_geometry,
 )
 from edgekit.compiler.planner import InPlaceRule, depthwise_in_place, elementwise_in_place
@@ -116,6 +120,11 @@ def _lut(rules: tuple[Rule, ...], layers: str) -> OpKind:
         emit=emitters.lut,
         variants=(Variant("lut_ref", ("ek_lut.c",), in_place=elementwise_in_place),),
     )
+
+
+def _accumulator_bytes(graph: Graph, op: Op) -> int:
+    """TRANSPOSE_CONV's int32 accumulators: one per output value."""
+    return 4 * graph.tensor(op.outputs[0]).size
 
 
 OPS: dict[str, OpKind] = {
@@ -287,6 +296,34 @@ OPS: dict[str, OpKind] = {
         layers="Concatenate",
         emit=emitters.concatenation,
         variants=(Variant("concatenation_ref", ("ek_concatenation.c",)),),
+    ),
+    "RESIZE_NEAREST_NEIGHBOR": OpKind(
+        rules=(resize_shapes,),
+        inputs=(2, 2),
+        params=(1,),
+        layers="Resizing(interpolation='nearest') (UpSampling2D converts to RESHAPE and TILE)",
+        emit=emitters.resize_nearest_neighbor,
+        variants=(Variant("resize_nearest_neighbor_ref", ("ek_resize_nearest_neighbor.c",)),),
+    ),
+    "RESIZE_BILINEAR": OpKind(
+        rules=(resize_shapes, resize_corners, bilinear_positions),
+        inputs=(2, 2),
+        params=(1,),
+        layers="UpSampling2D(interpolation='bilinear'), Resizing",
+        emit=emitters.resize_bilinear,
+        variants=(Variant("resize_bilinear_ref", ("ek_resize_bilinear.c",)),),
+    ),
+    "TRANSPOSE_CONV": OpKind(
+        rules=(transpose_conv_shapes, int8_weights, int32_bias, no_fused_activation),
+        inputs=(3, 4),
+        params=(0, 1, 3),
+        layers="Conv2DTranspose",
+        emit=emitters.transpose_conv,
+        variants=(
+            Variant(
+                "transpose_conv_ref", ("ek_transpose_conv.c",), scratch_bytes=_accumulator_bytes
+            ),
+        ),
     ),
     # int8 -> int8 element-wise ops: a 256-entry table each (edgekit.compiler.tables)
     "LOGISTIC": _lut((elementwise_shape, logistic_output), "Activation('sigmoid')"),

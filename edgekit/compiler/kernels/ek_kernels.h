@@ -258,6 +258,39 @@ typedef struct {
     int32_t output_start; /* where this input's row starts in an output row */
 } ek_concatenation_params;
 
+/* RESIZE_NEAREST_NEIGHBOR: output pixel (y, x) is input pixel (rows[y], cols[x]), the indices
+ * computed on the host as TFLite's GetNearestNeighbor computes them (in float32, with
+ * align_corners and half_pixel_centers). A copy: input and output share their quantization. */
+typedef struct {
+    int32_t input_w, channels;
+    int32_t output_h, output_w;
+    const int32_t *rows; /* output_h input rows */
+    const int32_t *cols; /* output_w input columns */
+} ek_resize_nearest_params;
+
+/* RESIZE_BILINEAR, int8: TFLite's integer ResizeBilinear, 10-bit fixed-point positions and a
+ * 20-bit weighted sum rounded half away from zero; no rescaling (input and output share their
+ * quantization). */
+typedef struct {
+    int32_t input_h, input_w, channels;
+    int32_t output_h, output_w;
+    int32_t height_scale_10, width_scale_10; /* input / output size in Q10, as TFLite rounds it */
+    int32_t half_pixel_centers;              /* 0 or 1 */
+} ek_resize_bilinear_params;
+
+/* TRANSPOSE_CONV, int8 with per-channel weights: input [1, input_h, input_w, input_c], filter
+ * [output_c, filter_h, filter_w, input_c] (OHWI), bias [output_c] int32 or NULL, output [1,
+ * output_h, output_w, output_c]. Each input pixel scatters into the output through the
+ * filter; pad_top and pad_left are the padding TFLite computes from the output's size. */
+typedef struct {
+    int32_t input_h, input_w, input_c;
+    int32_t output_h, output_w, output_c;
+    int32_t filter_h, filter_w;
+    int32_t stride_h, stride_w;
+    int32_t pad_top, pad_left;
+    int32_t input_offset, output_offset;
+} ek_transpose_conv_params;
+
 /* An int8 -> int8 element-wise op as a table: output = table[input + 128]. The output may
  * alias the input (in place). */
 typedef struct {
@@ -329,6 +362,18 @@ void ek_concatenation_s8_ref(const ek_concatenation_params *params, const int8_t
                              int8_t *output);
 
 void ek_lut_s8_ref(const ek_lut_params *params, const int8_t *input, int8_t *output);
+
+void ek_resize_nearest_neighbor_s8_ref(const ek_resize_nearest_params *params,
+                                       const int8_t *input, int8_t *output);
+
+void ek_resize_bilinear_s8_ref(const ek_resize_bilinear_params *params, const int8_t *input,
+                               int8_t *output);
+
+/* scratch holds output_h * output_w * output_c int32 accumulators (word aligned). */
+void ek_transpose_conv_s8_ref(const ek_transpose_conv_params *params,
+                              const ek_channel_quant *quant, const int8_t *input,
+                              const int8_t *filter, const int32_t *bias, int8_t *output,
+                              void *scratch);
 
 void ek_softmax_s8_ref(const ek_softmax_params *params, const int8_t *input, int8_t *output);
 
