@@ -16,7 +16,7 @@ from pathlib import Path
 
 from edgekit.artifacts import Artifact
 from edgekit.config import BuildConfig
-from edgekit.errors import EdgekitError
+from edgekit.errors import EdgekitError, Terminated
 from edgekit.frontend.data import Splits, load_splits
 from edgekit.platforms.targets import Target, load_target
 
@@ -30,7 +30,7 @@ LOG_FILE = "build.log"  # tracebacks of what failed inside edgekit (its bugs), p
 @contextmanager
 def atomic_folder(out: Path) -> Iterator[Path]:
     """A temporary sibling of ``out`` that replaces ``out`` only if the body succeeds; removed
-    whatever ends the body (an exception, Ctrl-C, SIGTERM: see ``terminate_as_interrupt``)."""
+    whatever ends the body (an exception, Ctrl-C, SIGTERM: see ``unwind_on_sigterm``)."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
@@ -51,14 +51,14 @@ def atomic_folder(out: Path) -> Iterator[Path]:
         os.replace(tmp, out)
 
 
-def terminate_as_interrupt() -> None:
-    """SIGTERM (a job killed, a CI timeout) unwinds like Ctrl-C, so that ``atomic_folder``
-    and every other cleanup runs; called once by the command-line entry point."""
+def unwind_on_sigterm() -> None:
+    """SIGTERM (a job killed, a CI timeout) raises ``Terminated``, which unwinds like Ctrl-C, so
+    that ``atomic_folder`` and every other cleanup runs; called once by the command line."""
 
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
+    def terminate(signum, frame):
+        raise Terminated
 
-    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGTERM, terminate)
 
 
 def read_config(folder: Path) -> tuple[BuildConfig, dict]:

@@ -3,10 +3,10 @@
 Exit codes: 0 success, 1 an artifact failed (each named on its own ``Error:`` line, after the
 report was written) or the accuracy gate (``--max-drop``) failed, 2 a user error or a file the
 user named that cannot be read or written (one ``Error:`` line, nothing written), 3 a bug in
-edgekit (one line naming the log that holds its traceback), 130 interrupted (Ctrl-C or SIGTERM;
-nothing half-written is left). The arguments are made from the option dataclasses of
-``edgekit.config`` and the command modules. TensorFlow and LiteRT are imported only by the
-commands that need them.
+edgekit (one line naming the log that holds its traceback), 130 interrupted (Ctrl-C), 143
+terminated (SIGTERM); after an interruption nothing half-written is left. The arguments are
+made from the option dataclasses of ``edgekit.config`` and the command modules. TensorFlow and
+LiteRT are imported only by the commands that need them.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from edgekit.config import BuildConfig, ValidateOptions, as_text, flag
-from edgekit.errors import EXIT_USAGE, EdgekitError, first_line
+from edgekit.errors import EXIT_USAGE, EdgekitError, Terminated, first_line
 
 EXIT_GATE = 1
 EXIT_BUG = 3  # an error inside edgekit itself: a bug, its traceback written to a log file
@@ -412,11 +412,11 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """The command line: one ``Error:`` line and a fixed exit code for whatever goes wrong."""
-    from edgekit.buildfolder import terminate_as_interrupt
+    from edgekit.buildfolder import unwind_on_sigterm
 
     argv = sys.argv[1:] if argv is None else argv
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    terminate_as_interrupt()
+    unwind_on_sigterm()
     try:
         args = parser().parse_args(argv)
         args.argv = argv
@@ -431,6 +431,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("Error: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("Error: terminated (SIGTERM)", file=sys.stderr)
+        return 143
     except Exception as exc:
         log = _write_traceback(exc)
         print(

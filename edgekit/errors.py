@@ -20,6 +20,13 @@ class InternalError(Exception):
     the traceback was written."""
 
 
+class Terminated(BaseException):
+    """SIGTERM arrived (a job killed, a CI timeout). Like ``KeyboardInterrupt`` it unwinds every
+    ``with`` and ``finally`` (``atomic_folder`` removes its temporary folder), but it is not one:
+    CPython ends a process by SIGINT, whatever ``main`` returns, once a ``KeyboardInterrupt``
+    has crossed C code that runs Python (pybind11, TensorFlow's imports)."""
+
+
 EXIT_USAGE = 2
 
 
