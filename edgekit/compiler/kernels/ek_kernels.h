@@ -247,6 +247,25 @@ typedef struct {
 /* MAX_POOL_2D takes AVERAGE_POOL_2D's parameters; padded positions take no part in a max. */
 typedef ek_avg_pool_params ek_max_pool_params;
 
+/* A pooling window: its top-left input position and, relative to it, its rows and columns
+ * clipped to the input (padded positions take no part in either pooling). */
+typedef struct {
+    int32_t in_y0, in_x0, y_start, y_end, x_start, x_end;
+} ek_pool_window;
+
+static EK_INLINE ek_pool_window ek_pool_window_at(const ek_avg_pool_params *p, int32_t oy,
+                                                  int32_t ox)
+{
+    ek_pool_window w;
+    w.in_y0 = oy * p->stride_h - p->pad_top;
+    w.in_x0 = ox * p->stride_w - p->pad_left;
+    w.y_start = w.in_y0 < 0 ? -w.in_y0 : 0;
+    w.x_start = w.in_x0 < 0 ? -w.in_x0 : 0;
+    w.y_end = p->filter_h < p->input_h - w.in_y0 ? p->filter_h : p->input_h - w.in_y0;
+    w.x_end = p->filter_w < p->input_w - w.in_x0 ? p->filter_w : p->input_w - w.in_x0;
+    return w;
+}
+
 /* CONCATENATION, one call per input: the output is outer rows of output_row bytes; this
  * input's row of input_row bytes (its size along the axis times the size of the axes after
  * it) goes output_start bytes into each output row. Every input has the output's scale and
