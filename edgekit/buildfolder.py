@@ -67,6 +67,18 @@ def read_config(folder: Path) -> tuple[BuildConfig, dict]:
     return BuildConfig.from_dict(meta["config"]), meta["model"]
 
 
+def build_data(spec: str | None, shapes: list[tuple[int, ...]], tflite: bytes | None) -> Splits:
+    """The data a build runs on, split: ``spec`` (``BuildConfig.data_spec``) for a model whose
+    inputs have sample ``shapes``; without data, generated inputs spread over the input grids of
+    ``tflite`` (a user's int8 model, which has no float model to calibrate) or over [-1, 1]."""
+    grids = None
+    if spec is None and tflite is not None:
+        from edgekit.compiler.ir import input_grids, read_tflite
+
+        grids = input_grids(read_tflite(tflite))
+    return load_splits(spec, shapes, grids)
+
+
 def load_artifacts(folder: Path) -> list[Artifact]:
     """The compiled artifacts of a build folder (folders with an ``artifact.json``), by name."""
     return [Artifact.load(p.parent) for p in sorted(Path(folder).glob("*/artifact.json"))]
@@ -114,10 +126,16 @@ def load_build(folder: Path) -> BuildFolder:
         config, model = read_config(folder)
         report = json.loads((folder / REPORT_FILE).read_text())
         tflite = (folder / INT8_MODEL).read_bytes()
-        shape = tuple(model["input_shape"])
+        shapes = [tuple(p["shape"]) for p in model["inputs"]]
     except (OSError, ValueError, TypeError, KeyError) as exc:
         raise EdgekitError(
             f"'{folder}' is not a build folder ({exc}); run 'edgekit build' first"
         ) from None
     target = load_target(config.target)
-    return BuildFolder(folder, config, target, report, tflite, load_splits(config.data, shape))
+    data = build_data(config.data_spec, shapes, tflite if given_int8(config) else None)
+    return BuildFolder(folder, config, target, report, tflite, data)
+
+
+def given_int8(config: BuildConfig) -> bool:
+    """Whether the build's model is a user's int8 ``.tflite`` (no float model)."""
+    return config.model.path is not None and config.model.path.lower().endswith(".tflite")

@@ -185,9 +185,8 @@ def cmd_deploy(args: argparse.Namespace) -> int:
             print(f"{row['backend']} on {section['host']}: failed, {row['error']}")
             continue
         print(
-            f"{row['backend']} on {section['host']}: {row['inputs']} inputs, bit-exact "
-            f"{row['bit_exact']}, max abs diff {row['max_abs_diff']}, top-1 agreement "
-            f"{row['top1_agreement']:.3f}, median {row['latency_ms']} ms"
+            f"{row['backend']} on {section['host']}: {checked(row)}, "
+            f"median {row['latency_ms']} ms"
         )
     if section["fastest"]:
         print(f"fastest on {section['machine']}: {section['fastest']}")
@@ -225,11 +224,7 @@ def cmd_flash(args: argparse.Namespace) -> int:
             speed += f" = {row['latency_ms']:.2f} ms at {record['clock_hz'] / 1e6:g} MHz"
     else:
         speed = f", {row['instructions']:,} instructions" if row["instructions"] else ""
-    print(
-        f"c on {record['machine']} via {record['host']}: {row['inputs']} inputs, bit-exact "
-        f"{row['bit_exact']}, max abs diff {row['max_abs_diff']}, top-1 agreement "
-        f"{row['top1_agreement']:.3f}{speed}"
-    )
+    print(f"c on {record['machine']} via {record['host']}: {checked(row)}{speed}")
     if options.validate:
         print(f"{folder / 'report.html'}: board results added (On the board)")
     if not row["bit_exact"]:
@@ -277,6 +272,17 @@ def load_target(name: str):
     return load_target(name)
 
 
+def checked(row: dict) -> str:
+    """What a validation row found, in a line: bit-exactness, the largest difference and, for
+    a classifier, the top-1 agreement with the reference."""
+    line = (
+        f"{row['inputs']} inputs, bit-exact {row['bit_exact']}, max abs diff {row['max_abs_diff']}"
+    )
+    if row.get("top1_agreement") is not None:
+        line += f", top-1 agreement {row['top1_agreement']:.3f}"
+    return line
+
+
 def _finish(report: dict, out: Path) -> int:
     """The build's outcome in a few lines; exit 1 when an artifact failed or the gate did.
     Failures come last, one line each, so they are what a user sees at the bottom."""
@@ -284,11 +290,7 @@ def _finish(report: dict, out: Path) -> int:
 
     print(f"{out / 'report.html'}: {summary(report['accuracy'])}")
     for row in report["validation"]:
-        print(
-            f"{row['backend']} on {row['runner']}: {row['inputs']} inputs, bit-exact "
-            f"{row['bit_exact']}, max abs diff {row['max_abs_diff']}, top-1 agreement "
-            f"{row['top1_agreement']:.3f}"
-        )
+        print(f"{row['backend']} on {row['runner']}: {checked(row)}")
     failures = report.get("failures", [])
     for f in failures:
         print(

@@ -173,12 +173,36 @@ def _check_grid(mode: str) -> None:
 # ---------------------------------------------------------------- the options
 
 
+_C_KEYWORDS = (
+    "auto break case char const continue default do double else enum extern float for goto if "
+    "inline int long register restrict return short signed sizeof static struct switch typedef "
+    "union unsigned void volatile while"
+)
+C_KEYWORDS = frozenset(_C_KEYWORDS.split())
+
+
+def c_prefix(name: str) -> str | None:
+    """Why ``name`` cannot prefix generated C identifiers; None when it can."""
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", name) or name.endswith("_"):
+        return f"must be a lower-case C identifier such as 'kws', got '{name}'"
+    if name in C_KEYWORDS or name.startswith("ek"):
+        return f"must not be a C keyword or start with 'ek' (the kernels' own), got '{name}'"
+    return None
+
+
 def target_option(text: str = "target name (see 'edgekit targets')") -> Any:
     return option(help=text)
 
 
-def data_option() -> Any:
-    return option("digits", "'digits' (built in), an ImageFolder directory or an .npz file")
+def data_option(default: str | None = "digits") -> Any:
+    if default is None:
+        return option(
+            None,
+            "'digits' (built in), an ImageFolder directory, or an .npz of images or of arrays "
+            "of the model's input shapes (default: digits for the built-in model, seeded "
+            "generated inputs for your own)",
+        )
+    return option(default, "'digits' (built in), an ImageFolder directory or an .npz file")
 
 
 def inputs_option() -> Any:
@@ -235,6 +259,13 @@ class CompileOptions(Checked):
         "vela backend (Ethos-U targets): what Vela optimises for (default: the target file's)",
         choices=VELA_OPTIMISE,
     )
+    prefix: str = option(
+        "model",
+        "c backend: the prefix of every generated C symbol, macro and file (NAME.h, NAME_run), "
+        "so that several models link into one firmware",
+        metavar="NAME",
+        check=c_prefix,
+    )
 
 
 @dataclass(frozen=True)
@@ -284,7 +315,7 @@ class ModelSpec(Checked):
 class BuildConfig(Checked):
     target: str = target_option()
     model: ModelSpec = nested(ModelSpec)
-    data: str = data_option()
+    data: str | None = data_option(None)
     calibration_samples: int = option(
         128, "calibration images for int8 ranges", metavar="N", check=at_least(1)
     )
@@ -308,6 +339,14 @@ class BuildConfig(Checked):
     def __post_init__(self) -> None:
         object.__setattr__(self, "onnx_calibration", tuple(self.onnx_calibration))
         super().__post_init__()
+
+    @property
+    def data_spec(self) -> str | None:
+        """The data the build runs on: --data, else digits for the built-in model, else None
+        (generated inputs for a user's model)."""
+        if self.data is not None or self.model.path is not None:
+            return self.data
+        return "digits"
 
 
 DEFAULTS = CompileOptions()  # what a backend compiles with when it is given no options

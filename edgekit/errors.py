@@ -14,6 +14,11 @@ class CannotRun(EdgekitError):
     its architecture): its validation is skipped, never faked, and the artifact is kept."""
 
 
+class CannotTake(EdgekitError):
+    """A backend that cannot take this model (an operator, type or shape it has no way to
+    run): the build skips it with this reason, and the other backends go on."""
+
+
 class InternalError(Exception):
     """edgekit broke one of its own invariants: a bug in edgekit, not something the user did.
     Raised instead of ``assert`` (which ``python -O`` drops); the CLI says it is a bug and where

@@ -50,30 +50,46 @@ def interpreter(
 
 
 class Runner:
-    """A model loaded into LiteRT, run on batches of int8 inputs: the object a child process
-    holds for the stages that run LiteRT's kernels (``edgekit.isolated.Isolated``)."""
+    """A model loaded into LiteRT, run on samples: the object a child process holds for the
+    stages that run LiteRT's kernels (``edgekit.isolated.Isolated``).
+
+    Samples travel as rows of bytes, each input's bytes back to back in the model's input order
+    (``edgekit.signature``); outputs come back the same way."""
 
     def __init__(self, model: bytes, reference: bool = False, preserve_all: bool = False):
         self.interp = interpreter(model, reference, preserve_all)
-        self.input = self.interp.get_input_details()[0]
-        self.output = self.interp.get_output_details()[0]
+        self.inputs = self.interp.get_input_details()
+        self.outputs = self.interp.get_output_details()
 
     def run(
-        self, inputs: np.ndarray, tensors: Sequence[int] = ()
+        self, rows: np.ndarray, tensors: Sequence[int] = ()
     ) -> tuple[np.ndarray, list[np.ndarray]]:
-        """The output of each input, and each of ``tensors`` (needs ``preserve_all``), stacked
-        with one row per input."""
+        """The outputs of each sample (one row of bytes each), and each of ``tensors`` (needs
+        ``preserve_all``) stacked with one row per sample."""
+        rows = np.ascontiguousarray(rows).reshape(len(rows), -1).view(np.int8)
         outputs, kept = [], [[] for _ in tensors]
-        for x in inputs:
-            self.interp.set_tensor(self.input["index"], x.reshape(self.input["shape"]))
+        for row in rows:
+            start = 0
+            for detail in self.inputs:
+                dtype, shape = np.dtype(detail["dtype"]), detail["shape"]
+                end = start + int(np.prod(shape)) * dtype.itemsize
+                self.interp.set_tensor(detail["index"], row[start:end].view(dtype).reshape(shape))
+                start = end
             try:
                 self.interp.invoke()
             except RuntimeError as exc:
                 raise EdgekitError(f"LiteRT could not run the model: {first_line(exc)}") from None
-            outputs.append(self.interp.get_tensor(self.output["index"]).copy())
-            for rows, index in zip(kept, tensors):
-                rows.append(self.interp.get_tensor(index).copy())
-        return np.stack(outputs), [np.stack(rows) for rows in kept]
+            outputs.append(
+                np.concatenate(
+                    [
+                        self.interp.get_tensor(d["index"]).ravel().view(np.int8)
+                        for d in self.outputs
+                    ]
+                )
+            )
+            for kept_rows, index in zip(kept, tensors):
+                kept_rows.append(self.interp.get_tensor(index).copy())
+        return np.stack(outputs), [np.stack(k) for k in kept]
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ import traceback
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
+
 from edgekit import __version__
 from edgekit.artifacts import Artifact, Backend
 from edgekit.buildfolder import (
@@ -28,18 +30,26 @@ from edgekit.buildfolder import (
     LOG_FILE,
     REPORT_FILE,
     atomic_folder,
+    build_data,
+    given_int8,
     load_artifacts,
     load_build,
     read_config,
 )
 from edgekit.config import BuildConfig, CompileOptions, ModelSpec, ValidateOptions
-from edgekit.errors import CannotRun, EdgekitError, first_line
-from edgekit.frontend.data import Dataset, Splits, load_splits, preprocess
+from edgekit.errors import CannotRun, CannotTake, EdgekitError, first_line
+from edgekit.frontend.data import Dataset, Splits, preprocess
 from edgekit.frontend.mobilenet import MobileNetConfig
-from edgekit.frontend.modelio import SourceModel, builtin_model, load_user_model
+from edgekit.frontend.modelio import (
+    SourceModel,
+    builtin_model,
+    keras_signature,
+    load_user_model,
+)
 from edgekit.platforms.targets import Target, load_target
 from edgekit.progress import Log
 from edgekit.quantization import Int8Model
+from edgekit.signature import Port, Signature
 
 __all__ = ["BuildConfig", "ModelSpec", "build", "quantize_only", "report_only", "validate_folder"]
 
@@ -79,9 +89,11 @@ def model_stage(config: BuildConfig, target: Target, log: Log) -> tuple[SourceMo
             source = load_user_model(config.model.path)
             detail.append(f"{source.name} {describe(source)}, from {source.source}")
     with log.stage("data") as detail:
-        data = load_splits(
-            config.data, source.input_shape if source else builtin_shape(config.model, target)
-        )
+        if source is None:
+            shapes = [builtin_shape(config.model, target)]
+        else:
+            shapes = [p.sample_shape for p in source.signature.inputs]
+        data = build_data(config.data_spec, shapes, source.tflite if source else None)
         detail.append(
             f"{data.train.name}: {len(data.train)} train, {len(data.calibration)} "
             f"calibration, {len(data.evaluation)} evaluation"
@@ -93,29 +105,52 @@ def model_stage(config: BuildConfig, target: Target, log: Log) -> tuple[SourceMo
             source = resolve_model(config, target, data.train)
             detail.append(f"{source.name} {describe(source)}, weights {source.weights}")
     classes = len(data.train.class_names)
-    if classes > source.classes:
+    if data.train.labels is not None and source.classes is not None and classes > source.classes:
         raise EdgekitError(
-            f"data '{config.data}' has {classes} classes but the model outputs "
-            f"{source.classes}; pass matching data or model"
+            f"data '{config.data_spec}' has {classes} classes but the model outputs "
+            f"{source.classes}; pass matching data, or no --data for generated inputs"
+        )
+    if source.float_model is not None and any(
+        not np.issubdtype(x.dtype, np.floating) for x in data.train.inputs(1)
+    ):
+        raise EdgekitError(
+            f"data '{config.data_spec}' holds integer arrays, but the Keras model takes floats; "
+            "pass float arrays"
         )
     return source, data
 
 
-def model_section(source: SourceModel) -> dict:
+def model_section(source: SourceModel, signature: Signature) -> dict:
+    """report.json's "model": ``source``, with the ports of its int8 model (``signature``)."""
     from edgekit.frontend.mobilenet import count_macs, count_params
 
     model = source.float_model
     counted = model is not None and not wraps_saved_model(model)
+    image = source.image_input
+    first = signature.inputs[0].sample_shape if signature.inputs else ()
     return {
         "name": source.name,
         "alpha": source.config.alpha if source.config else None,
-        "resolution": source.input_shape[0],
-        "input_shape": list(source.input_shape),
+        "resolution": image[0] if image and image[0] == image[1] else None,
+        "input_shape": list(first),
         "classes": source.classes,
+        "inputs": [port_row(p) for p in signature.inputs],
+        "outputs": [port_row(p) for p in signature.outputs],
         "params": count_params(model) if counted else None,
         "macs": count_macs(model) if counted else None,
         "weights": source.weights,
         "source": source.source,
+    }
+
+
+def port_row(port: Port) -> dict:
+    q = port.quantization
+    return {
+        "name": port.name,
+        "shape": list(port.sample_shape),
+        "dtype": port.dtype,
+        "scale": q.scale if q else None,
+        "zero_point": q.zero_point if q else None,
     }
 
 
@@ -149,7 +184,7 @@ def quantize_stage(
     models = None
     if onnx:
         models = onnx_quantize_stage(config, source, data, out=out, log=log)
-    meta = {"config": asdict(config), "model": model_section(source)}
+    meta = {"config": asdict(config), "model": model_section(source, Signature.of(tflite))}
     (out / BUILD_FILE).write_text(json.dumps(meta, indent=2) + "\n")
     return Int8Model(tflite, models)
 
@@ -161,6 +196,9 @@ def onnx_quantize_stage(
     statically (QDQ, per-channel) with each calibration method; None where it cannot run."""
     if source.float_model is None or wraps_saved_model(source.float_model):
         log.skip("quantize onnx", "needs the float Keras model")
+        return None
+    if source.image_input is None:
+        log.skip("quantize onnx", "edgekit's ONNX path takes models of one image input")
         return None
     from edgekit.quantization.onnx_ptq import quantize_methods, save_models
 
@@ -187,6 +225,7 @@ class Evaluation:
     accuracy: dict  # report.json's "accuracy"
     onnx: dict | None  # report.json's "onnx": ONNX Runtime's int8 models, where made
     float_predictions: object  # the float model's top-1 class per evaluation input, or None
+    classes: int | None = None  # a classifier's class count; None for other models
 
 
 def evaluate_stage(source: SourceModel, model: Int8Model, data: Splits, log: Log) -> Evaluation:
@@ -199,15 +238,16 @@ def evaluate_stage(source: SourceModel, model: Int8Model, data: Splits, log: Log
     evaluation = data.evaluation
     with log.stage("evaluate") as detail:
         with tqdm(
-            total=len(evaluation), desc="evaluate", unit="img", disable=None, leave=False
+            total=len(evaluation), desc="evaluate", unit="sample", disable=None, leave=False
         ) as bar:
             result = evaluate_int8(
                 source.float_model, model.tflite, evaluation, progress=bar.update
             )
-        accuracy = accuracy_section(result, source.classes)
+        classes = classifier_classes(source.classes, model.tflite, evaluation)
+        accuracy = accuracy_section(result, classes, absent_accuracy(classes, evaluation))
         detail.append(summary(accuracy))
     onnx = None
-    if model.onnx is not None:
+    if model.onnx is not None and source.image_input is not None:
         from edgekit.validation.onnx import onnx_section
 
         with log.stage("evaluate onnx") as detail:
@@ -215,8 +255,39 @@ def evaluate_stage(source: SourceModel, model: Int8Model, data: Splits, log: Log
             detail.append(
                 ", ".join(f"{m['method']} top-1 {100 * m['top1']:.2f}%" for m in onnx["methods"])
             )
-    floats = None if result.float_outputs is None else result.float_outputs.argmax(axis=1)
-    return Evaluation(accuracy, onnx, floats)
+    floats = None
+    if result.float_outputs is not None and classes is not None:
+        floats = result.float_outputs[0].argmax(axis=1)
+    return Evaluation(accuracy, onnx, floats, classes)
+
+
+def classifier_classes(candidate: int | None, tflite: bytes, data: Dataset) -> int | None:
+    """The class count when the model is a classifier: one output of K >= 2 scores
+    (``candidate``) that the data labels or that a SOFTMAX makes; None otherwise (an
+    autoencoder's 640 values are not 640 classes)."""
+    from edgekit.compiler.ir import read_tflite
+
+    if candidate is None:
+        return None
+    if data.labels is not None:
+        return candidate
+    graph = read_tflite(tflite)
+    last = graph.producer(graph.outputs[0])
+    while last is not None and last.kind in ("DEQUANTIZE", "QUANTIZE", "RESHAPE"):
+        last = graph.producer(last.inputs[0])
+    return candidate if last is not None and last.kind == "SOFTMAX" else None
+
+
+def absent_accuracy(classes: int | None, data: Dataset) -> str | None:
+    """Why the report has no top-1 accuracy; None when it has one."""
+    if data.labels is None:
+        return data.origin if data.name == "generated" else f"data '{data.name}' has no labels"
+    if classes is None:
+        return (
+            "the model's output is not class scores (one output of K >= 2 values); each output "
+            "is compared with the float model's instead"
+        )
+    return None
 
 
 # ---------------------------------------------------------------- compile and validate
@@ -297,6 +368,9 @@ def compile_stage(
                 os.replace(work, final)
                 outcome.artifact = replace(artifact, path=final)
                 detail.append(artifact_summary(outcome.artifact))
+        except CannotTake as exc:  # not this backend's kind of model: skipped, not failed
+            shutil.rmtree(work, ignore_errors=True)
+            log.skip(f"compile {name}", str(exc))
         except Exception as exc:  # one backend's failure, whatever it is, is only its own
             shutil.rmtree(work, ignore_errors=True)
             outcome.fail("compile", exc, out, log)
@@ -315,6 +389,7 @@ def validate_stage(
     log: Log,
     float_predictions=None,
     layers: bool = False,
+    classifier: bool = True,
 ) -> None:
     """Run each compiled artifact where it will run on the first ``count`` evaluation inputs
     and compare it with TFLite's reference kernels (``edgekit.validation.artifacts``); the
@@ -340,6 +415,7 @@ def validate_stage(
                     layers=layers,
                     macs=total,
                     float_predictions=float_predictions,
+                    classifier=classifier,
                 )
                 detail.append(
                     f"{row['runner']}: {row['inputs']} inputs, bit-exact "
@@ -396,7 +472,7 @@ def report_stage(
         "edgekit_version": __version__,
         "target": target.name,
         "target_info": {"cpu": target.cpu, "board": target.board, "family": target.family},
-        "model": model_section(source),
+        "model": read_config(out)[1],  # what the quantize stage recorded
         "dataset": {
             "name": data.train.name,
             "calibration_samples": (
@@ -405,6 +481,7 @@ def report_stage(
                 else min(config.calibration_samples, len(data.calibration))
             ),
             "eval_samples": len(data.evaluation),
+            "origin": data.evaluation.origin,
             "class_names": list(data.evaluation.class_names),
             "skipped_files": list(data.train.skipped),
         },
@@ -549,6 +626,7 @@ def build(config: BuildConfig, out: Path, *, quiet: bool = False) -> dict:
             out=tmp,
             log=log,
             float_predictions=evaluation.float_predictions,
+            classifier=evaluation.classes is not None,
         )
         report = report_stage(
             config,
@@ -597,19 +675,19 @@ def report_only(folder: Path, max_drop: float | None, *, quiet: bool = False) ->
             "'edgekit quantize --out DIR' first"
         ) from None
     target = load_target(config.target)
-    data = load_splits(config.data, tuple(model["input_shape"]))
+    shapes = [tuple(p["shape"]) for p in model["inputs"]]
+    data = build_data(config.data_spec, shapes, tflite if given_int8(config) else None)
     if (folder / FLOAT_MODEL).is_file():
         float_model = load_user_model(folder / FLOAT_MODEL).float_model
-    elif config.model.path is not None:
+    elif config.model.path is not None and not given_int8(config):
         float_model = load_user_model(config.model.path).float_model
     else:
         float_model = None
     source = SourceModel(
         name=model["name"],
         float_model=float_model,
-        tflite=None,
-        input_shape=tuple(model["input_shape"]),
-        classes=model["classes"],
+        tflite=tflite if given_int8(config) else None,
+        signature=keras_signature(float_model) if float_model else Signature.of(tflite),
         source=model["source"],
         weights=model["weights"],
         config=(
@@ -674,6 +752,7 @@ def validate_folder(folder: Path, options: ValidateOptions, *, quiet: bool = Fal
     log = Log(quiet)
     count = min(options.inputs or build.config.validate_inputs, len(data.evaluation))
     outcomes = [Outcome(a.backend, a) for a in build.artifacts()]
+    classes = classifier_classes(report["model"]["classes"], build.tflite, data.evaluation)
     validate_stage(
         outcomes,
         registry(),
@@ -683,8 +762,11 @@ def validate_folder(folder: Path, options: ValidateOptions, *, quiet: bool = Fal
         count=count,
         out=build.folder,
         log=log,
-        float_predictions=float_predictions(build.float_model(), data.evaluation, count),
+        float_predictions=(
+            float_predictions(build.float_model(), data.evaluation, count) if classes else None
+        ),
         layers=options.layers,
+        classifier=classes is not None,
     )
     for outcome in outcomes:
         name = outcome.backend
@@ -706,14 +788,22 @@ def describe(source: SourceModel) -> str:
     if source.config is not None:
         c = source.config
         return f"{c.alpha:g}@{c.resolution}, {c.classes} classes"
-    h, w, ch = source.input_shape
-    return f"{h}x{w}x{ch} input, {source.classes} classes"
+    ins = ", ".join(p.describe() for p in source.signature.inputs)
+    outs = ", ".join(p.describe() for p in source.signature.outputs)
+    return f"input {ins}; output {outs}"
 
 
 def summary(acc: dict) -> str:
     def pct(v):
         return "n/a" if v is None else f"{100 * v:.2f}%"
 
+    if acc["int8_top1"] is None and acc["outputs"]:
+        return "; ".join(
+            f"{o['name']}: SQNR {o['sqnr_db']:.1f} dB" if o["sqnr_db"] is not None else o["name"]
+            for o in acc["outputs"]
+        ) + " (int8 against float)"
+    if acc["int8_top1"] is None and acc["absent"]:
+        return f"no accuracy: {acc['absent']}"
     line = f"int8 top-1 {pct(acc['int8_top1'])}"
     if acc["float_top1"] is not None:
         line = (

@@ -88,6 +88,22 @@ def tiny_int8() -> bytes:
 # writes into its tmp_path are checked when it ends, those of session and module fixtures
 # (tmp_path_factory) when the session ends.
 
+@pytest.fixture(scope="session")
+def made(tmp_path_factory):
+    """``made(name)``: the zoo model's .tflite path (``tests/zoo.py``), made once per session."""
+    import zoo
+
+    folder = tmp_path_factory.mktemp("zoo")
+    paths = {}
+
+    def get(name):
+        if name not in paths:
+            paths[name] = zoo.make(name, folder)
+        return paths[name]
+
+    return get
+
+
 import functools  # noqa: E402
 import json  # noqa: E402
 from pathlib import Path  # noqa: E402

@@ -147,7 +147,7 @@ def test_too_few_images_for_the_splits_is_an_error(tmp_path):
     one_per_class = save_npz(tmp_path / "tiny.npz", images=grey_images(3), labels=np.arange(3))
     with pytest.raises(EdgekitError, match="too few") as info:
         splits(load_dataset(one_per_class, 16))
-    assert "3 images" in str(info.value) and "per class" in str(info.value)
+    assert "3 samples" in str(info.value) and "per class" in str(info.value)
 
 
 # ---------------------------------------------------------------- ImageFolder

@@ -11,7 +11,7 @@ from edgekit.errors import EdgekitError
 from edgekit.platforms.linux import ARCHES, cpuinfo, cross_compiler, qemu_user
 from edgekit.platforms.targets import list_targets, load_target
 from edgekit.quantization import Int8Model
-from edgekit.validation.artifacts import int8_inputs, reference
+from edgekit.validation.artifacts import input_rows, reference
 
 # Prints the guest's HWCAP (the ISA features QEMU's core has) and its /proc/cpuinfo.
 CPU_PROBE = r"""
@@ -98,7 +98,7 @@ def model(host_build):
     from edgekit.frontend.data import load_dataset, splits
 
     tflite = (host_build[0] / "model_int8.tflite").read_bytes()
-    inputs = int8_inputs(tflite, splits(load_dataset("digits", 96)).evaluation, 4)
+    inputs = input_rows(tflite, splits(load_dataset("digits", 96)).evaluation, 4)
     return tflite, inputs, reference(tflite, inputs)
 
 

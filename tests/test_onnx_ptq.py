@@ -151,12 +151,12 @@ def test_unknown_calibration_method_is_a_one_line_error(section, tmp_path):
 @pytest.fixture(scope="module")
 def onnx_bundle(section, host_build):
     from edgekit.artifacts import Artifact
-    from edgekit.validation.artifacts import int8_inputs, reference
+    from edgekit.validation.artifacts import input_rows, reference
 
     tflite = (host_build[0] / "model_int8.tflite").read_bytes()
     artifact = Artifact.load(section[0] / "onnx")  # the host build made the bundle
     evaluation = load_splits("digits", (96, 96, 3)).evaluation
-    inputs = int8_inputs(tflite, evaluation, 20)
+    inputs = input_rows(tflite, evaluation, 20)
     return artifact, inputs, reference(tflite, inputs)
 
 

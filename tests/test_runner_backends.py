@@ -9,14 +9,14 @@ from edgekit.errors import CannotRun, EdgekitError
 from edgekit.frontend.data import load_dataset, splits
 from edgekit.platforms.targets import load_target
 from edgekit.quantization import Int8Model
-from edgekit.validation.artifacts import compare_outputs, int8_inputs, reference
+from edgekit.validation.artifacts import compare_outputs, input_rows, reference
 
 
 @pytest.fixture(scope="module")
 def model(host_build):
 
     tflite = (host_build[0] / "model_int8.tflite").read_bytes()
-    inputs = int8_inputs(tflite, splits(load_dataset("digits", 96)).evaluation, 20)
+    inputs = input_rows(tflite, splits(load_dataset("digits", 96)).evaluation, 20)
     return tflite, inputs, reference(tflite, inputs)
 
 

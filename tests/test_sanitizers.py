@@ -10,7 +10,7 @@ import subprocess
 import numpy as np
 
 from edgekit.backends.c import build_host
-from edgekit.validation.artifacts import int8_inputs, reference
+from edgekit.validation.artifacts import input_rows, reference
 
 INPUTS = 5  # evaluation images; every layer's output is checked for the first
 
@@ -20,7 +20,7 @@ def test_default_model_is_clean_and_bit_exact_under_sanitizers(host_build, tmp_p
 
     out, _ = host_build
     tflite = (out / "model_int8.tflite").read_bytes()
-    inputs = int8_inputs(tflite, splits(load_dataset("digits", 96)).evaluation, INPUTS)
+    inputs = input_rows(tflite, splits(load_dataset("digits", 96)).evaluation, INPUTS)
     ref = reference(tflite, inputs, layers=True)
     binary = build_host(out / "c" / "src", tmp_path / "sanitized", sanitize=True)
 

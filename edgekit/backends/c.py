@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.artifacts import Artifact, BaseBackend, RunOutput, parse_latency
-from edgekit.compiler.codegen import CModel, generate_c
-from edgekit.compiler.ir import read_tflite
+from edgekit.compiler.codegen import PREFIX, CModel, generate_c
+from edgekit.compiler.ir import read_tflite, without_shape_computations
 from edgekit.compiler.ops import require_supported, select_kernels
 from edgekit.compiler.patches import patch_details, plan_patches
 from edgekit.compiler.variants import kernel_report
@@ -51,7 +51,8 @@ class CBackend(BaseBackend):
         options: CompileOptions = DEFAULTS,
     ) -> Artifact:
         """The C folder (``out/src``) and, for microcontrollers, the firmware (``out/firmware``)."""
-        graph = read_tflite(model.tflite)
+        # op indices here are the folded graph's; ``origin`` maps them back to the file's
+        graph, origin = without_shape_computations(read_tflite(model.tflite))
         require_supported(graph, target)
         kernels = select_kernels(graph, target, options.kernels)
         # auto runs patches on microcontrollers only, where the arena decides what fits; a grid
@@ -60,7 +61,7 @@ class CBackend(BaseBackend):
         patches = None
         if not auto or target.family in ("mcu", "npu"):
             patches = plan_patches(graph, kernels, options)
-        cmodel = generate_c(graph, kernels, patches)
+        cmodel = generate_c(graph, kernels, patches, options.prefix)
         folder = write_c_folder(cmodel, out / "src")
         details = {
             "arena_bytes": cmodel.plan.arena_bytes,
@@ -69,7 +70,7 @@ class CBackend(BaseBackend):
             "weight_bytes": cmodel.weight_bytes,
             "in_place_ops": len(cmodel.plan.in_place),
             "layers": list(cmodel.layers),
-            "layer_ops": list(cmodel.layer_ops),
+            "layer_ops": [origin[i] for i in cmodel.layer_ops],
             "layer_bytes": list(cmodel.layer_bytes),
             "kernels": kernel_report(graph, kernels, options.kernels),
         }
@@ -90,7 +91,7 @@ class CBackend(BaseBackend):
         details["kernel_code_bytes"] = code_bytes(fw.elf, kernel_functions(cmodel))
         if patches is not None:  # the same model layer by layer, to measure what patches cost
             with tempfile.TemporaryDirectory(prefix="edgekit-plain-") as tmp:
-                plain = generate_c(graph, kernels)
+                plain = generate_c(graph, kernels, prefix=options.prefix)
                 plain_src = write_c_folder(plain, Path(tmp) / "src")
                 _firmware(plain, plain_src, target, out=out / BASELINE)
             details["patches"]["baseline_firmware"] = f"{BASELINE}/firmware.elf"
@@ -149,6 +150,9 @@ def write_c_folder(cmodel: CModel, folder: Path) -> Path:
     for name in ("main.c", "main_semihosting.c", "Makefile", "CMakeLists.txt", "README.md"):
         text = (templates / name).read_text()
         text = text.replace("@SOURCES@", sources).replace("@ARENA@", str(cmodel.plan.arena_bytes))
+        if cmodel.prefix != PREFIX:  # the templates are written for the default prefix
+            text = re.sub(r"\bmodel(?=[_.])", cmodel.prefix, text)
+            text = re.sub(r"\bMODEL_", cmodel.prefix.upper() + "_", text)
         (folder / name).write_text(text)
     return folder
 
@@ -198,7 +202,7 @@ def run_host(
     output for the first input."""
     with tempfile.TemporaryDirectory(prefix="edgekit-run-") as tmp:
         work = Path(tmp)
-        (work / "input.bin").write_bytes(np.ascontiguousarray(inputs, np.int8).tobytes())
+        (work / "input.bin").write_bytes(np.ascontiguousarray(inputs).tobytes())
         cmd = [*(emulator or []), str(binary.resolve()), "input.bin", "output.bin"]
         cmd += [LAYERS_FILE] if layer_bytes else []
         done = subprocess.run(cmd, cwd=work, capture_output=True, text=True)
@@ -257,7 +261,7 @@ def _run_firmware(
     if target.emulator is None or target.emulator.machine not in BOARDS:
         raise InternalError(f"{target.name}'s firmware was built for a board QEMU does not run")
     outputs, counts, layer_counts, dumped = [], [], None, None
-    for i, x in enumerate(np.ascontiguousarray(inputs, np.int8)):
+    for i, x in enumerate(np.ascontiguousarray(inputs)):
         want_layers = layers and i == 0
         result = run_firmware(
             fw,

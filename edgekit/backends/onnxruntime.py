@@ -10,7 +10,7 @@ from pathlib import Path
 from edgekit.artifacts import Artifact
 from edgekit.backends.runner import RunnerBackend
 from edgekit.config import DEFAULTS, CompileOptions
-from edgekit.errors import EdgekitError
+from edgekit.errors import CannotTake
 from edgekit.platforms.targets import Target
 from edgekit.quantization import Int8Model
 
@@ -39,7 +39,7 @@ class ONNXRuntimeBackend(RunnerBackend):
         from edgekit.interpreter import interpreter, io_quantization
 
         if model.onnx is None or not model.onnx.methods:
-            raise EdgekitError(
+            raise CannotTake(
                 "no ONNX int8 model to bundle: the quantize stage made none (see its stage line)"
             )
         method, source = model.onnx.first

@@ -31,7 +31,7 @@ def _run_runner(
     the runner's pip requirements in each emulated userland (None: that userland's default)."""
     with tempfile.TemporaryDirectory(prefix="edgekit-runner-") as tmp:
         work = Path(tmp)
-        (work / "input.bin").write_bytes(np.ascontiguousarray(inputs, np.int8).tobytes())
+        (work / "input.bin").write_bytes(np.ascontiguousarray(inputs).tobytes())
         # the runner starts in ``work``: every path it is given must not depend on our cwd
         folder = artifact.path.resolve()
         args = [str(folder / model), "input.bin", "output.bin", *extra]

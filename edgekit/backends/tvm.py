@@ -9,7 +9,7 @@ from pathlib import Path
 from edgekit.artifacts import Artifact
 from edgekit.backends.runner import RunnerBackend
 from edgekit.config import DEFAULTS, CompileOptions
-from edgekit.errors import EdgekitError, first_line
+from edgekit.errors import CannotTake, EdgekitError, first_line
 from edgekit.platforms.linux import arch_of, cross_compiler
 from edgekit.platforms.targets import Target
 from edgekit.quantization import Int8Model
@@ -60,6 +60,9 @@ class TVMBackend(RunnerBackend):
         # tvm.error exceptions through its FFI, and a child would import TVM again (3-5 s here).
         try:
             module = from_tflite(schema.Model.GetRootAsModel(tflite, 0))
+        except Exception as exc:  # its TFLite frontend has no way to read this model
+            raise CannotTake(f"TVM's TFLite frontend cannot import it: {first_line(exc)}") from None
+        try:
             if not tune_trials:
                 executable = tvm.compile(module, target=tvm.target.Target(settings))
         except Exception as exc:  # TVM raises its own error types; one line for the user
@@ -79,8 +82,14 @@ class TVMBackend(RunnerBackend):
             raise EdgekitError(
                 f"TVM could not link the library for {target.name}: {why.strip()[:200]}"
             ) from None
-        shape = list(graph.tensor(graph.inputs[0]).shape)
-        (folder / "io.json").write_text(json.dumps({"input_shape": shape}) + "\n")
+        io = {
+            kind: [
+                {"shape": list(graph.tensor(t).shape), "dtype": graph.tensor(t).dtype}
+                for t in tensors
+            ]
+            for kind, tensors in (("inputs", graph.inputs), ("outputs", graph.outputs))
+        }
+        (folder / "io.json").write_text(json.dumps(io) + "\n")
         return self.artifact(
             folder,
             "model.so",

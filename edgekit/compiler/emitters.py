@@ -9,6 +9,7 @@ layout that variant asks for (``edgekit.compiler.layouts``).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -17,6 +18,7 @@ import numpy as np
 from edgekit.compiler import fixedpoint, tables
 from edgekit.compiler.ir import Graph, Op, Tensor, padding_amounts, window
 from edgekit.compiler.layouts import Array, channel_multipliers
+from edgekit.compiler.oprules import COPY_RANK, copy_geometry, copy_views, reduced_axes
 from edgekit.compiler.planner import MemoryPlan
 from edgekit.compiler.variants import Choice, Variant
 from edgekit.errors import InternalError
@@ -25,8 +27,9 @@ from edgekit.errors import InternalError
 
 
 def c_array(ctype: str, name: str, values: np.ndarray, per_line: int = 16) -> str:
-    """A const C array definition of integer ``values``."""
-    flat = [str(int(v)) for v in np.asarray(values).ravel()]
+    """A const C array definition of integer ``values`` (or, for ctype float, float32 ones)."""
+    literal = c_float if ctype == "float" else (lambda v: str(int(v)))
+    flat = [literal(v) for v in np.asarray(values).ravel()]
     lines = [", ".join(flat[i : i + per_line]) for i in range(0, len(flat), per_line)]
     body = ",\n    ".join(lines) if lines else "0"
     return f"const {ctype} {name}[{max(len(flat), 1)}] = {{\n    {body}\n}};\n"
@@ -46,7 +49,12 @@ def _c_value(value: object) -> str:
     return str(int(value))
 
 
-_NP = {"int8_t": np.int8, "int32_t": np.int32, "int64_t": np.int64}
+def c_float(value) -> str:
+    """A float32 as an exact C literal (hexadecimal, so no decimal rounding can change it)."""
+    return float(np.float32(value)).hex() + "f"
+
+
+_NP = {"int8_t": np.int8, "int32_t": np.int32, "int64_t": np.int64, "float": np.float32}
 
 
 @dataclass
@@ -80,9 +88,9 @@ class Emit:
         """The arena offset of an activation tensor."""
         return self.base + self.plan.offset(index)
 
-    def pointer(self, index: int, const: bool = False) -> str:
-        """The arena pointer of an activation tensor."""
-        kind = "const int8_t *" if const else "int8_t *"
+    def pointer(self, index: int, const: bool = False, ctype: str = "int8_t") -> str:
+        """The arena pointer of an activation tensor (of ``ctype`` elements)."""
+        kind = f"const {ctype} *" if const else f"{ctype} *"
         return f"({kind})(arena.bytes + {self.offset(index)})"
 
     def call(self, op: Op, *args: str) -> str:
@@ -163,6 +171,12 @@ def _params_call(ctx: Emit, op: Op, ctype: str, fields: dict[str, object]) -> No
 # ---------------------------------------------------------------- one emitter per op kind
 
 
+# the variants of dilated layers, whose parameters are their own struct
+DILATED_CONV, DILATED_DEPTHWISE_CONV = "conv2d_dilated_ref", "depthwise_conv2d_dilated_ref"
+DILATED_IM2COL_DSP, DILATED_IM2COL_MVE = "conv2d_im2col_dilated_dsp", "conv2d_im2col_dilated_mve"
+DILATED = (DILATED_CONV, DILATED_DEPTHWISE_CONV, DILATED_IM2COL_DSP, DILATED_IM2COL_MVE)
+
+
 def conv(ctx: Emit, op: Op) -> None:
     _conv(ctx, op, depthwise=False)
 
@@ -191,7 +205,13 @@ def _conv(ctx: Emit, op: Op, depthwise: bool) -> None:
     fields.update(_window(ctx.graph, op))
     fields.update(input_offset=-in_zero, output_offset=out_zero, act_min=act_min, act_max=act_max)
     kind = "depthwise_conv" if depthwise else "conv"
-    params = ctx.struct(f"ek_{kind}_params", f"{ctx.prefix}_op{op.index}_params", fields)
+    ctype = f"ek_{kind}_params"
+    if ctx.variant(op).name in DILATED:
+        ctype = f"ek_dilated_{kind}_params"
+        inner = ", ".join(f".{k} = {v}" for k, v in fields.items())
+        dilation = {k: op.options[k] for k in ("dilation_h", "dilation_w")}
+        fields = {"conv": f"{{{inner}}}", **dilation}
+    params = ctx.struct(ctype, f"{ctx.prefix}_op{op.index}_params", fields)
     layout = ctx.variant(op).layout
     quant = "NULL"
     if not layout.carries_quant:
@@ -248,7 +268,7 @@ def fully_connected(ctx: Emit, op: Op) -> None:
 
 
 def add(ctx: Emit, op: Op) -> None:
-    if ctx.variant(op).name == BROADCAST_ADD:
+    if ctx.variant(op).name in BINARY_ADDS:
         binary(ctx, op)
         return
     a, b, out = (ctx.tensor(i) for i in (*op.inputs[:2], op.outputs[0]))
@@ -282,6 +302,8 @@ def add(ctx: Emit, op: Op) -> None:
 
 
 BROADCAST_ADD = "add_broadcast_ref"  # the ADD variant that broadcasts, through ``binary``
+# the ADD variants that take ek_binary_params (``binary``): broadcasting, squeeze-and-excite
+BINARY_ADDS = (BROADCAST_ADD, "add_channels_dsp", "add_channels_mve")
 
 
 def binary(ctx: Emit, op: Op) -> None:
@@ -348,6 +370,10 @@ def _binary_arithmetic(op: Op, a: Tensor, b: Tensor, out: Tensor) -> dict[str, i
 
 
 def mean(ctx: Emit, op: Op) -> None:
+    """MEAN over height and width (the mean_hw kernels), or over any axes (``reduce``)."""
+    if not ctx.variant(op).name.startswith("mean_hw_"):
+        reduce(ctx, op)
+        return
     src, out = ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0])
     _, h, w, c = src.shape
     (in_scale, in_zero), (out_scale, out_zero) = scale_and_zero(src), scale_and_zero(out)
@@ -549,10 +575,210 @@ def lut(ctx: Emit, op: Op) -> None:
 
 
 def reshape(ctx: Emit, op: Op) -> None:
-    """No kernel: the same bytes, copied when the planner put the output elsewhere."""
+    """RESHAPE, SQUEEZE, EXPAND_DIMS: no kernel, the planner's alias (``planner.alias``) keeps
+    the output on the input's bytes; copied only where a plan made without that rule put the
+    output elsewhere."""
     src, dst = op.inputs[0], op.outputs[0]
     if ctx.plan.offset(src) != ctx.plan.offset(dst):
         ctx.helpers.add("ek_copy")
         ctx.calls.append(
             f"ek_copy({ctx.pointer(dst)}, {ctx.pointer(src, True)}, {ctx.tensor(src).size});"
         )
+
+
+def strided_copy(ctx: Emit, op: Op) -> None:
+    """TRANSPOSE, SLICE, STRIDED_SLICE, SPLIT, SPLIT_V, PACK, UNPACK: one strided copy per
+    (input, output) pair of ``oprules.copy_views``, its starts and strides in elements."""
+    for k, (src, dst, src_view, dst_view) in enumerate(copy_views(ctx.graph, op)):
+        dims, src_strides, src_start, dst_strides, dst_start = copy_geometry(src_view, dst_view)
+        pad = COPY_RANK - len(dims)
+        fields = {
+            "dims": [1] * pad + dims,
+            "input_strides": [0] * pad + src_strides,
+            "output_strides": [0] * pad + dst_strides,
+            "input_start": src_start,
+            "output_start": dst_start,
+        }
+        name = f"{ctx.prefix}_op{op.index}_copy{k}_params"
+        params = ctx.struct("ek_strided_copy_params", name, fields)
+        ctx.calls.append(ctx.call(op, f"&{params}", ctx.pointer(src, True), ctx.pointer(dst)))
+
+
+# ---------------------------------------------------------------- reductions, PRELU, ARG_MAX,
+# BATCH_MATMUL and the float conversions
+
+
+def reduce(ctx: Emit, op: Op) -> None:
+    """MEAN (any axes), SUM and REDUCE_MAX: the input's axes with neighbours of one kind merged
+    (unit axes dropped), as four kept and four reduced ones; the rescale of MEAN and SUM as
+    TFLite's Prepare and QuantizedMeanOrSum compute it."""
+    src, out = ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0])
+    axes = reduced_axes(ctx.graph, op)
+    merged: list[tuple[bool, int, int]] = []  # (reduced, size, stride), outermost first
+    for d, n in enumerate(src.shape):
+        stride = math.prod(src.shape[d + 1 :])
+        if n == 1:
+            continue
+        if merged and merged[-1][0] == (d in axes):
+            n *= merged[-1][1]
+            merged.pop()
+        merged.append((d in axes, n, stride))
+    groups = {}
+    for reduced in (False, True):
+        sizes = [(n, s) for r, n, s in merged if r == reduced]
+        sizes = [(1, 0)] * (4 - len(sizes)) + sizes
+        groups[reduced] = [n for n, _ in sizes], [s for _, s in sizes]
+    count = math.prod(src.shape[d] for d in axes)
+    (in_scale, in_zero), (out_scale, out_zero) = scale_and_zero(src), scale_and_zero(out)
+    multiplier, shift = 0, 0
+    if op.kind == "MEAN":
+        multiplier, shift = fixedpoint.mean_params(in_scale, out_scale, count)
+    elif op.kind == "SUM":
+        multiplier, shift = fixedpoint.quantize_multiplier(_f32(in_scale) / _f32(out_scale))
+    fields = {
+        "outer": groups[False][0],
+        "outer_strides": groups[False][1],
+        "inner": groups[True][0],
+        "inner_strides": groups[True][1],
+        "count": count,
+        "input_zero_point": in_zero,
+        "multiplier": multiplier,
+        "shift": shift,
+        "output_offset": out_zero,
+    }
+    _params_call(ctx, op, "ek_reduce_params", fields)
+
+
+def prelu(ctx: Emit, op: Op) -> None:
+    """Alpha (constant) into weights.c, read through its broadcast strides; the two rescales as
+    TFLite's PreluPrepare computes them, in float32 from the float32 scales."""
+    src, alpha, out = (ctx.tensor(i) for i in (*op.inputs[:2], op.outputs[0]))
+    dims = (1,) * (4 - len(src.shape)) + tuple(src.shape)
+    shape = (1,) * (4 - len(alpha.shape)) + tuple(alpha.shape)
+    strides = [0 if n == 1 else math.prod(shape[d + 1 :]) for d, n in enumerate(shape)]
+    (s_in, z_in), (s_alpha, z_alpha), (s_out, z_out) = map(scale_and_zero, (src, alpha, out))
+    f32 = np.float32
+    m1, sh1 = fixedpoint.quantize_multiplier(float(f32(s_in) / f32(s_out)))
+    m2, sh2 = fixedpoint.quantize_multiplier(float(f32(s_in) * f32(s_alpha) / f32(s_out)))
+    name = f"{ctx.prefix}_op{op.index}"
+    fields = {
+        "dims": list(dims),
+        "alpha_strides": strides,
+        "input_offset": -z_in,
+        "alpha_offset": -z_alpha,
+        "output_offset": z_out,
+        "multiplier_1": m1,
+        "shift_1": sh1,
+        "multiplier_2": m2,
+        "shift_2": sh2,
+    }
+    params = ctx.struct("ek_prelu_params", name + "_params", fields)
+    values = ctx.data(name + "_alpha", "int8_t", ctx.graph.constant(op.inputs[1]))
+    src, dst = ctx.pointer(op.inputs[0], True), ctx.pointer(op.outputs[0])
+    ctx.calls.append(ctx.call(op, f"&{params}", src, values, dst))
+
+
+def arg_max(ctx: Emit, op: Op) -> None:
+    """The input seen as [outer, axis, inner]; int32 or int64 indices as the output's type."""
+    src, out = ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0])
+    axis = int(ctx.graph.constant(op.inputs[1]).reshape(-1)[0]) % len(src.shape)
+    fields = {
+        "outer": math.prod(src.shape[:axis]),
+        "axis_size": src.shape[axis],
+        "inner": math.prod(src.shape[axis + 1 :]),
+        "int64_output": int(out.dtype == "int64"),
+    }
+    params = ctx.struct("ek_arg_max_params", f"{ctx.prefix}_op{op.index}_params", fields)
+    src, dst = ctx.pointer(op.inputs[0], True), ctx.pointer(op.outputs[0], ctype="void")
+    ctx.calls.append(ctx.call(op, f"&{params}", src, dst))
+
+
+def dequantize_table(scale: float, zero_point: int) -> np.ndarray:
+    """DEQUANTIZE's result for each int8 input, -128 to 127: TFLite's reference Dequantize
+    computes ``scale * (q - zero_point)`` in double from the float32 scale, then rounds it to
+    float32 (as numpy does, to nearest, ties to even)."""
+    return (float(np.float32(scale)) * (np.arange(-128, 128) - zero_point)).astype(np.float32)
+
+
+def dequantize(ctx: Emit, op: Op) -> None:
+    """A table of the 256 float32 results in weights.c: one load per element."""
+    src, out = ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0])
+    values = dequantize_table(*scale_and_zero(src))
+    table = ctx.data(f"{ctx.prefix}_op{op.index}_table", "float", values)
+    params = ctx.struct(
+        "ek_dequantize_params",
+        f"{ctx.prefix}_op{op.index}_params",
+        {"size": out.size, "table": table},
+    )
+    src, dst = ctx.pointer(op.inputs[0], True), ctx.pointer(op.outputs[0], ctype="float")
+    ctx.calls.append(ctx.call(op, f"&{params}", src, dst))
+
+
+def quantize(ctx: Emit, op: Op) -> None:
+    """QUANTIZE: an int8 rescale is a table (``lut``); float32 input is divided by the output's
+    float32 scale in the kernel (TFLite's AffineQuantize)."""
+    if ctx.variant(op).name.startswith("lut_"):  # lut_ref and its fast variants
+        lut(ctx, op)
+        return
+    out = ctx.tensor(op.outputs[0])
+    scale, zero = scale_and_zero(out)
+    params = ctx.struct(
+        "ek_quantize_params",
+        f"{ctx.prefix}_op{op.index}_params",
+        {"size": out.size, "scale": c_float(scale), "zero_point": zero},
+    )
+    src, dst = ctx.pointer(op.inputs[0], True, "float"), ctx.pointer(op.outputs[0])
+    ctx.calls.append(ctx.call(op, f"&{params}", src, dst))
+
+
+def batch_matmul_multiplier(lhs_scale: float, rhs_scale: float, output_scale: float):
+    """BATCH_MATMUL's Q31 multiplier and shift: TFLite's GetQuantizedConvolutionMultipler
+    multiplies the two float32 scales in float32, then divides by the output's in double."""
+    product = float(np.float32(lhs_scale) * np.float32(rhs_scale))
+    return fixedpoint.quantize_multiplier(product / _f32(output_scale))
+
+
+def batch_matmul(ctx: Emit, op: Op) -> None:
+    """Both operands read through strides: adj_x and adj_y swap an operand's row and column
+    strides, a broadcast batch axis has stride 0; a constant operand goes into weights.c."""
+    lhs, rhs, out = (ctx.tensor(i) for i in (*op.inputs[:2], op.outputs[0]))
+    rank = max(len(lhs.shape), len(rhs.shape))
+
+    def batch_strides(t: Tensor) -> list[int]:
+        shape = (1,) * (rank - len(t.shape)) + tuple(t.shape)
+        batch, matrix = shape[:-2], shape[-2] * shape[-1]
+        strides = [0 if n == 1 else math.prod(batch[d + 1 :]) * matrix for d, n in enumerate(batch)]
+        return [0] * (3 - len(strides)) + strides
+
+    (x_rows, x_cols), (w_rows, w_cols) = lhs.shape[-2:], rhs.shape[-2:]
+    adj_x, adj_y = op.options.get("adj_x", False), op.options.get("adj_y", False)
+    rows, depth = (x_cols, x_rows) if adj_x else (x_rows, x_cols)
+    cols = w_rows if adj_y else w_cols
+    (s_x, z_x), (s_w, z_w), (s_out, z_out) = map(scale_and_zero, (lhs, rhs, out))
+    multiplier, shift = batch_matmul_multiplier(s_x, s_w, s_out)
+    fields = {
+        "batches": [1] * (5 - len(out.shape)) + list(out.shape[:-2]),
+        "lhs_batch_strides": batch_strides(lhs),
+        "rhs_batch_strides": batch_strides(rhs),
+        "rows": rows,
+        "cols": cols,
+        "depth": depth,
+        "lhs_row_stride": 1 if adj_x else x_cols,
+        "lhs_depth_stride": x_cols if adj_x else 1,
+        "rhs_depth_stride": 1 if adj_y else w_cols,
+        "rhs_col_stride": w_cols if adj_y else 1,
+        "lhs_offset": -z_x,
+        "rhs_offset": -z_w,
+        "multiplier": multiplier,
+        "shift": shift,
+        "output_offset": z_out,
+    }
+    params = ctx.struct("ek_batch_matmul_params", f"{ctx.prefix}_op{op.index}_params", fields)
+    operands = []
+    for k, index in enumerate(op.inputs[:2]):
+        if ctx.tensor(index).data is None:
+            operands.append(ctx.pointer(index, True))
+        else:
+            values = np.asarray(ctx.graph.constant(index))
+            operands.append(ctx.data(f"{ctx.prefix}_op{op.index}_input{k}", "int8_t", values))
+    ctx.calls.append(ctx.call(op, f"&{params}", *operands, ctx.pointer(op.outputs[0])))

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.errors import EdgekitError
+from edgekit.interpreter import Quantization
 
 TFLITE_IDENTIFIER = b"TFL3"
 SCHEMA_VERSION = 3
@@ -46,8 +47,10 @@ class Tensor:
 
     ``dtype`` is the schema's type in lower case ('int8', 'int32', 'float32', ...). For types
     numpy cannot hold ('int4', 'string', ...) ``data`` is the raw bytes as a flat uint8 array.
-    ``dynamic`` is true when the converter left a dimension unknown (-1 in its shape signature);
-    ``shape`` then holds the placeholder the flatbuffer stores (usually 1).
+    ``dynamic`` is true when the converter left a dimension other than the batch unknown (-1 in
+    its shape signature); ``shape`` then holds the placeholder the flatbuffer stores. A -1 batch
+    (what the converter writes for a Keras model built without a fixed batch) is read as the
+    stored size, batch 1, as TFLite Micro reads it.
     """
 
     index: int
@@ -181,8 +184,10 @@ def read_tflite(model: bytes | str | Path) -> Graph:
     stride_h, stride_w, filter_h, filter_w, padding, activation; ADD / SUB / MUL: activation;
     FULLY_CONNECTED: activation, keep_num_dims, weights_format; SOFTMAX: beta; MEAN / SUM /
     REDUCE_*: keep_dims; RESHAPE: new_shape (when the file has it); CONCATENATION: axis,
-    activation; LEAKY_RELU: alpha. Other ops get an empty dict. A file that is not a valid
-    flatbuffer is an EdgekitError.
+    activation; LEAKY_RELU: alpha; SQUEEZE: squeeze_dims; STRIDED_SLICE: begin_mask, end_mask,
+    ellipsis_mask, new_axis_mask, shrink_axis_mask, offset; SPLIT / SPLIT_V: num_splits; PACK:
+    values_count, axis; UNPACK: num, axis; BATCH_MATMUL: adj_x, adj_y. Other ops get an empty
+    dict. A file that is not a valid flatbuffer is an EdgekitError.
     """
     where = "the model"
     if not isinstance(model, bytes | bytearray | memoryview):
@@ -337,7 +342,7 @@ def _read_tensor(buf: bytes, model, t, index: int, n_buffers: int) -> Tensor:
         quant=_read_quant(t.Quantization(), index),
         data=data,
         is_variable=bool(t.IsVariable()),
-        dynamic=any(d < 0 for d in signature),
+        dynamic=any(d < 0 for d in signature[1:]),
     )
 
 
@@ -499,11 +504,53 @@ def _option_readers() -> dict[str, tuple[type, int, object]]:
         U.TransposeConvOptions,
         _transpose_conv,
     )
+    readers["BATCH_MATMUL"] = (
+        tflite.BatchMatMulOptions,
+        U.BatchMatMulOptions,
+        lambda o: {"adj_x": bool(o.AdjX()), "adj_y": bool(o.AdjY())},
+    )
     for kind in ("AVERAGE_POOL_2D", "MAX_POOL_2D", "L2_POOL_2D"):
         readers[kind] = (tflite.Pool2DOptions, U.Pool2DOptions, _pool)
+    readers |= _data_movement_readers()
     for kind in reducers:
         readers[kind] = (tflite.ReducerOptions, U.ReducerOptions, _reducer)
     return readers
+
+
+def _data_movement_readers() -> dict[str, tuple[type, int, object]]:
+    """SQUEEZE, STRIDED_SLICE, SPLIT, SPLIT_V, PACK and UNPACK."""
+    import tflite
+    from tflite import BuiltinOptions as U
+
+    def squeeze(o) -> dict:
+        return {
+            "squeeze_dims": tuple(int(d) for d in o.SqueezeDimsAsNumpy())
+            if not o.SqueezeDimsIsNone()
+            else ()
+        }
+
+    def strided_slice(o) -> dict:
+        masks = ("begin_mask", "end_mask", "ellipsis_mask", "new_axis_mask", "shrink_axis_mask")
+        names = ("BeginMask", "EndMask", "EllipsisMask", "NewAxisMask", "ShrinkAxisMask")
+        options = {key: int(getattr(o, name)()) for key, name in zip(masks, names, strict=True)}
+        return options | {"offset": bool(o.Offset())}
+
+    return {
+        "SQUEEZE": (tflite.SqueezeOptions, U.SqueezeOptions, squeeze),
+        "STRIDED_SLICE": (tflite.StridedSliceOptions, U.StridedSliceOptions, strided_slice),
+        "SPLIT": (tflite.SplitOptions, U.SplitOptions, lambda o: {"num_splits": o.NumSplits()}),
+        "SPLIT_V": (tflite.SplitVOptions, U.SplitVOptions, lambda o: {"num_splits": o.NumSplits()}),
+        "PACK": (
+            tflite.PackOptions,
+            U.PackOptions,
+            lambda o: {"values_count": o.ValuesCount(), "axis": o.Axis()},
+        ),
+        "UNPACK": (
+            tflite.UnpackOptions,
+            U.UnpackOptions,
+            lambda o: {"num": o.Num(), "axis": o.Axis()},
+        ),
+    }
 
 
 @functools.cache
@@ -551,3 +598,69 @@ def op_macs(graph: Graph, op: Op) -> int:
         o, i = graph.tensor(op.inputs[1]).shape
         return int(graph.tensor(op.inputs[0]).size // i * o * i)
     return 0
+
+
+def input_grids(graph: Graph) -> list[tuple[str, Quantization] | None]:
+    """For each graph input, (its type, the int8 grid its values are read on): an int8 input's
+    own quantization, or the quantization of the QUANTIZE op that reads a float input; None
+    where there is neither. Generated inputs are spread over these grids."""
+    grids: list[tuple[str, Quantization] | None] = []
+    for index in graph.inputs:
+        tensor = graph.tensor(index)
+        quant = tensor.quant
+        if tensor.dtype != "int8":
+            readers = graph.consumers(index)
+            quant = None
+            if readers and all(op.kind == "QUANTIZE" for op in readers):
+                out = graph.tensor(readers[0].outputs[0])
+                quant = out.quant if out.dtype == "int8" else None
+        if quant is None or not quant.per_tensor:
+            grids.append(None)
+            continue
+        grids.append((tensor.dtype, Quantization(float(quant.scale[0]), int(quant.zero_point[0]))))
+    return grids
+
+
+# operand positions that hold a shape computed from the model's own sizes
+SHAPE_OPERANDS = {"RESHAPE": 1, "TRANSPOSE_CONV": 0}
+
+
+def without_shape_computations(graph: Graph) -> tuple[Graph, tuple[int, ...]]:
+    """``graph`` without the ops that only compute a shape operand at run time, and the
+    original index of each op left.
+
+    A Keras model converted without a fixed batch flattens through SHAPE -> STRIDED_SLICE ->
+    PACK -> RESHAPE, and gives TRANSPOSE_CONV its output shape the same way. With every size
+    known here (batch 1), the shape is the output tensor's, already in the file: the operand
+    becomes that constant and the ops that computed it go. The ops left are renumbered.
+    """
+
+    def shape_operand(reader: Op, t: int) -> bool:
+        at = SHAPE_OPERANDS.get(reader.kind)
+        return at is not None and len(reader.inputs) > at and reader.inputs[at] == t
+
+    dropped: set[int] = set()
+    for op in reversed(graph.ops):
+        if not op.outputs or any(t in graph.outputs for t in op.outputs):
+            continue
+        readers = [(reader, t) for t in op.outputs for reader in graph.consumers(t)]
+        if readers and all(
+            reader.index in dropped or shape_operand(reader, t) for reader, t in readers
+        ):
+            dropped.add(op.index)
+    if not dropped:
+        return graph, tuple(op.index for op in graph.ops)
+    made = {t for i in dropped for t in graph.ops[i].outputs}
+    tensors, ops = list(graph.tensors), []
+    kept = [op for op in graph.ops if op.index not in dropped]
+    for position, op in enumerate(kept):
+        inputs = list(op.inputs)
+        at = SHAPE_OPERANDS.get(op.kind)
+        if at is not None and len(inputs) > at and inputs[at] in made:
+            shape = np.array(graph.tensor(op.outputs[0]).shape, dtype=np.int32)
+            old = graph.tensor(inputs[at])
+            inputs[at] = len(tensors)
+            tensors.append(Tensor(len(tensors), old.name, (len(shape),), "int32", None, shape))
+        ops.append(Op(position, op.kind, tuple(inputs), op.outputs, op.options))
+    folded = Graph(tuple(tensors), tuple(ops), graph.inputs, graph.outputs, graph.name)
+    return folded, tuple(op.index for op in kept)

@@ -7,9 +7,9 @@ op has instead. The operator registry (``edgekit.compiler.ops``) names each kind
 runs them in order, stopping at an op's first failure, so each rule may rely on the ones before
 it (shapes are checked before they are used).
 
-Dilation is refused on purpose: MobileNetV2-like models never dilate, and every kernel variant
-(plain C now, DSP and MVE later) would need its own bit-exactness tests for it. Allowing it is
-deleting ``no_dilation`` and testing the kernels.
+Dilated convolutions are supported (tests/test_ops_dilation.py): the reference kernels and the
+DSP and MVE im2col convolutions dilate; the other DSP and MVE variants leave dilated layers to
+them (``variants.undilated``).
 """
 
 from __future__ import annotations
@@ -110,15 +110,6 @@ def int32_bias(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
     return True, ""
 
 
-def no_dilation(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
-    """Dilation is 1 along height and width.
-
-    Use dilation_rate=1: edgekit's kernels do not dilate.
-    """
-    h, w = op.options["dilation_h"], op.options["dilation_w"]
-    return (h, w) == (1, 1), f"its dilation is {h}x{w}"
-
-
 def window_geometry(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
     """Strides are at least 1 and the output's height and width are those TFLite computes from
     the input, window, stride and padding (SAME or VALID).
@@ -204,20 +195,117 @@ def pool_channels(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
     return ok, f"its input is {list(x.shape)} and its output {list(y.shape)}"
 
 
-def mean_axes(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
-    """The input is 4-D and the mean runs over height and width (constant axes 1 and 2), with or
-    without keep_dims.
+REDUCE_RANK = 8  # the reduce kernel takes four kept and four reduced (merged) axes
 
-    Use GlobalAveragePooling2D, or reduce_mean over axes [1, 2].
+
+def reduced_axes(graph: Graph, op: Op) -> list[int] | None:
+    """The axes a MEAN, SUM or REDUCE_MAX reduces, sorted, negative ones counted from the last
+    and repeats once (TFLite's ResolveAxis); None when they are not constant or out of range."""
+    rank, axes = len(_input(graph, op, 0).shape), _input(graph, op, 1)
+    if axes.data is None or axes.dtype not in ("int32", "int64"):
+        return None
+    values = [int(a) for a in axes.data.reshape(-1)]
+    if not all(-rank <= a < rank for a in values):
+        return None
+    return sorted({a % rank for a in values})
+
+
+def reduce_axes(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
+    """The axes are a constant list of at least one axis of an input of at most 8 dimensions
+    (negative axes count from the last, a repeated axis counts once), and the output's shape is
+    the input's without those axes, or with 1 for each of them with keep_dims.
+
+    Reduce over constant axes (keras.ops.mean, sum or max with an axis argument).
     """
-    x, axes, y = _input(graph, op, 0), _input(graph, op, 1), _output(graph, op)
-    if len(x.shape) != 4:
-        return False, f"its input is {list(x.shape)}"
-    if axes.data is None:
-        return False, "its axes are computed, not constant"
-    found = sorted({int(a) % 4 if -4 <= a < 4 else int(a) for a in axes.data.reshape(-1)})
-    kept = (1, 1, 1, x.shape[3]) if op.options.get("keep_dims") else (1, x.shape[3])
-    return found == [1, 2] and y.shape == kept, f"it averages over axes {found}"
+    x, y = _input(graph, op, 0), _output(graph, op)
+    axes = reduced_axes(graph, op)
+    detail = f"its input is {list(x.shape)}, its output {list(y.shape)}"
+    if axes is None or not axes or len(x.shape) > REDUCE_RANK:
+        given = _input(graph, op, 1)  # an empty list has no buffer: it reads as computed
+        shown = given.data.reshape(-1).tolist() if given.data is not None else "computed"
+        shown = [] if given.size == 0 else shown
+        return False, f"{detail} and its axes are {shown}"
+    keep = op.options.get("keep_dims", False)
+    want = [1 if d in axes else n for d, n in enumerate(x.shape) if keep or d not in axes]
+    return list(y.shape) == want, f"{detail}, reduced over axes {axes}"
+
+
+def prelu_alpha(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
+    """The input has at most 4 dimensions and the output its shape; alpha is a constant int8
+    tensor with one scale and zero point that broadcasts to the input (aligned from the last
+    dimension, each of its dimensions 1 or the input's), as the converter writes Keras PReLU.
+
+    Use PReLU on an input of at most 4 dimensions (shared_axes as needed).
+    """
+    x, alpha, y = _input(graph, op, 0), _input(graph, op, 1), _output(graph, op)
+    detail = f"its input is {list(x.shape)}, alpha {list(alpha.shape)}, output {list(y.shape)}"
+    if len(x.shape) > 4 or y.shape != x.shape or len(alpha.shape) > len(x.shape):
+        return False, detail
+    tail = x.shape[len(x.shape) - len(alpha.shape) :]
+    if not all(a in (1, n) for a, n in zip(alpha.shape, tail, strict=True)):
+        return False, detail
+    q = alpha.quant
+    if alpha.data is None or alpha.dtype != "int8" or q is None or not q.per_tensor:
+        kind = "constant" if alpha.data is not None else "computed"
+        return False, f"its alpha is a {kind} {alpha.dtype} tensor ({quant_text(alpha)})"
+    return bool(q.scale[0] > 0 and -128 <= q.zero_point[0] <= 127), quant_text(alpha)
+
+
+def arg_max_axis(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
+    """The axis is one constant in [-rank, rank) (negative counts from the last) and the output
+    holds int32 or int64 indices, shaped as the input without that axis.
+
+    Take the argmax over a fixed axis (tf.math.argmax with output_type int32 or int64).
+    """
+    x, axis, y = _input(graph, op, 0), _input(graph, op, 1), _output(graph, op)
+    rank = len(x.shape)
+    detail = f"its input is {list(x.shape)}, its output {list(y.shape)} {y.dtype}"
+    if axis.data is None or axis.data.size != 1 or axis.dtype not in ("int32", "int64"):
+        return False, detail + ", its axis is not one constant"
+    a = int(axis.data.reshape(-1)[0])
+    if not -rank <= a < rank or y.dtype not in ("int32", "int64"):
+        return False, f"{detail}, axis {a}"
+    return list(y.shape) == [n for d, n in enumerate(x.shape) if d != a % rank], detail
+
+
+def float_conversion(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
+    """QUANTIZE reads int8 or float32 and writes int8; DEQUANTIZE reads int8 and writes float32
+    (the converter adds them at a model's float inputs and outputs); the input is computed, not
+    a constant. Float values are quantized as TFLite's reference kernels do.
+
+    Quantize with the TFLite converter's full-integer int8 scheme (as 'edgekit quantize' does).
+    """
+    x, y = _input(graph, op, 0), _output(graph, op)
+    want = {"QUANTIZE": (("int8", "float32"), ("int8",)), "DEQUANTIZE": (("int8",), ("float32",))}
+    ins, outs = want[op.kind]
+    kind = "constant " if x.data is not None else ""
+    ok = x.dtype in ins and y.dtype in outs and not kind
+    return ok, f"it converts {kind}{x.dtype} to {y.dtype}"
+
+
+BATCH_MATMUL_RANK = 5  # TFLite's reference BatchMatMul: three batch dimensions, rows, columns
+
+
+def batch_matmul_shapes(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
+    """Both operands have 2 to 5 dimensions; with adj_x and adj_y applied (each transposes its
+    operand's last two), the left one is [..., M, K] and the right one [..., K, N]; their batch
+    dimensions, aligned from the last, are equal or 1, and the output is their broadcast
+    followed by M, N.
+
+    Multiply tensors of at most 5 dimensions whose batch dimensions broadcast (keras.ops.matmul).
+    """
+    x, w, y = _input(graph, op, 0), _input(graph, op, 1), _output(graph, op)
+    detail = f"its operands are {list(x.shape)} and {list(w.shape)}, its output {list(y.shape)}"
+    if not all(2 <= len(t.shape) <= BATCH_MATMUL_RANK for t in (x, w, y)):
+        return False, detail
+    m, k = x.shape[-2:][:: -1 if op.options.get("adj_x") else 1]
+    k2, n = w.shape[-2:][:: -1 if op.options.get("adj_y") else 1]
+    rank = max(len(x.shape), len(w.shape))
+    xb, wb = ((1,) * (rank - len(t.shape)) + t.shape[:-2] for t in (x, w))
+    if k != k2 or not all(a == b or 1 in (a, b) for a, b in zip(xb, wb, strict=True)):
+        return False, detail
+    batches = [max(a, b) for a, b in zip(xb, wb, strict=True)]
+    return list(y.shape) == [*batches, m, n], detail
 
 
 def fully_connected_shapes(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
@@ -490,6 +578,275 @@ def transpose_conv_shapes(graph: Graph, op: Op, target: Target) -> tuple[bool, s
         if padding_amounts(size, window, stride, 1, o["padding"])[2] != x.shape[axis]:
             return False, detail
     return True, ""
+
+
+# ---------------------------------------------------------------- data movement (no arithmetic)
+
+COPY_RANK = 6  # dimensions the strided copy kernel walks (ek_strided_copy_params)
+MOVED_INPUTS = {"SPLIT": (1,), "PACK": None}  # data inputs when not input 0 alone (None: all)
+
+
+def alias_input(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
+    """The input is computed, not a constant: the output is the input's bytes under another
+    shape (no kernel and no copy, also where the input is the graph's input or the output the
+    graph's output).
+
+    Fold constants before converting (the TFLite converter does).
+    """
+    return _input(graph, op, 0).data is None, "its input is a constant"
+
+
+def moved_quantization(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
+    """Every input is computed (not a constant) and shares one scale and zero point with every
+    output: the op moves values, it does not rescale them.
+
+    Quantize with the TFLite converter, which keeps them equal for this operator.
+    """
+    y = _output(graph, op)
+    for t in (*_moved_inputs(graph, op), *(graph.tensors[i] for i in op.outputs)):
+        if t.data is not None:
+            return False, f"input '{short_name(t.name)}' is a constant"
+        if not _same_quant(t, y):
+            return False, f"'{short_name(t.name)}' has {quant_text(t)}, the output {quant_text(y)}"
+    return True, ""
+
+
+def transpose_permutation(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
+    """The input has at most 6 dimensions and the permutation is a constant that lists each of
+    its axes once, from 0 (TFLite takes no negative axes).
+
+    Use a permutation of the input's axes (keras.layers.Permute, keras.ops.transpose).
+    """
+    x, perm = _input(graph, op, 0), _vector(graph, op, 1)
+    rank = len(x.shape)
+    ok = perm is not None and rank <= COPY_RANK and sorted(perm) == list(range(rank))
+    return ok, f"its input is {list(x.shape)} and its permutation {perm}"
+
+
+def slice_bounds(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
+    """The input has at most 5 dimensions; begin and size are constants with one entry per
+    dimension, each begin inside the input and each size -1 (to the end) or a size that fits
+    after it.
+
+    Slice with constant bounds inside the tensor (keras.ops.slice, x[a:b]).
+    """
+    x, begin, size = _input(graph, op, 0), _vector(graph, op, 1), _vector(graph, op, 2)
+    detail = f"its input is {list(x.shape)}, begin {begin}, size {size}"
+    rank = len(x.shape)
+    if begin is None or size is None or not len(begin) == len(size) == rank <= 5:
+        return False, detail
+    ok = all(
+        0 <= b <= d and (s == -1 or 0 <= s <= d - b)
+        for b, s, d in zip(begin, size, x.shape, strict=True)
+    )
+    return ok, detail
+
+
+def strided_slice_bounds(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
+    """The input has at most 5 dimensions; begin, end and strides are constants with one entry
+    per dimension and no stride is 0 (negative strides walk backwards); ellipsis_mask,
+    new_axis_mask and offset are not set; a shrunk axis keeps exactly one element.
+
+    Write the slice without '...' and without new axes (x[..., None]); reshape after it
+    instead.
+    """
+    x, o = _input(graph, op, 0), op.options
+    vectors = [_vector(graph, op, k) for k in (1, 2, 3)]
+    detail = f"its input is {list(x.shape)}, begin, end and strides {vectors}"
+    if o.get("ellipsis_mask") or o.get("new_axis_mask") or o.get("offset"):
+        return False, detail + ", with ellipsis_mask, new_axis_mask or offset set"
+    if any(v is None or len(v) != len(x.shape) for v in vectors) or len(x.shape) > 5:
+        return False, detail
+    if 0 in vectors[2]:
+        return False, detail
+    shrink = o.get("shrink_axis_mask", 0)
+    counts = [count for _, count, _ in strided_slice_axes(graph, op)]
+    ok = all(c == 1 for axis, c in enumerate(counts) if shrink >> axis & 1)
+    return ok, detail + f", which keep {counts} elements"
+
+
+def split_parts(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
+    """The axis (an input of SPLIT and SPLIT_V, an option of PACK and UNPACK) is a constant
+    within the dimensions (negative counts from the last); SPLIT cuts that axis into as many
+    equal parts as it has outputs, SPLIT_V into the constant sizes it is given (one may be
+    -1: the rest), UNPACK into one output per element and PACK stacks inputs of one shape.
+
+    Split, stack or unstack along a fixed axis (keras.ops.split, keras.ops.stack,
+    keras.ops.unstack).
+    """
+    try:
+        _parts(graph, op)
+    except ValueError as exc:
+        return False, str(exc)
+    return True, ""
+
+
+def copy_shapes(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
+    """Every output has the shape TFLite computes from the input's shape and the op's
+    parameters and holds at least one element; the copy walks at most 6 dimensions once those
+    it walks contiguously are merged.
+
+    Re-export the model with the TFLite converter.
+    """
+    for src, dst, src_view, dst_view in copy_views(graph, op):
+        x, y = graph.tensors[src], graph.tensors[dst]
+        moved = src_view if op.kind != "PACK" else dst_view
+        want = y.shape if op.kind != "PACK" else x.shape
+        walked = len(copy_geometry(src_view, dst_view)[0]) if moved.size else 0
+        if moved.shape != tuple(want) or moved.size == 0 or walked > COPY_RANK:
+            return False, f"'{short_name(y.name)}' is {list(y.shape)}, TFLite's {list(moved.shape)}"
+    return True, ""
+
+
+def _vector(graph: Graph, op: Op, k: int) -> list[int] | None:
+    """A constant integer parameter input as a list; None when absent or computed."""
+    t = _input(graph, op, k)
+    if t is None or t.data is None or t.dtype not in ("int32", "int64"):
+        return None
+    return [int(v) for v in np.asarray(t.data).reshape(-1)]
+
+
+def _moved_inputs(graph: Graph, op: Op) -> list[Tensor]:
+    positions = MOVED_INPUTS.get(op.kind, (0,))
+    if positions is None:
+        return [graph.tensors[i] for i in op.inputs]
+    return [graph.tensors[op.inputs[k]] for k in positions]
+
+
+def strided_slice_axes(graph: Graph, op: Op) -> list[tuple[int, int, int]]:
+    """(start, count, stride) per axis of a STRIDED_SLICE, as TFLite's StartForAxis and
+    StopForAxis compute them: masks override begin and end, negative indices count from the
+    end, then start and stop are clamped to the axis (one before it, walking backwards)."""
+    x, o = _input(graph, op, 0), op.options
+    begin, end, strides = (_vector(graph, op, k) for k in (1, 2, 3))
+    axes = []
+    for axis, n in enumerate(x.shape):
+        stride, bit = strides[axis], 1 << axis
+        start = (
+            (-(1 << 31) if stride > 0 else (1 << 31) - 1) if o["begin_mask"] & bit else begin[axis]
+        )
+        start += n if start < 0 else 0
+        start = min(max(start, 0), n) if stride > 0 else min(max(start, -1), n - 1)
+        stop = start + 1 if o["shrink_axis_mask"] & bit else end[axis]
+        if o["end_mask"] & bit:
+            stop = (1 << 31) - 1 if stride > 0 else -(1 << 31)
+        stop += n if stop < 0 else 0
+        stop = min(max(stop, 0), n) if stride > 0 else min(max(stop, -1), n - 1)
+        count = max(0, -(-(stop - start) // stride))
+        axes.append((start, count, stride))
+    return axes
+
+
+def _parts(graph: Graph, op: Op) -> tuple[int, list[int]]:
+    """(axis, sizes along it) of SPLIT, SPLIT_V, UNPACK (sizes of 1) and PACK (one per input,
+    the axis counted in the output); ValueError saying what is wrong."""
+    kind, o = op.kind, op.options
+    if kind == "PACK":
+        shapes = {graph.tensors[i].shape for i in op.inputs}
+        rank, axis = len(graph.tensors[op.inputs[0]].shape) + 1, o.get("axis", 0)
+        detail = f"its inputs are {[list(s) for s in shapes]}, axis {axis}"
+        if len(shapes) != 1 or o.get("values_count") != len(op.inputs) or not -rank <= axis < rank:
+            raise ValueError(detail)
+        stacked = list(shapes.pop())
+        stacked.insert(axis % rank, len(op.inputs))
+        if tuple(stacked) != _output(graph, op).shape:
+            raise ValueError(detail + f", output {list(_output(graph, op).shape)}")
+        sizes = [1] * len(op.inputs)
+    else:
+        x = _input(graph, op, 1 if kind == "SPLIT" else 0)
+        rank = len(x.shape)
+        if kind == "UNPACK":
+            axis = o.get("axis", 0)
+        else:
+            axes = _vector(graph, op, 0 if kind == "SPLIT" else 2)
+            axis = axes[0] if axes and len(axes) == 1 else None
+        detail = f"its input is {list(x.shape)}, axis {axis}, {len(op.outputs)} outputs"
+        if axis is None or not -rank <= axis < rank:
+            raise ValueError(detail)
+        n, count = x.shape[axis % rank], len(op.outputs)
+        if kind == "SPLIT":
+            if n % count or o.get("num_splits") != count:
+                raise ValueError(detail)
+            sizes = [n // count] * count
+        elif kind == "SPLIT_V":
+            sizes = _vector(graph, op, 1) or []
+            if len(sizes) != count or sizes.count(-1) > 1 or min(sizes, default=-1) < -1:
+                raise ValueError(detail + f", sizes {sizes}")
+            if -1 in sizes:
+                sizes[sizes.index(-1)] = n - (sum(sizes) + 1)
+            if sum(sizes) != n or min(sizes) < 0:
+                raise ValueError(detail + f", sizes {sizes}")
+        else:
+            if o.get("num") != count or n != count:
+                raise ValueError(detail)
+            sizes = [1] * count
+    if not -rank <= axis < rank:
+        raise ValueError(detail)
+    return axis % rank, sizes
+
+
+def copy_views(graph: Graph, op: Op) -> list[tuple[int, int, np.ndarray, np.ndarray]]:
+    """What a data-movement op copies, as (input tensor, output tensor, input view, output
+    view): numpy views of the element indices of each tensor (``np.arange(size)`` in its shape)
+    of one shape, the input view's k-th element copied to the output view's k-th. Their first
+    values and strides are the kernel's starts and strides; the op rules before it have checked
+    the parameters."""
+
+    def indices(t: int) -> np.ndarray:
+        return np.arange(graph.tensors[t].size, dtype=np.int64).reshape(graph.tensors[t].shape)
+
+    kind, src, dst = op.kind, op.inputs[0], op.outputs[0]
+    if kind == "TRANSPOSE":
+        return [_dense_output(src, dst, indices(src).transpose(_vector(graph, op, 1)), indices)]
+    if kind == "SLICE":
+        bounds = zip(_vector(graph, op, 1), _vector(graph, op, 2), strict=True)
+        box = tuple(slice(b, None if s == -1 else b + s) for b, s in bounds)
+        return [_dense_output(src, dst, indices(src)[box], indices)]
+    if kind == "STRIDED_SLICE":
+        shrink, box = op.options["shrink_axis_mask"], []
+        for axis, (start, count, stride) in enumerate(strided_slice_axes(graph, op)):
+            stop = start + stride * count
+            box.append(
+                start if shrink >> axis & 1 else slice(start, stop if stop >= 0 else None, stride)
+            )
+        return [_dense_output(src, dst, indices(src)[tuple(box)], indices)]
+    axis, sizes = _parts(graph, op)
+    lead = (slice(None),) * axis
+    if kind == "PACK":
+        out = indices(dst)
+        return [(t, dst, indices(t), out[(*lead, k)]) for k, t in enumerate(op.inputs)]
+    src = op.inputs[1] if kind == "SPLIT" else src
+    starts = np.cumsum([0, *sizes])
+    views = []
+    for k, t in enumerate(op.outputs):
+        part = k if kind == "UNPACK" else slice(int(starts[k]), int(starts[k + 1]))
+        views.append(_dense_output(src, t, indices(src)[(*lead, part)], indices))
+    return views
+
+
+def copy_geometry(src_view: np.ndarray, dst_view: np.ndarray) -> tuple:
+    """(dims, input strides, input start, output strides, output start) of a copy of
+    ``copy_views``, in elements, with the axes of size 1 left out and the axes that both sides
+    walk contiguously merged (a slice of whole rows is one run)."""
+    axes = [
+        (n, a // src_view.itemsize, b // dst_view.itemsize)
+        for n, a, b in zip(src_view.shape, src_view.strides, dst_view.strides, strict=True)
+        if n != 1
+    ]
+    merged: list[tuple[int, int, int]] = []
+    for n, a, b in axes:
+        if merged and merged[-1][1] == a * n and merged[-1][2] == b * n:
+            merged[-1] = (merged[-1][0] * n, a, b)
+        else:
+            merged.append((n, a, b))
+    dims, src_strides, dst_strides = ([m[k] for m in merged] for k in range(3))
+    return dims, src_strides, int(src_view.flat[0]), dst_strides, int(dst_view.flat[0])
+
+
+def _dense_output(src: int, dst: int, view: np.ndarray, indices) -> tuple:
+    """``view`` of the input copied in order into the output (when its size is the view's)."""
+    out = indices(dst)
+    return src, dst, view, out.reshape(view.shape) if out.size == view.size else out
 
 
 # ---------------------------------------------------------------- the docstrings

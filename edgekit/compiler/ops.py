@@ -27,14 +27,19 @@ from edgekit.compiler.layouts import BLOCKED, FOLDED, LANES16, TILED
 from edgekit.compiler.oprules import (
     Rule,
     add_shapes,
+    alias_input,
+    arg_max_axis,
+    batch_matmul_shapes,
     bilinear_positions,
     broadcast_shapes,
     concatenation_quantization,
     concatenation_shapes,
     conv_shapes,
+    copy_shapes,
     default_weights_layout,
     depthwise_shapes,
     elementwise_shape,
+    float_conversion,
     fully_connected_shapes,
     fused_activation,
     hard_swish_scales,
@@ -42,31 +47,45 @@ from edgekit.compiler.oprules import (
     int8_weights,
     int32_bias,
     logistic_output,
-    mean_axes,
-    no_dilation,
+    moved_quantization,
     no_fused_activation,
     pad_amounts,
     pool_channels,
+    prelu_alpha,
     quant_text,
+    reduce_axes,
     reshape_size,
     resize_corners,
     resize_shapes,
     rule_doc,
     same_quantization,
+    slice_bounds,
     softmax_input_scale,
     softmax_output,
+    split_parts,
     squared_difference_scale,
+    strided_slice_bounds,
     transpose_conv_shapes,
+    transpose_permutation,
     window_geometry,
 )
-from edgekit.compiler.planner import InPlaceRule, depthwise_in_place, elementwise_in_place
+from edgekit.compiler.planner import (
+    InPlaceRule,
+    alias,
+    depthwise_in_place,
+    elementwise_in_place,
+)
 from edgekit.compiler.variants import (
     Choice,
     Variant,
+    channel_broadcast,
     depthwise_3x3,
     im2col_bytes,
+    int8_input,
     pick_variant,
     pointwise,
+    spatial_mean,
+    undilated,
     weights_symmetric,
 )
 from edgekit.errors import EdgekitError
@@ -86,7 +105,8 @@ class OpKind:
     activations (weights, bias, axes, paddings, a shape: their own rules check them);
     ``layers`` the Keras layers that convert to it (for the docs); ``variants`` its kernels,
     best first, the reference last (none for an op the emitter writes without a kernel, whose
-    in-place rule is then ``in_place``).
+    in-place rule is then ``in_place``); ``outputs`` is (fewest, most) outputs; ``dtypes`` the
+    types besides int8 its activations may have (its own rules say which tensor has which).
     """
 
     rules: tuple[Rule, ...]
@@ -96,18 +116,28 @@ class OpKind:
     variants: tuple[Variant, ...] = ()
     params: tuple[int, ...] = ()
     in_place: InPlaceRule | None = None
+    outputs: tuple[int, int] = (1, 1)
+    dtypes: tuple[str, ...] = ()
 
 
 # ---------------------------------------------------------------- the registry
 
-_CONV_COMMON = (int8_weights, int32_bias, fused_activation, no_dilation, window_geometry)
+_CONV_COMMON = (int8_weights, int32_bias, fused_activation, window_geometry)
 _MVE, _DSP = ("mve",), ("dsp",)
 _CONV_MVE = ("ek_conv2d_mve.c", "ek_mve.h", "ek_im2col.h")
 _CONV_DSP = ("ek_conv2d_dsp.c", "ek_dsp.h", "ek_im2col.h")
 _DEPTHWISE_MVE = ("ek_depthwise_conv2d_3x3_mve.c", "ek_mve.h")
 _DEPTHWISE_DSP = ("ek_depthwise_conv2d_3x3_dsp.c", "ek_dsp.h")
+# a 1x1 filter reads one pixel whatever its dilation; other windows dilate in their own
+# variants (im2col and reference), after the undilated ones
+_UNDILATED = (undilated,)
+_SPATIAL = (spatial_mean,)  # MEAN's own kernels: over height and width
 # binary ops: equal shapes keep ADD's own kernels; broadcasting runs the shared loop
 _SAME, _BINARY, _ELEMENTWISE = (add_shapes,), ("ek_binary.c",), elementwise_in_place
+_LUT_MVE, _LUT_DSP = ("ek_lut_mve.c", "ek_mve.h"), ("ek_lut_dsp.c", "ek_dsp.h")
+# squeeze-and-excite MUL and ADD: an HxWxC input and a 1x1xC one
+_BINARY_MVE, _BINARY_DSP = ("ek_binary_mve.c", "ek_mve.h"), ("ek_binary_dsp.c", "ek_dsp.h")
+_CHANNELS = (channel_broadcast,)
 
 
 def _lut(rules: tuple[Rule, ...], layers: str) -> OpKind:
@@ -118,7 +148,43 @@ def _lut(rules: tuple[Rule, ...], layers: str) -> OpKind:
         inputs=(1, 1),
         layers=layers,
         emit=emitters.lut,
-        variants=(Variant("lut_ref", ("ek_lut.c",), in_place=elementwise_in_place),),
+        variants=(
+            Variant("lut_mve", _LUT_MVE, _MVE, in_place=_ELEMENTWISE),
+            Variant("lut_dsp", _LUT_DSP, _DSP, in_place=_ELEMENTWISE),
+            Variant("lut_ref", ("ek_lut.c",), in_place=_ELEMENTWISE),
+        ),
+    )
+
+
+def _alias(inputs: tuple[int, int], layers: str) -> OpKind:
+    """RESHAPE, SQUEEZE, EXPAND_DIMS: no kernel; the planner keeps the output on the input's
+    bytes (``planner.alias``)."""
+    return OpKind(
+        rules=(reshape_size, alias_input, same_quantization),
+        inputs=inputs,
+        params=(1,) if inputs[1] > 1 else (),
+        layers=layers,
+        emit=emitters.reshape,
+        in_place=alias,
+    )
+
+
+def _copy(
+    rules: tuple[Rule, ...],
+    inputs: tuple[int, int],
+    params: tuple[int, ...],
+    layers: str,
+    outputs: tuple[int, int] = (1, 1),
+) -> OpKind:
+    """A data-movement op: one strided copy per input or output, no arithmetic."""
+    return OpKind(
+        rules=(*rules, moved_quantization, copy_shapes),
+        inputs=inputs,
+        params=params,
+        layers=layers,
+        emit=emitters.strided_copy,
+        variants=(Variant("strided_copy_ref", ("ek_strided_copy.c",)),),
+        outputs=outputs,
     )
 
 
@@ -136,12 +202,13 @@ OPS: dict[str, OpKind] = {
         emit=emitters.conv,
         variants=(
             Variant("conv2d_1x1_mve", _CONV_MVE, _MVE, (pointwise,), layout=TILED),
-            Variant("conv2d_im2col_mve", _CONV_MVE, _MVE, scratch_bytes=im2col_bytes, layout=TILED),
+            Variant("conv2d_im2col_mve", _CONV_MVE, _MVE, _UNDILATED, im2col_bytes, layout=TILED),
+            Variant(emitters.DILATED_IM2COL_MVE, _CONV_MVE, _MVE, (), im2col_bytes, layout=TILED),
             Variant("conv2d_1x1_dsp", _CONV_DSP, _DSP, (pointwise,), layout=FOLDED),
-            Variant(
-                "conv2d_im2col_dsp", _CONV_DSP, _DSP, scratch_bytes=im2col_bytes, layout=FOLDED
-            ),
-            Variant("conv2d_ref", ("ek_conv2d.c",)),
+            Variant("conv2d_im2col_dsp", _CONV_DSP, _DSP, _UNDILATED, im2col_bytes, layout=FOLDED),
+            Variant(emitters.DILATED_IM2COL_DSP, _CONV_DSP, _DSP, (), im2col_bytes, layout=FOLDED),
+            Variant("conv2d_ref", ("ek_conv2d.c",), rules=_UNDILATED),
+            Variant(emitters.DILATED_CONV, ("ek_conv2d.c",)),
         ),
     ),
     "DEPTHWISE_CONV_2D": OpKind(
@@ -155,7 +222,7 @@ OPS: dict[str, OpKind] = {
                 "depthwise_conv2d_3x3_mve",
                 _DEPTHWISE_MVE,
                 _MVE,
-                (depthwise_3x3, weights_symmetric),
+                (depthwise_3x3, undilated, weights_symmetric),
                 in_place=depthwise_in_place,
                 layout=LANES16,
             ),
@@ -163,12 +230,20 @@ OPS: dict[str, OpKind] = {
                 "depthwise_conv2d_3x3_dsp",
                 _DEPTHWISE_DSP,
                 _DSP,
-                (depthwise_3x3,),
+                (depthwise_3x3, undilated),
                 in_place=depthwise_in_place,
                 layout=BLOCKED,
             ),
             Variant(
-                "depthwise_conv2d_ref", ("ek_depthwise_conv2d.c",), in_place=depthwise_in_place
+                "depthwise_conv2d_ref",
+                ("ek_depthwise_conv2d.c",),
+                rules=_UNDILATED,
+                in_place=depthwise_in_place,
+            ),
+            Variant(
+                emitters.DILATED_DEPTHWISE_CONV,
+                ("ek_depthwise_conv2d.c",),
+                in_place=depthwise_in_place,
             ),
         ),
     ),
@@ -180,6 +255,8 @@ OPS: dict[str, OpKind] = {
         variants=(
             Variant("add_mve", ("ek_add_mve.c", "ek_mve.h"), _MVE, _SAME, in_place=_ELEMENTWISE),
             Variant("add_dsp", ("ek_add_dsp.c", "ek_dsp.h"), _DSP, _SAME, in_place=_ELEMENTWISE),
+            Variant("add_channels_mve", _BINARY_MVE, _MVE, _CHANNELS, in_place=_ELEMENTWISE),
+            Variant("add_channels_dsp", _BINARY_DSP, _DSP, _CHANNELS, in_place=_ELEMENTWISE),
             Variant("add_ref", ("ek_add.c",), rules=_SAME, in_place=_ELEMENTWISE),
             Variant(emitters.BROADCAST_ADD, _BINARY, in_place=_ELEMENTWISE),
         ),
@@ -196,7 +273,11 @@ OPS: dict[str, OpKind] = {
         inputs=(2, 2),
         layers="Multiply",
         emit=emitters.binary,
-        variants=(Variant("mul_ref", _BINARY, in_place=_ELEMENTWISE),),
+        variants=(
+            Variant("mul_channels_mve", _BINARY_MVE, _MVE, _CHANNELS, in_place=_ELEMENTWISE),
+            Variant("mul_channels_dsp", _BINARY_DSP, _DSP, _CHANNELS, in_place=_ELEMENTWISE),
+            Variant("mul_ref", _BINARY, in_place=_ELEMENTWISE),
+        ),
     ),
     "SQUARED_DIFFERENCE": OpKind(
         rules=(broadcast_shapes, squared_difference_scale),
@@ -220,16 +301,65 @@ OPS: dict[str, OpKind] = {
         variants=(Variant("minimum_ref", _BINARY, in_place=_ELEMENTWISE),),
     ),
     "MEAN": OpKind(
-        rules=(mean_axes,),
+        rules=(reduce_axes,),
         inputs=(2, 2),
         params=(1,),
-        layers="GlobalAveragePooling2D",
+        layers="GlobalAveragePooling2D, keras.ops.mean",
         emit=emitters.mean,
         variants=(
-            Variant("mean_hw_mve", ("ek_mean_mve.c", "ek_mve.h"), _MVE),
-            Variant("mean_hw_dsp", ("ek_mean_dsp.c", "ek_dsp.h"), _DSP),
-            Variant("mean_hw_ref", ("ek_mean.c",)),
+            Variant("mean_hw_mve", ("ek_mean_mve.c", "ek_mve.h"), _MVE, _SPATIAL),
+            Variant("mean_hw_dsp", ("ek_mean_dsp.c", "ek_dsp.h"), _DSP, _SPATIAL),
+            Variant("mean_hw_ref", ("ek_mean.c",), rules=_SPATIAL),
+            Variant("reduce_mean_ref", ("ek_reduce.c",)),
         ),
+    ),
+    "SUM": OpKind(
+        rules=(reduce_axes,),
+        inputs=(2, 2),
+        params=(1,),
+        layers="keras.ops.sum",
+        emit=emitters.reduce,
+        variants=(Variant("reduce_sum_ref", ("ek_reduce.c",)),),
+    ),
+    "REDUCE_MAX": OpKind(
+        rules=(reduce_axes, same_quantization),
+        inputs=(2, 2),
+        params=(1,),
+        layers="keras.ops.max, GlobalMaxPooling2D",
+        emit=emitters.reduce,
+        variants=(Variant("reduce_max_ref", ("ek_reduce.c",)),),
+    ),
+    "ARG_MAX": OpKind(
+        rules=(arg_max_axis,),
+        inputs=(2, 2),
+        params=(1,),
+        layers="tf.math.argmax (keras.ops.argmax converts to ops the c backend lacks)",
+        emit=emitters.arg_max,
+        variants=(Variant("arg_max_ref", ("ek_arg_max.c",)),),
+        dtypes=("int32", "int64"),
+    ),
+    "PRELU": OpKind(
+        rules=(prelu_alpha,),
+        inputs=(2, 2),
+        params=(1,),
+        layers="PReLU",
+        emit=emitters.prelu,
+        variants=(Variant("prelu_ref", ("ek_prelu.c",), in_place=_ELEMENTWISE),),
+    ),
+    "BATCH_MATMUL": OpKind(
+        rules=(batch_matmul_shapes,),
+        inputs=(2, 2),
+        layers="keras.ops.matmul of two computed tensors (Dense converts to FULLY_CONNECTED)",
+        emit=emitters.batch_matmul,
+        variants=(Variant("batch_matmul_ref", ("ek_batch_matmul.c",)),),
+    ),
+    "DEQUANTIZE": OpKind(
+        rules=(float_conversion, elementwise_shape),
+        inputs=(1, 1),
+        layers="none: the converter adds it before a float32 output",
+        emit=emitters.dequantize,
+        variants=(Variant("dequantize_ref", ("ek_quantize.c",)),),
+        dtypes=("float32",),
     ),
     "AVERAGE_POOL_2D": OpKind(
         rules=(pool_channels, same_quantization, fused_activation, window_geometry),
@@ -267,14 +397,22 @@ OPS: dict[str, OpKind] = {
         emit=emitters.softmax,
         variants=(Variant("softmax_ref", ("ek_softmax.c",)),),
     ),
-    "RESHAPE": OpKind(  # no kernel: a copy or nothing
-        rules=(reshape_size, same_quantization),
-        inputs=(1, 2),
-        params=(1,),
-        layers="Reshape, Flatten",
-        emit=emitters.reshape,
-        in_place=elementwise_in_place,
+    "RESHAPE": _alias((1, 2), "Reshape, Flatten"),
+    "SQUEEZE": _alias((1, 1), "keras.ops.squeeze, tf.squeeze"),
+    "EXPAND_DIMS": _alias((2, 2), "keras.ops.expand_dims, tf.expand_dims"),
+    "TRANSPOSE": _copy((transpose_permutation,), (2, 2), (1,), "Permute, keras.ops.transpose"),
+    "SLICE": _copy((slice_bounds,), (3, 3), (1, 2), "keras.ops.slice, tf.slice"),
+    "STRIDED_SLICE": _copy(
+        (strided_slice_bounds,), (4, 4), (1, 2, 3), "x[a:b:s], Cropping1D, Cropping2D"
     ),
+    "SPLIT": _copy(
+        (split_parts,), (2, 2), (0,), "keras.ops.split into equal parts", outputs=(1, 1 << 16)
+    ),
+    "SPLIT_V": _copy(
+        (split_parts,), (3, 3), (1, 2), "tf.split(x, [sizes], axis)", outputs=(1, 1 << 16)
+    ),
+    "PACK": _copy((split_parts,), (1, 1 << 16), (), "keras.ops.stack"),
+    "UNPACK": _copy((split_parts,), (1, 1), (), "keras.ops.unstack", outputs=(1, 1 << 16)),
     "PAD": OpKind(
         rules=(pad_amounts, same_quantization),
         inputs=(2, 2),
@@ -288,7 +426,11 @@ OPS: dict[str, OpKind] = {
         inputs=(1, 1),
         layers="MaxPooling2D",
         emit=emitters.max_pool,
-        variants=(Variant("max_pool2d_ref", ("ek_max_pool2d.c",)),),
+        variants=(
+            Variant("max_pool2d_mve", ("ek_max_pool2d_mve.c", "ek_mve.h"), _MVE),
+            Variant("max_pool2d_dsp", ("ek_max_pool2d_dsp.c", "ek_dsp.h"), _DSP),
+            Variant("max_pool2d_ref", ("ek_max_pool2d.c",)),
+        ),
     ),
     "CONCATENATION": OpKind(
         rules=(concatenation_shapes, concatenation_quantization, no_fused_activation),
@@ -319,7 +461,9 @@ OPS: dict[str, OpKind] = {
         params=(0, 1, 3),
         layers="Conv2DTranspose",
         emit=emitters.transpose_conv,
-        variants=(
+        variants=(  # the fast ones gather per output pixel: no accumulators
+            Variant("transpose_conv_mve", ("ek_transpose_conv_mve.c", "ek_mve.h"), _MVE),
+            Variant("transpose_conv_dsp", ("ek_transpose_conv_dsp.c", "ek_dsp.h"), _DSP),
             Variant(
                 "transpose_conv_ref", ("ek_transpose_conv.c",), scratch_bytes=_accumulator_bytes
             ),
@@ -333,7 +477,19 @@ OPS: dict[str, OpKind] = {
     "RELU6": _lut((elementwise_shape,), "ReLU(max_value=6) where not fused"),
     "RELU_N1_TO_1": _lut((elementwise_shape,), "tf.clip_by_value(x, -1, 1) where not fused"),
     "LEAKY_RELU": _lut((elementwise_shape,), "LeakyReLU"),
-    "QUANTIZE": _lut((elementwise_shape,), "none: the converter adds it to rescale (int8 to int8)"),
+    "QUANTIZE": OpKind(
+        rules=(float_conversion, elementwise_shape),
+        inputs=(1, 1),
+        layers="none: the converter adds it to rescale (int8 to int8) and after a float32 input",
+        emit=emitters.quantize,
+        variants=(
+            Variant("lut_mve", _LUT_MVE, _MVE, (int8_input,), in_place=_ELEMENTWISE),
+            Variant("lut_dsp", _LUT_DSP, _DSP, (int8_input,), in_place=_ELEMENTWISE),
+            Variant("lut_ref", ("ek_lut.c",), rules=(int8_input,), in_place=_ELEMENTWISE),
+            Variant("quantize_float_ref", ("ek_quantize.c",)),
+        ),
+        dtypes=("float32",),
+    ),
 }
 
 
@@ -366,23 +522,27 @@ supported_kind.__doc__ = supported_kind.__doc__.format(
 
 
 def operand_count(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
-    """The operator has the inputs and the single output TFLite defines for it.
+    """The operator has the inputs and outputs TFLite defines for it (one output, several for
+    SPLIT, SPLIT_V and UNPACK).
 
     Re-export the model with the TFLite converter.
     """
     low, high = OPS[op.kind].inputs
     present = all(i >= 0 for i in op.inputs[:low])
-    ok = low <= len(op.inputs) <= high and present and len(op.outputs) == 1
+    fewest, most = OPS[op.kind].outputs
+    ok = low <= len(op.inputs) <= high and present and fewest <= len(op.outputs) <= most
     return ok, f"it has {len(op.inputs)} inputs and {len(op.outputs)} outputs"
 
 
 def int8_activations(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
     """Activations are int8 with one positive scale and one zero point in [-128, 127] per
-    tensor.
+    tensor (but ARG_MAX's indices and the float32 side of QUANTIZE and DEQUANTIZE).
 
     Quantize with the TFLite converter's full-integer int8 scheme (as 'edgekit quantize' does).
     """
     for t in _activations(graph, op):
+        if t.dtype in OPS[op.kind].dtypes:  # the op's own rules check its other types
+            continue
         if t.dtype != "int8":
             return False, f"tensor '{short_name(t.name)}' is {t.dtype}"
         q = t.quant
@@ -394,16 +554,17 @@ def int8_activations(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
 
 
 def static_batch_one(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
-    """Activation shapes are static, with batch 1 (the first dimension).
+    """Activation shapes are static apart from the batch, which is 1 (the first dimension).
 
-    Convert with a batch-1 input, keras.Input(shape, batch_size=1), as 'edgekit quantize' does.
+    A batch of -1 in the shape signature runs as batch 1, as in TFLite Micro; other unknown
+    sizes do not: convert with fixed input sizes, keras.Input((H, W, C)).
     """
     for t in _activations(graph, op):
         if t.data is not None:
             continue
         if t.dynamic:
             return False, f"tensor '{short_name(t.name)}' has a dynamic shape"
-        if t.shape and t.shape[0] != 1:
+        if len(t.shape) > 1 and t.shape[0] != 1:  # a rank-1 tensor has no batch
             return False, f"tensor '{short_name(t.name)}' has batch {t.shape[0]}"
     return True, ""
 
@@ -474,9 +635,9 @@ def require_supported(graph: Graph, target: Target) -> None:
 
 
 def select_kernels(graph: Graph, target: Target, mode: str = "auto") -> dict[int, Choice]:
-    """One variant per op that has kernels (RESHAPE has none: it is a copy or nothing), keyed by
-    op index: the best that ``target`` runs, or with ``mode`` ``ref`` the reference one. Ops
-    must have passed ``require_supported``."""
+    """One variant per op that has kernels (RESHAPE, SQUEEZE and EXPAND_DIMS have none: they are
+    aliases), keyed by op index: the best that ``target`` runs, or with ``mode`` ``ref`` the
+    reference one. Ops must have passed ``require_supported``."""
     if mode not in MODES:
         raise EdgekitError(f"--kernels must be one of {', '.join(MODES)}, got {mode!r}")
     return {

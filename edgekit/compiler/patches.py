@@ -144,6 +144,9 @@ def _reads(graph: Graph, op: Op) -> tuple[_Reads, _Reads]:
     h, w, _ = _spatial(graph.tensor(op.inputs[0]))
     if op.kind in WINDOW_OPS:
         kh, kw, sh, sw, top, left = window(graph, op)
+        # a dilated window spans (kernel - 1) * dilation + 1 inputs
+        kh = (kh - 1) * op.options.get("dilation_h", 1) + 1
+        kw = (kw - 1) * op.options.get("dilation_w", 1) + 1
         return _Reads(kh, sh, top, h), _Reads(kw, sw, left, w)
     if op.kind == "PAD":
         pads = _pads(graph, op)

@@ -8,7 +8,9 @@ by letting an op write its output over the part of its input it no longer needs 
 an ADD over an input it is the last reader of, a depthwise convolution over the input rows its
 window has already passed. Each op's rule comes from its kernel variant (``rules``, per op: a
 variant with another loop order brings its own), and a variant that needs scratch memory during
-its op gets it in the arena too (``scratch``).
+its op gets it in the arena too (``scratch``). An op that only reinterprets bytes (RESHAPE,
+SQUEEZE, EXPAND_DIMS) is an alias: its output is its input's bytes under another shape, placed
+before any other pair, the shared bytes kept for as long as either tensor is read.
 """
 
 from __future__ import annotations
@@ -34,12 +36,14 @@ class Buffer:
 
 @dataclass(frozen=True)
 class InPlace:
-    """Op ``op`` writes ``output`` starting ``delta`` bytes before the start of ``input``."""
+    """Op ``op`` writes ``output`` starting ``delta`` bytes before the start of ``input``; an
+    ``alias`` writes nothing: ``output`` is ``input``'s bytes."""
 
     op: int
     input: int
     output: int
     delta: int
+    alias: bool = False
 
 
 @dataclass(frozen=True)
@@ -123,8 +127,8 @@ def live_bytes(plan: MemoryPlan, ops) -> dict[int, int]:
 
 def elementwise_in_place(graph: Graph, op: Op, spans) -> InPlace | None:
     """ADD and the table ops (LOGISTIC, RELU, ...) read element i of each input before writing
-    element i of their output; RESHAPE keeps the bytes where they are. The broadcasting binary
-    ops (SUB, MUL, ...) too: an input of the output's size has the output's shape."""
+    element i of their output. The broadcasting binary ops (SUB, MUL, ...) too: an input of the
+    output's size has the output's shape."""
     out = op.outputs[0]
     for t in op.inputs:
         if (
@@ -153,6 +157,16 @@ def depthwise_in_place(graph: Graph, op: Op, spans) -> InPlace | None:
     return InPlace(op.index, src, out, aligned(max(delta, 0)))
 
 
+def alias(graph: Graph, op: Op, spans) -> InPlace | None:
+    """RESHAPE, SQUEEZE and EXPAND_DIMS: the output is the input's bytes, whoever else reads
+    either (the planner keeps them until the last read of either; nothing writes over them
+    before). A constant input has no arena bytes to share."""
+    src = op.inputs[0]
+    if graph.tensor(src).data is not None:
+        return None
+    return InPlace(op.index, src, op.outputs[0], 0, alias=True)
+
+
 InPlaceRule = Callable[[Graph, Op, dict], "InPlace | None"]
 
 
@@ -175,15 +189,20 @@ def plan_memory(
     for op_index, n in (scratch or {}).items():
         spans[scratch_id(op_index)] = (op_index, op_index)
         sizes[scratch_id(op_index)] = n
-    pairs = []
-    for op in graph.ops:
-        rule = (rules or {}).get(op.index)
-        pair = rule(graph, op, spans) if rule else None
-        if pair is not None:
-            pairs.append(pair)
-    bound, peak = _lower_bound(graph, spans, sizes)
+    by_index = {op.index: op for op in graph.ops}  # a reduced graph keeps the ops' indices
+    rules = {op.index: rule for op in graph.ops if (rule := (rules or {}).get(op.index))}
+    found = {i: rule(graph, by_index[i], spans) for i, rule in rules.items()}
+    aliases = tuple(p for p in found.values() if p is not None and p.alias)
+    spans = _alias_spans(graph, spans, aliases)
+    pairs = [
+        pair
+        for i, rule in rules.items()
+        if not (found[i] and found[i].alias) and (pair := rule(graph, by_index[i], spans))
+    ]
+    shown = {t: span for t, span in spans.items() if t not in {p.output for p in aliases}}
+    bound, peak = _lower_bound(graph, shown, sizes)
     best: tuple[int, dict[int, Buffer], tuple[InPlace, ...]] | None = None
-    for use in (tuple(pairs), ()) if pairs else ((),):
+    for use in (aliases + tuple(pairs), aliases) if pairs else (aliases,):
         for order in ("size", "first"):
             buffers = _place(sizes, spans, use, order)
             arena = max((b.offset + aligned(b.size) for b in buffers.values()), default=0)
@@ -192,6 +211,28 @@ def plan_memory(
     arena, buffers, used = best
     peak_op = next(op for op in graph.ops if op.index == peak)
     return MemoryPlan(buffers, arena, bound, peak, graph.layer_name(peak_op), used)
+
+
+def _alias_spans(graph: Graph, spans: dict, aliases: tuple[InPlace, ...]) -> dict:
+    """``spans`` with each tensor of an alias group live from the group's first op to its last
+    (past the last op when one of them is a graph output), so that no op writes over bytes
+    another name still reads."""
+    root = {}
+    for p in aliases:
+        root[p.output] = root.get(p.input, p.input)
+    groups: dict[int, list[int]] = {}
+    for t in spans:
+        groups.setdefault(root.get(t, t), []).append(t)
+    end = graph.ops[-1].index + 1 if graph.ops else 0
+    merged = dict(spans)
+    for members in groups.values():
+        if len(members) > 1:
+            first = min(spans[t][0] for t in members)
+            last = max(spans[t][1] for t in members)
+            if any(t in graph.outputs for t in members):
+                last = end
+            merged.update(dict.fromkeys(members, (first, last)))
+    return merged
 
 
 def scratch_id(op_index: int) -> int:

@@ -91,6 +91,38 @@ def depthwise_3x3(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
     return ok, f"its filter is {kh}x{kw} with stride {sh}x{sw} and depth multiplier {mult}"
 
 
+def undilated(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
+    """Dilation is 1 along height and width (a dilated layer runs its own variant)."""
+    h, w = op.options.get("dilation_h", 1), op.options.get("dilation_w", 1)
+    return (h, w) == (1, 1), f"its dilation is {h}x{w}"
+
+
+def spatial_mean(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
+    """The input is 4-D and the mean runs over its height and width (axes 1 and 2)."""
+    rank = len(graph.tensor(op.inputs[0]).shape)
+    axes = sorted({int(a) % rank for a in graph.constant(op.inputs[1]).reshape(-1)})
+    return rank == 4 and axes == [1, 2], f"it averages a {rank}-D input over axes {axes}"
+
+
+def int8_input(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
+    """The input is int8 (an int8 rescale: one table lookup per element)."""
+    dtype = graph.tensor(op.inputs[0]).dtype
+    return dtype == "int8", f"its input is {dtype}"
+
+
+def channel_broadcast(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
+    """One input has the output's shape and the other one value per channel (its last axis
+    the output's, every other axis 1: squeeze-and-excite), in either order."""
+    out = graph.tensor(op.outputs[0]).shape
+    shapes = [graph.tensor(i).shape for i in op.inputs[:2]]
+
+    def per_channel(shape: tuple[int, ...]) -> bool:
+        return len(shape) <= len(out) and shape[-1:] == out[-1:] and int(np.prod(shape)) == out[-1]
+
+    ok = len(out) >= 1 and any(shapes[k] == out and per_channel(shapes[1 - k]) for k in (0, 1))
+    return ok, f"its inputs are {list(shapes[0])} and {list(shapes[1])}"
+
+
 def weights_symmetric(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
     """The weights are in [-127, 127], TFLite's int8 weight range (so that two products of a
     weight and an input add up in 16 bits)."""

@@ -13,9 +13,14 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.errors import EdgekitError, first_line
+from edgekit.frontend.data import is_image
 from edgekit.frontend.mobilenet import MobileNetConfig
+from edgekit.signature import Port, Signature
 
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
+# float32 where the model quantizes and dequantizes itself; int32/int64 outputs from ARG_MAX
+IO_TYPES = ("int8", "float32")
+OUTPUT_TYPES = (*IO_TYPES, "int32", "int64")
 TFLITE_MAGIC = b"TFL3"
 
 
@@ -24,17 +29,53 @@ class SourceModel:
     """A model to deploy: a float Keras model, an int8 flatbuffer, or both.
 
     ``float_model`` is None for an int8 ``.tflite`` given by the user: there is then no float
-    reference and the stages that need one are skipped.
+    reference and the stages that need one are skipped. ``signature``: its inputs and outputs
+    (a Keras model's are float32 and unquantized).
     """
 
     name: str
     float_model: object | None
     tflite: bytes | None
-    input_shape: tuple[int, int, int]
-    classes: int
+    signature: Signature
     source: str
     weights: str
     config: MobileNetConfig | None = None
+
+    @property
+    def classes(self) -> int | None:
+        """The class count of a classifier: one output of K >= 2 scores; None otherwise."""
+        outputs = self.signature.outputs
+        if len(outputs) == 1 and len(outputs[0].sample_shape) == 1:
+            count = outputs[0].sample_shape[0]
+            return count if count >= 2 else None
+        return None
+
+    @property
+    def image_input(self) -> tuple[int, int, int] | None:
+        """(H, W, C) of a model whose one input takes images; None otherwise."""
+        inputs = self.signature.inputs
+        if len(inputs) == 1 and is_image(inputs[0].sample_shape):
+            return inputs[0].sample_shape
+        return None
+
+
+def keras_signature(model) -> Signature:
+    """A Keras model's inputs and outputs, batch 1, float32: sizes other than the batch must
+    be fixed."""
+
+    def port(tensor, what: str) -> Port:
+        shape = tuple(tensor.shape[1:])
+        if None in shape:
+            raise EdgekitError(
+                f"{what} '{tensor.name}' has an unknown size {tuple(tensor.shape)}; build the "
+                "model with fixed sizes, keras.Input((H, W, C))"
+            )
+        return Port(tensor.name, (1, *map(int, shape)), "float32", None)
+
+    return Signature(
+        tuple(port(t, "input") for t in model.inputs),
+        tuple(port(t, "output") for t in model.outputs),
+    )
 
 
 # ---------------------------------------------------------------- built-in weights
@@ -116,8 +157,7 @@ def builtin_model(
         name="mobilenet_v2",
         float_model=model,
         tflite=None,
-        input_shape=(config.resolution, config.resolution, 3),
-        classes=config.classes,
+        signature=keras_signature(model),
         source="built-in",
         weights=weights,
         config=config,
@@ -167,23 +207,11 @@ def _keras(path: Path) -> SourceModel:
 
 
 def _from_keras(model, path: Path) -> SourceModel:
-    shape = tuple(model.input_shape[1:]) if not isinstance(model.input_shape, list) else None
-    if shape is None or len(shape) != 3 or None in shape:
-        raise EdgekitError(
-            f"model '{path}' must take one image input of fixed size (H, W, C); "
-            f"it takes {model.input_shape}"
-        )
-    out = model.output_shape
-    if isinstance(out, list) or len(out) != 2:
-        raise EdgekitError(
-            f"model '{path}' must have one output of class scores (N, classes); it has {out}"
-        )
     return SourceModel(
         name=path.stem,
         float_model=model,
         tflite=None,
-        input_shape=tuple(int(d) for d in shape),
-        classes=int(out[-1]),
+        signature=keras_signature(model),
         source=str(path),
         weights=str(path),
     )
@@ -208,49 +236,45 @@ def _saved_model(path: Path) -> SourceModel:
             "'serving_default' signature"
         ) from None
     specs = signature.structured_input_signature[1]
-    if len(specs) != 1:
-        raise EdgekitError(f"SavedModel '{path}' must take one image input; it takes {len(specs)}")
-    spec = next(iter(specs.values()))
-    inputs = keras.Input(tuple(spec.shape[1:]), name="input")
-    outputs = layer(inputs)
+    inputs = {name: keras.Input(tuple(spec.shape[1:]), name=name) for name, spec in specs.items()}
+    outputs = layer(inputs if len(inputs) > 1 else next(iter(inputs.values())))
     if isinstance(outputs, dict):
-        if len(outputs) != 1:
-            raise EdgekitError(f"SavedModel '{path}' must have one output; it has {len(outputs)}")
-        outputs = next(iter(outputs.values()))
-    return _from_keras(keras.Model(inputs, outputs, name=path.name), path)
+        outputs = (
+            [outputs[k] for k in sorted(outputs)] if len(outputs) > 1 else [*outputs.values()][0]
+        )
+    given = list(inputs.values()) if len(inputs) > 1 else next(iter(inputs.values()))
+    return _from_keras(keras.Model(given, outputs, name=path.name), path)
 
 
 def _tflite(path: Path) -> SourceModel:
-    from edgekit.interpreter import interpreter
-
     data = path.read_bytes()
     if len(data) < 8 or data[4:8] != TFLITE_MAGIC:
         raise EdgekitError(
             f"'{path}' is not a TFLite flatbuffer (corrupted or truncated?); "
             "re-export it with the TFLite converter"
         )
-    interp = interpreter(data)
-    inputs, outputs = interp.get_input_details(), interp.get_output_details()
-    if len(inputs) != 1 or len(outputs) != 1:
+    from edgekit.interpreter import interpreter
+
+    details = interpreter(data, allocate=False).get_tensor_details()
+    if not any(t["dtype"] == np.int8 and t["quantization"][0] for t in details):
         raise EdgekitError(
-            f"'{path}' must have one input and one output; it has {len(inputs)} and {len(outputs)}"
+            f"'{path}' is not an int8 model (a float32 .tflite: no int8 tensor); pass the float "
+            "Keras model and let edgekit quantize it"
         )
-    inp, out = inputs[0], outputs[0]
-    if inp["dtype"] != np.int8 or out["dtype"] != np.int8:
-        raise EdgekitError(
-            f"'{path}' is not an int8 model (input {inp['dtype'].__name__}, "
-            f"output {out['dtype'].__name__}); pass the float Keras model "
-            "and let edgekit quantize it"
-        )
-    shape = tuple(int(d) for d in inp["shape"])
-    if len(shape) != 4 or shape[0] != 1:
-        raise EdgekitError(f"'{path}' must take one batch-1 image (1, H, W, C); it takes {shape}")
+    signature = Signature.of(data)
+    for port in (*signature.inputs, *signature.outputs):
+        if port.dtype not in (IO_TYPES if port in signature.inputs else OUTPUT_TYPES):
+            raise EdgekitError(
+                f"'{path}' has a {port.dtype} {'input' if port in signature.inputs else 'output'} "
+                f"'{port.name}'; edgekit runs int8 models with int8 or float32 inputs and "
+                "outputs (16-bit activations come later): pass the float Keras model and let "
+                "edgekit quantize it"
+            )
     return SourceModel(
         name=path.stem,
         float_model=None,
         tflite=data,
-        input_shape=shape[1:],
-        classes=int(out["shape"][-1]),
+        signature=signature,
         source=str(path),
         weights=str(path),
     )

@@ -109,7 +109,7 @@ def deploy(folder: Path, remote: Remote, options: DeployOptions, *, quiet: bool 
     """Copy the bundle in build folder ``folder`` to the board, run every artifact there and
     add the ``deploy`` section to the build's report (rewritten in place). The report dict."""
     from edgekit.progress import Log
-    from edgekit.validation.artifacts import REFERENCE, float_predictions, int8_inputs, reference
+    from edgekit.validation.artifacts import REFERENCE, float_predictions, input_rows, reference
 
     folder = Path(folder)
     build = load_build(folder)
@@ -141,7 +141,7 @@ def deploy(folder: Path, remote: Remote, options: DeployOptions, *, quiet: bool 
             f"{target.arch}; build for the board's target (see 'edgekit targets')"
         )
 
-    int8 = int8_inputs(build.tflite, evaluation, count)
+    int8 = input_rows(build.tflite, evaluation, count)
     ref = reference(build.tflite, int8, stage="deploy")
     floats = float_predictions(build.float_model(), evaluation, count)
     expected = (floats, evaluation.labels[:count])

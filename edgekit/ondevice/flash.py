@@ -551,7 +551,7 @@ def flash(
     its ``results`` are empty where nothing ran. ``connect`` and ``probes`` are pyOCD's (a test
     passes fakes)."""
     from edgekit.progress import Log
-    from edgekit.validation.artifacts import int8_inputs
+    from edgekit.validation.artifacts import input_rows
 
     p = plan(folder, options)
     check_image(p.image)
@@ -562,7 +562,7 @@ def flash(
         len(build.data.evaluation),
     )
     log = Log(quiet)
-    x = int8_inputs(build.tflite, build.data.evaluation, count)
+    x = input_rows(build.tflite, build.data.evaluation, count)
     if options.emulate:
         with log.stage("run") as detail:
             run = run_emulated(p, x)

@@ -11,23 +11,27 @@ from __future__ import annotations
 import numpy as np
 
 from edgekit.errors import EdgekitError, first_line
-from edgekit.frontend.data import Dataset, preprocess
+from edgekit.frontend.data import Dataset
 
 
-def representative_samples(calibration: Dataset, count: int) -> np.ndarray:
-    """The first ``count`` calibration images (the split is already shuffled), preprocessed."""
+def representative_samples(calibration: Dataset, count: int) -> tuple[np.ndarray, ...]:
+    """The first ``count`` calibration samples (the split is already shuffled), one array per
+    model input, as the float model takes them."""
     if count < 1:
         raise EdgekitError(f"--calibration-samples must be at least 1, got {count}")
-    return preprocess(calibration.images[:count])
+    return calibration.inputs(count)
 
 
-def quantize(model, samples: np.ndarray) -> bytes:
-    """Convert a float Keras model to an int8 ``.tflite`` flatbuffer (batch 1, int8 in/out)."""
+def quantize(model, samples: np.ndarray | tuple[np.ndarray, ...]) -> bytes:
+    """Convert a float Keras model to an int8 ``.tflite`` flatbuffer (batch 1, int8 in/out),
+    its inputs and outputs in the Keras model's order; ``samples``: one array per input (an
+    array alone for a model of one input)."""
     import tempfile
 
     import tensorflow as tf
 
-    shape = [1, *model.input_shape[1:]]
+    samples = (samples,) if isinstance(samples, np.ndarray) else tuple(samples)
+    specs = [tf.TensorSpec([1, *t.shape[1:]], tf.float32, name=_name(t)) for t in model.inputs]
     with tempfile.TemporaryDirectory(prefix="edgekit-export-") as saved:
         # A SavedModel with a batch-1 signature: the converter freezes its variables cleanly
         # and every tensor gets a fixed shape that later tools can rely on.
@@ -35,13 +39,54 @@ def quantize(model, samples: np.ndarray) -> bytes:
             saved,
             format="tf_saved_model",
             verbose=False,
-            input_signature=[tf.TensorSpec(shape, tf.float32)],
+            input_signature=[specs] if len(specs) > 1 else specs,
         )
-        return convert_saved_model(saved, samples)
+        names = [s.name for s in specs] if len(specs) > 1 else None
+        tflite = convert_saved_model(saved, samples, names)
+    return in_keras_order(tflite, [s.name for s in specs], len(model.outputs))
 
 
-def convert_saved_model(saved: str, samples: np.ndarray) -> bytes:
-    """Full-integer conversion of a SavedModel (its default signature) with ``samples``."""
+def in_keras_order(tflite: bytes, names: list[str], outputs: int) -> bytes:
+    """``tflite`` with its inputs and outputs listed in the Keras model's order.
+
+    The converter lists a SavedModel's inputs and outputs in an order of its own; its tensor
+    names say which is which ('serving_default_<argument>:0' for inputs, '<call>:k' for Keras
+    output k), so the lists are put back in the Keras order that data files and users follow."""
+    if len(names) < 2 and outputs < 2:
+        return tflite
+    import flatbuffers
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(tflite, 0)
+    graph = model.subgraphs[0]
+
+    def name(index: int) -> str:
+        raw = graph.tensors[index].name
+        return raw.decode() if isinstance(raw, bytes) else raw
+
+    wanted = {f"serving_default_{n}:0": k for k, n in enumerate(names)}
+    ins = [wanted.get(name(t)) for t in graph.inputs]
+    outs = [name(t).rsplit(":", 1)[-1] for t in graph.outputs]
+    outs = [int(k) if k.isdigit() else None for k in outs]
+    if sorted(ins, key=str) != [*range(len(names))] or sorted(outs, key=str) != [*range(outputs)]:
+        return tflite  # the names do not say: keep the converter's order
+    graph.inputs = [t for _, t in sorted(zip(ins, graph.inputs))]
+    graph.outputs = [t for _, t in sorted(zip(outs, graph.outputs))]
+    builder = flatbuffers.Builder(len(tflite) + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def _name(tensor) -> str:
+    """A SavedModel argument name for a Keras input (letters, digits and '_')."""
+    return "".join(c if c.isalnum() else "_" for c in tensor.name.split(":")[0]) or "input"
+
+
+def convert_saved_model(
+    saved: str, samples: tuple[np.ndarray, ...], names: list[str] | None = None
+) -> bytes:
+    """Full-integer conversion of a SavedModel (its default signature) with ``samples``, one
+    array per input; ``names``: the signature's argument names of a model of several inputs."""
     import tensorflow as tf
 
     converter = tf.lite.TFLiteConverter.from_saved_model(saved)
@@ -49,7 +94,7 @@ def convert_saved_model(saved: str, samples: np.ndarray) -> bytes:
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.int8
     converter.inference_output_type = tf.int8
-    converter.representative_dataset = lambda: _calibration_batches(samples)
+    converter.representative_dataset = lambda: _calibration_batches(samples, names)
     # In edgekit's process, not an edgekit.isolated child: the converter reports its failures
     # as exceptions, and a child would import TensorFlow again (10 s here) for each conversion.
     try:
@@ -60,27 +105,40 @@ def convert_saved_model(saved: str, samples: np.ndarray) -> bytes:
         ) from None
 
 
-def _calibration_batches(samples: np.ndarray):
+def _calibration_batches(samples: tuple[np.ndarray, ...], names: list[str] | None):
     from tqdm import tqdm
 
-    for sample in tqdm(samples, desc="calibrate", unit="img", disable=None, leave=False):
-        yield [sample[None]]
+    for i in tqdm(range(len(samples[0])), desc="calibrate", unit="sample", disable=None,
+                  leave=False):  # fmt: skip
+        batch = [x[i][None] for x in samples]
+        yield dict(zip(names, batch)) if names else batch
 
 
 def check_int8(tflite: bytes) -> None:
     """Stop the build if the converted model is not what later stages rely on.
 
-    Batch 1, int8 input and output, and a positive scale on every quantized tensor.
+    Batch 1, int8 (or float32, quantized inside the model) inputs and outputs, int8
+    activations, and a positive scale on every quantized tensor.
     """
     from edgekit.interpreter import interpreter
 
     interp = interpreter(tflite, allocate=False)
-    for io in (*interp.get_input_details(), *interp.get_output_details()):
-        if io["dtype"] != np.int8:
-            raise EdgekitError(f"tensor {io['name']} is {io['dtype'].__name__}, not int8")
-        if io["shape"][0] != 1:
+    outputs = interp.get_output_details()
+    for io in (*interp.get_input_details(), *outputs):
+        allowed = (np.int8, np.float32) + ((np.int32, np.int64) if io in outputs else ())
+        if io["dtype"] not in allowed:
+            raise EdgekitError(
+                f"tensor {io['name']} is {io['dtype'].__name__}, not int8 or float32"
+            )
+        if len(io["shape"]) > 1 and io["shape"][0] != 1:
             raise EdgekitError(f"tensor {io['name']} has batch {io['shape'][0]}, not 1")
-    for tensor in interp.get_tensor_details():
+    details = interp.get_tensor_details()
+    if not any(t["dtype"] == np.int8 and t["quantization"][0] for t in details):
+        raise EdgekitError(
+            "the .tflite is a float model (no int8 tensor); float .tflite files are not "
+            "supported yet: pass the float Keras model and let edgekit quantize it"
+        )
+    for tensor in details:
         scales = tensor["quantization_parameters"]["scales"]
         if len(scales) and not np.all(scales > 0):
             raise EdgekitError(f"tensor {tensor['name']} has a non-positive quantization scale")

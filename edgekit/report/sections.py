@@ -94,6 +94,7 @@ def report_sections(report: dict) -> list[Section]:
     return [
         verdict_section(report),
         Section("Accuracy: float vs int8", _accuracy_notes(report), _accuracy_table(report)),
+        Section("Outputs: int8 vs float", [], _outputs_table(report)),
         *_onnx_sections(report),
         Section(
             "Per-layer SQNR",
@@ -183,6 +184,9 @@ def headline_facts(report: dict) -> list[tuple[str, str]]:
 
 
 def _accuracy_notes(report: dict) -> list[str]:
+    absent = report["accuracy"].get("absent")
+    if absent:
+        return [f"No top-1 accuracy: {absent}."]
     if report["accuracy"]["float_top1"] is not None:
         return []
     why = (
@@ -194,6 +198,24 @@ def _accuracy_notes(report: dict) -> list[str]:
         f"No float reference: {why}, so float accuracy, the top-1 drop, agreement and "
         "per-layer comparisons are not measured."
     ]
+
+
+def _outputs_table(report: dict) -> Table | None:
+    """Each output of the int8 model against the float model's; None without a float model."""
+    outputs = report["accuracy"].get("outputs") or []
+    if not outputs:
+        return None
+    rows = [
+        (
+            o["name"],
+            "x".join(map(str, o["shape"])),
+            fmt(o["max_abs_diff"], ".4g"),
+            fmt(o["sqnr_db"], ".1f", " dB"),
+            fmt(o["cosine"], ".5f"),
+        )
+        for o in outputs
+    ]
+    return Table(("Output", "Shape", "Max abs diff", "SQNR", "Cosine"), rows, numeric=(2, 3, 4))
 
 
 def _accuracy_table(report: dict) -> Table:

@@ -27,7 +27,10 @@ def verdict_rows(report: dict) -> list[dict]:
         validation = _first(report["validation"], backend)
         bench = _first(report["benchmark"], backend)
         skipped = stages.get(f"validate {backend}")
-        if mine:
+        compiled = stages[f"compile {backend}"]
+        if compiled["status"] == "skipped":
+            status, reason = SKIPPED, f"cannot take this model: {compiled['detail']}"
+        elif mine:
             status = FAILED
             reason = "; ".join(f"{f['stage']}: {f['reason']}" for f in mine)
         elif validation is not None:

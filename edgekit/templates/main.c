@@ -1,6 +1,6 @@
-/* Example program for the generated model (host or Linux board): runs the model on every input
- * in INPUT (int8 tensors of MODEL_INPUT_BYTES back to back) and writes the int8 outputs to
- * OUTPUT. With a third argument it also writes every layer's output for the first input.
+/* Example program for the generated model (host or Linux board): runs the model on every sample
+ * in INPUT (per sample, each input's bytes back to back: MODEL_INPUT_BYTES) and writes the
+ * outputs to OUTPUT the same way. With a third argument it also writes every layer's output for the first input.
  * Prints {"latency_us": [...]}: the wall time of each inference (POSIX monotonic clock).
  *
  *     ./model_run input.bin output.bin [layers.bin]
@@ -29,6 +29,29 @@ static void write_layer(int32_t layer, const int8_t *output, int32_t bytes, void
         fprintf(stderr, "cannot write layer %ld\n", (long)layer);
 }
 
+/* One sample's inputs, in order; 0 at the end of the file. */
+static int read_inputs(FILE *in)
+{
+    int32_t i;
+    for (i = 0; i < MODEL_INPUTS; i++) {
+        size_t n = (size_t)model_input_bytes(i);
+        if (fread(model_input(i), 1, n, in) != n)
+            return 0;
+    }
+    return 1;
+}
+
+static int write_outputs(FILE *out)
+{
+    int32_t i;
+    for (i = 0; i < MODEL_OUTPUTS; i++) {
+        size_t n = (size_t)model_output_bytes(i);
+        if (fwrite(model_output(i), 1, n, out) != n)
+            return 0;
+    }
+    return 1;
+}
+
 int main(int argc, char **argv)
 {
     FILE *in, *out;
@@ -52,11 +75,11 @@ int main(int argc, char **argv)
         model_set_layer_hook(write_layer, NULL);
     }
     printf("{\"latency_us\": [");
-    while (fread(model_input(), 1, MODEL_INPUT_BYTES, in) == MODEL_INPUT_BYTES) {
+    while (read_inputs(in)) {
         start = microseconds();
         model_run();
         printf("%s%ld", count > 0 ? ", " : "", microseconds() - start);
-        if (fwrite(model_output(), 1, MODEL_OUTPUT_BYTES, out) != MODEL_OUTPUT_BYTES) {
+        if (!write_outputs(out)) {
             fprintf(stderr, "cannot write %s\n", argv[2]);
             return 1;
         }

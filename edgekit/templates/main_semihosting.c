@@ -1,5 +1,6 @@
-/* Firmware main for Cortex-M boards: reads one input from the host file input.bin through
- * semihosting (QEMU, or a board behind a debug probe), runs the model once, writes output.bin,
+/* Firmware main for Cortex-M boards: reads the model's inputs (back to back, in order) from the
+ * host file input.bin through semihosting (QEMU, or a board behind a debug probe), runs the
+ * model once, writes its outputs back to back to output.bin,
  * and writes ticks.bin: the run's total ticks, then the ticks of each layer. When the host
  * provides layers.flag, every layer's output is appended to layers.bin as well.
  */
@@ -24,12 +25,17 @@ static void on_layer(int32_t layer, const int8_t *output, int32_t bytes, void *c
 int main(void)
 {
     char flag;
+    int32_t i;
+    int file = ek_open_input(EK_INPUT_FILE);
     if (ek_read_file("layers.flag", &flag, 1) == 1)
         layers_file = ek_open_output("layers.bin");
-    if (ek_read_file(EK_INPUT_FILE, model_input(), MODEL_INPUT_BYTES) != MODEL_INPUT_BYTES) {
-        ek_puts("input.bin is shorter than the model's input\n");
-        return 1;
+    for (i = 0; i < MODEL_INPUTS; i++) {
+        if (file < 0 || ek_read(file, model_input(i), (size_t)model_input_bytes(i)) != 0) {
+            ek_puts("input.bin is shorter than the model's inputs\n");
+            return 1;
+        }
     }
+    ek_close(file);
     model_set_layer_hook(on_layer, 0);
     ek_counter_start();
     mark = ek_counter_read();
@@ -38,5 +44,10 @@ int main(void)
         ek_close(layers_file);
     if (ek_write_file(EK_TICKS_FILE, ticks, sizeof ticks) != 0)
         return 2;
-    return ek_write_file(EK_OUTPUT_FILE, model_output(), MODEL_OUTPUT_BYTES) == 0 ? 0 : 3;
+    file = ek_open_output(EK_OUTPUT_FILE);
+    for (i = 0; i < MODEL_OUTPUTS; i++)
+        if (file < 0 || ek_write(file, model_output(i), (size_t)model_output_bytes(i)) != 0)
+            return 3;
+    ek_close(file);
+    return 0;
 }

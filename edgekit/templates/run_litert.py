@@ -2,7 +2,8 @@
 
     python3 run_litert.py model_int8.tflite INPUT OUTPUT [--reference]
 
-INPUT holds int8 input tensors back to back; OUTPUT gets the int8 outputs. LiteRT's default
+INPUT holds each sample's input tensors back to back (in the model's input order); OUTPUT gets
+each sample's outputs the same way. LiteRT's default
 (XNNPACK) kernels run unless --reference selects TFLite's reference kernels, the arithmetic the
 int8 spec defines. One thread. Prints {"latency_us": [...]}: the wall time of each inference.
 Needs: pip install ai-edge-litert numpy
@@ -24,16 +25,22 @@ def main(argv):
     resolver = OpResolverType.BUILTIN_REF if "--reference" in argv else OpResolverType.AUTO
     interp = Interpreter(model_path=model, experimental_op_resolver_type=resolver, num_threads=1)
     interp.allocate_tensors()
-    inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
-    data = np.fromfile(source, dtype=np.int8).reshape(-1, *inp["shape"][1:])
+    inputs, outputs = interp.get_input_details(), interp.get_output_details()
+    sizes = [int(np.prod(d["shape"])) * np.dtype(d["dtype"]).itemsize for d in inputs]
+    rows = np.fromfile(source, dtype=np.uint8).reshape(-1, sum(sizes))
     results, times = [], []
-    for x in data:
-        interp.set_tensor(inp["index"], x[None])
+    for row in rows:
+        at = 0
+        for detail, size in zip(inputs, sizes):
+            x = row[at : at + size].view(detail["dtype"]).reshape(detail["shape"])
+            interp.set_tensor(detail["index"], x)
+            at += size
         start = time.perf_counter_ns()
         interp.invoke()
         times.append((time.perf_counter_ns() - start) // 1000)
-        results.append(interp.get_tensor(out["index"]).copy())
-    np.concatenate(results).astype(np.int8).tofile(target)
+        for detail in outputs:
+            results.append(interp.get_tensor(detail["index"]).ravel().view(np.uint8).copy())
+    (np.concatenate(results) if results else np.zeros(0, np.uint8)).tofile(target)
     print(json.dumps({"latency_us": times}))
 
 

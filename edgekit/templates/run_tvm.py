@@ -2,7 +2,8 @@
 
     python3 run_tvm.py model.so INPUT OUTPUT
 
-INPUT holds int8 input tensors back to back; OUTPUT gets the int8 outputs. The library holds
+INPUT holds each sample's input tensors back to back (in the model's order, types and shapes
+from io.json); OUTPUT gets each sample's outputs the same way. The library holds
 the whole model (weights included) for the board's CPU. Prints {"latency_us": [...]}: the wall
 time of each inference, on one thread (set TVM_NUM_THREADS for more).
 Needs: pip install apache-tvm numpy
@@ -23,19 +24,27 @@ def main(argv):
     from tvm import relax
 
     library, source, target = argv[1:4]
-    shape = json.loads((Path(library).parent / "io.json").read_text())["input_shape"]
+    io = json.loads((Path(library).parent / "io.json").read_text())
     device = tvm.cpu()
     vm = relax.VirtualMachine(tvm.runtime.load_module(library), device)
-    data = np.fromfile(source, dtype=np.int8).reshape(-1, *shape)
+    raw = np.fromfile(source, dtype=np.uint8)
+    sizes = [int(np.prod(p["shape"])) * np.dtype(p["dtype"]).itemsize for p in io["inputs"]]
+    rows = raw.reshape(-1, sum(sizes))
     results, times = [], []
-    for x in data:
-        tensor = tvm.runtime.tensor(x, device)
+    for row in rows:
+        tensors, at = [], 0
+        for port, size in zip(io["inputs"], sizes):
+            x = row[at : at + size].view(port["dtype"]).reshape(port["shape"])
+            tensors.append(tvm.runtime.tensor(x, device))
+            at += size
         start = time.perf_counter_ns()
-        result = vm["main"](tensor)
+        result = vm["main"](*tensors)
         device.sync()
         times.append((time.perf_counter_ns() - start) // 1000)
-        results.append(result.numpy())
-    np.concatenate(results).astype(np.int8).tofile(target)
+        outputs = list(result) if len(io["outputs"]) > 1 else [result]
+        for port, out in zip(io["outputs"], outputs):
+            results.append(out.numpy().astype(port["dtype"]).ravel().view(np.uint8))
+    (np.concatenate(results) if results else np.zeros(0, np.uint8)).tofile(target)
     print(json.dumps({"latency_us": times}))
 
 

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgekit.compiler.ir import Graph, read_tflite
-from edgekit.frontend.data import Dataset, preprocess
-from edgekit.interpreter import Quantization, Runner, interpreter, io_quantization
+from edgekit.frontend.data import Dataset
+from edgekit.interpreter import Quantization, Runner
 from edgekit.isolated import ChildDied, Isolated
+from edgekit.signature import Signature, keras_order
 from edgekit.validation.aborts import OPTIMIZED_KERNELS, explain
 
 SQNR_CAP_DB = 200.0  # identical tensors have infinite SQNR; JSON has no infinity
@@ -73,10 +74,15 @@ class LayerPair:
 
 @dataclass
 class Comparison:
-    float_outputs: np.ndarray | None
-    int8_outputs: np.ndarray
-    labels: np.ndarray
+    """The evaluate stage's runs: each output of the int8 model (dequantized where it is int8)
+    and of the float model, one array per output in the int8 model's order."""
+
+    float_outputs: list[np.ndarray] | None
+    int8_outputs: list[np.ndarray]
+    labels: np.ndarray | None
+    ports: tuple = ()  # the int8 model's outputs (``edgekit.signature.Port``)
     logits: _Stats | None = None
+    outputs: list[_Stats] = field(default_factory=list)  # float against int8, per output
     layers: dict[str, _Stats] = field(default_factory=dict)
     pairs: list[LayerPair] = field(default_factory=list)
 
@@ -99,7 +105,7 @@ def match_layers(model, graph: Graph) -> list[LayerPair]:
             tensor = graph.tensor(index)
             if tensor.dtype != "int8" or tensor.quant is None:
                 continue
-            if index == graph.outputs[0]:
+            if graph.outputs == (index,) and len(model.outputs) == 1:
                 layer = layers[-1]
             else:
                 hits = [layer for layer, pattern in patterns if pattern.search(tensor.name)]
@@ -116,6 +122,8 @@ def match_layers(model, graph: Graph) -> list[LayerPair]:
 
 def logits_layer(graph: Graph, pairs: list[LayerPair]) -> LayerPair | None:
     """The pair holding the pre-softmax logits: the input of a final SOFTMAX op, else the output."""
+    if len(graph.outputs) != 1:
+        return None
     by_tensor = {pair.tensor: pair for pair in pairs}
     last = graph.ops[-1] if graph.ops else None
     if last is not None and last.kind == "SOFTMAX":
@@ -134,26 +142,28 @@ def evaluate_int8(
 
     ``float_model`` may be None (an int8 ``.tflite`` given alone): only int8 outputs are kept.
     """
-    details = interpreter(tflite, allocate=False)
-    q_in = io_quantization(details.get_input_details()[0])
-    q_out = io_quantization(details.get_output_details()[0])
+    signature = Signature.of(tflite)
     graph = read_tflite(tflite)
     pairs = match_layers(float_model, graph) if float_model is not None else []
     logits = logits_layer(graph, pairs) if float_model is not None else None
-    probe = None
+    probe, order = None, []
     if float_model is not None:
         import keras
 
         inputs = float_model.inputs
         probe = keras.Model(
             inputs[0] if len(inputs) == 1 else inputs,
-            [float_model.get_layer(p.name).output for p in pairs] + [float_model.outputs[0]],
+            [float_model.get_layer(p.name).output for p in pairs] + list(float_model.outputs),
         )
+        order = keras_order(signature.outputs, len(float_model.outputs))
+    ports = signature.outputs
     result = Comparison(
-        None if probe is None else [],
-        [],
+        None if probe is None else [[] for _ in ports],
+        [[] for _ in ports],
         data.labels,
+        ports=ports,
         logits=_Stats() if logits else None,
+        outputs=[_Stats() for _ in ports],
         layers={p.name: _Stats() for p in pairs},
         pairs=pairs,
     )
@@ -162,35 +172,56 @@ def evaluate_int8(
         with Isolated(OPTIMIZED_KERNELS, "evaluate") as child:
             child.open("loading the model", Runner, tflite, preserve_all=bool(pairs))
             for start in range(0, len(data), batch_size):
-                x = preprocess(data.images[start : start + batch_size])
+                x = [a[start : start + batch_size] for a in data.inputs()]
                 # the child runs the int8 model while Keras runs the float one here
-                child.submit("running the model", "run", q_in.quantize(x), tensors)
+                child.submit("running the model", "run", signature.rows(x), tensors)
                 # predict_on_batch runs one traced graph for every batch; calling the model
                 # eagerly dispatches each layer from Python, which costs more than the small
                 # models compute
-                floats = probe.predict_on_batch(x) if probe is not None else None
-                outputs, kept = child.receive()
-                result.int8_outputs.extend(outputs[:, 0])
+                floats = None
+                if probe is not None:
+                    floats = probe.predict_on_batch(x[0] if len(x) == 1 else x)
+                    floats = floats if isinstance(floats, list) else [floats]
+                raw, kept = child.receive()
+                outputs = [real(port, o) for port, o in zip(ports, signature.unpack(raw))]
+                for k, o in enumerate(outputs):
+                    result.int8_outputs[k].extend(o)
                 if floats is not None:
-                    _accumulate(result, floats, kept, logits)
+                    _accumulate(result, floats, kept, logits, outputs, order)
                 if progress:
-                    progress(len(x))
+                    progress(len(x[0]))
     except ChildDied as died:
         raise explain(died) from None
-    result.int8_outputs = np.stack(result.int8_outputs)
+    result.int8_outputs = [np.stack(o) for o in result.int8_outputs]
     if result.float_outputs is not None:
-        result.float_outputs = np.stack(result.float_outputs)
-    if logits is None and result.float_outputs is not None:
-        # no separate logits tensor (e.g. a model without softmax): compare the outputs
-        result.logits = _Stats()
-        result.logits.add(result.float_outputs, q_out.dequantize(result.int8_outputs))
+        result.float_outputs = [np.stack(o) for o in result.float_outputs]
+        if logits is None and len(ports) == 1:
+            result.logits = result.outputs[0]  # no separate logits tensor: the output's
     return result
 
 
-def _accumulate(result: Comparison, floats: list, kept: list, logits: LayerPair | None) -> None:
-    """Add one batch: the float model's layer outputs (and its output, last) against the int8
-    tensors of the same layers, dequantized."""
-    result.float_outputs.extend(floats[-1])
+def real(port, values: np.ndarray) -> np.ndarray:
+    """An output as real numbers: dequantized where the model gives it in int8."""
+    if port.quantization is not None and port.dtype == "int8":
+        return port.quantization.dequantize(values)
+    return values.astype(np.float32)
+
+
+def _accumulate(
+    result: Comparison,
+    floats: list,
+    kept: list,
+    logits: LayerPair | None,
+    outputs: list[np.ndarray],
+    order: list[int],
+) -> None:
+    """Add one batch: the float model's layer outputs, then its outputs (last), against the
+    int8 tensors of the same layers, dequantized, and the int8 model's outputs."""
+    model_outputs = floats[len(result.pairs) :]
+    for k, (stats, got) in enumerate(zip(result.outputs, outputs)):
+        ref = np.asarray(model_outputs[order[k]]).reshape(got.shape)
+        result.float_outputs[k].extend(ref)
+        stats.add(ref, got)
     for pair, ref, got in zip(result.pairs, floats, kept):
         for i in range(len(got)):
             test = pair.quantization.dequantize(got[i, 0])
@@ -213,30 +244,46 @@ def confusion(predicted: np.ndarray, labels: np.ndarray, classes: int) -> list[l
     return matrix.tolist()
 
 
-def accuracy_section(result: Comparison, classes: int) -> dict:
-    """The ``accuracy`` block of report.json."""
-    labels = result.labels
-    int8_pred = np.argmax(result.int8_outputs, axis=1)
+def accuracy_section(result: Comparison, classes: int | None, absent: str | None) -> dict:
+    """The ``accuracy`` block of report.json. Top-1 and top-5 need labels and a classifier
+    (``classes``); ``absent`` says why they are null. Every output is compared with the float
+    model's where there is one."""
+    labels = None if classes is None else result.labels
+    scores = result.int8_outputs[0] if classes is not None else None
+    int8_pred = None if scores is None else np.argmax(scores, axis=1)
     section: dict = {
         "int8_runtime": INT8_RUNTIME,
+        "absent": absent,
         "float_top1": None,
         "float_top5": None,
-        "int8_top1": topk(result.int8_outputs, labels, 1),
-        "int8_top5": topk(result.int8_outputs, labels, 5),
+        "int8_top1": None if labels is None else topk(scores, labels, 1),
+        "int8_top5": None if labels is None else topk(scores, labels, 5),
         "top1_drop_points": None,
         "top1_agreement": None,
         "logits_sqnr_db": None,
         "logits_cosine": None,
+        "outputs": [],
         "layers": [],
-        "confusion_matrix": {"float": None, "int8": confusion(int8_pred, labels, classes)},
+        "confusion_matrix": {
+            "float": None,
+            "int8": None if labels is None else confusion(int8_pred, labels, classes),
+        },
     }
     if result.float_outputs is None:
         return section
-    float_pred = np.argmax(result.float_outputs, axis=1)
+    section["outputs"] = [
+        {
+            "name": port.name,
+            "shape": list(port.sample_shape),
+            "max_abs_diff": float(np.max(np.abs(ref - got))) if ref.size else 0.0,
+            "sqnr_db": stats.sqnr_db(),
+            "cosine": stats.cosine(),
+        }
+        for port, ref, got, stats in zip(
+            result.ports, result.float_outputs, result.int8_outputs, result.outputs
+        )
+    ]
     section.update(
-        float_top1=topk(result.float_outputs, labels, 1),
-        float_top5=topk(result.float_outputs, labels, 5),
-        top1_agreement=float(np.mean(float_pred == int8_pred)),
         logits_sqnr_db=result.logits.sqnr_db() if result.logits else None,
         logits_cosine=result.logits.cosine() if result.logits else None,
         layers=[
@@ -250,8 +297,16 @@ def accuracy_section(result: Comparison, classes: int) -> dict:
             for p in result.pairs
         ],
     )
-    section["top1_drop_points"] = 100.0 * (section["float_top1"] - section["int8_top1"])
-    section["confusion_matrix"]["float"] = confusion(
-        float_pred, labels, len(section["confusion_matrix"]["int8"])
+    if classes is None:
+        return section
+    float_pred = np.argmax(result.float_outputs[0], axis=1)
+    section["top1_agreement"] = float(np.mean(float_pred == int8_pred))
+    if labels is None:
+        return section
+    section.update(
+        float_top1=topk(result.float_outputs[0], labels, 1),
+        float_top5=topk(result.float_outputs[0], labels, 5),
     )
+    section["top1_drop_points"] = 100.0 * (section["float_top1"] - section["int8_top1"])
+    section["confusion_matrix"]["float"] = confusion(float_pred, labels, classes)
     return section

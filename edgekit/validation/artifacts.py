@@ -9,10 +9,11 @@ import numpy as np
 
 from edgekit.artifacts import Artifact, Backend, RunOutput
 from edgekit.compiler.ir import read_tflite
-from edgekit.frontend.data import Dataset, preprocess
-from edgekit.interpreter import Runner, interpreter, io_quantization
+from edgekit.frontend.data import Dataset
+from edgekit.interpreter import Runner
 from edgekit.isolated import ChildDied, Isolated
 from edgekit.platforms.targets import Target
+from edgekit.signature import Signature
 from edgekit.validation.aborts import explain
 
 REFERENCE = "LiteRT BUILTIN_REF (TFLite reference kernels)"
@@ -21,15 +22,16 @@ REFERENCE_INTERPRETER = "the reference interpreter (LiteRT BUILTIN_REF)"
 
 @dataclass(frozen=True)
 class Reference:
-    inputs: np.ndarray  # int8, one row per input
-    outputs: np.ndarray  # int8
-    layers: list[np.ndarray] | None  # every op output for the first input
+    inputs: np.ndarray  # one row of bytes per sample (``edgekit.signature``)
+    outputs: np.ndarray  # likewise
+    layers: list[np.ndarray] | None  # every op output's bytes for the first sample
+    signature: Signature  # how inputs and outputs are laid out in the rows
 
 
-def int8_inputs(tflite: bytes, data: Dataset, count: int) -> np.ndarray:
-    """The first ``count`` images of ``data``, quantized as the model's input expects."""
-    q = io_quantization(interpreter(tflite, allocate=False).get_input_details()[0])
-    return np.stack([q.quantize(x) for x in preprocess(data.images[:count])])
+def input_rows(tflite: bytes, data: Dataset, count: int) -> np.ndarray:
+    """The first ``count`` samples of ``data`` as the model takes them (float data quantized
+    for int8 inputs), one row of bytes per sample."""
+    return Signature.of(tflite).rows(data.inputs(count))
 
 
 def reference(
@@ -49,10 +51,10 @@ def reference(
             if layers:
                 tensors = [op.outputs[0] for op in read_tflite(tflite).ops]
                 _, first = child.call("running the model", "run", inputs[:1], tensors)
-                per_layer = [t[0].ravel() for t in first]
+                per_layer = [t[0].ravel().view(np.int8) for t in first]
     except ChildDied as died:
         raise explain(died, tflite, inputs) from None
-    return Reference(inputs, outputs.reshape(len(outputs), -1), per_layer)
+    return Reference(inputs, outputs, per_layer, Signature.of(tflite))
 
 
 def compare_outputs(
@@ -62,30 +64,51 @@ def compare_outputs(
     layer_names: list[str],
     float_predictions: np.ndarray | None = None,
     labels: np.ndarray | None = None,
+    *,
+    classifier: bool = True,
 ) -> dict:
-    """The ``validation`` row of report.json: against the int8 reference byte for byte, and
-    (when given) against the float model's predictions and the labels of the same inputs."""
-    diff = np.abs(run.outputs.astype(np.int32) - ref.outputs.astype(np.int32))
-    predicted = np.argmax(run.outputs, axis=1)
-    n = len(predicted)
+    """The ``validation`` row of report.json: against the int8 reference byte for byte, each
+    output's largest difference (in its own units: int8 steps, or real numbers for a float
+    output), and for a classifier the top-1 agreement with the reference, with the float
+    model's predictions and with the labels of the same inputs, where given."""
+    signature = ref.signature
+    got, want = signature.unpack(run.outputs), signature.unpack(ref.outputs)
+    diffs = [
+        np.abs(g.astype(np.float64) - w.astype(np.float64)).max(initial=0.0)
+        for g, w in zip(got, want)
+    ]
+    exact = all(np.array_equal(g.view(np.uint8), w.view(np.uint8)) for g, w in zip(got, want))
+    largest = max(diffs, default=0.0)
+    integers = all(p.dtype != "float32" for p in signature.outputs)
+    n = len(run.outputs)
+    classifier = classifier and len(got) == 1 and got[0].ndim == 2 and got[0].shape[1] >= 2
+    predicted = np.argmax(got[0], axis=1) if classifier else None
     row = {
         "backend": backend,
         "runner": run.runner,
         "reference": REFERENCE,
         "inputs": int(len(ref.inputs)),
-        "bit_exact": bool(np.array_equal(run.outputs, ref.outputs)),
-        "max_abs_diff": int(diff.max()),
-        "top1_agreement": float(np.mean(predicted == np.argmax(ref.outputs, axis=1))),
+        "bit_exact": bool(exact),
+        "max_abs_diff": int(largest) if integers else float(largest),
+        "top1_agreement": (
+            float(np.mean(predicted == np.argmax(want[0], axis=1))) if classifier else None
+        ),
         "float_top1_agreement": (
             float(np.mean(predicted == float_predictions[:n]))
-            if float_predictions is not None
+            if classifier and float_predictions is not None
             else None
         ),
-        "top1": float(np.mean(predicted == labels[:n])) if labels is not None else None,
+        "top1": float(np.mean(predicted == labels[:n]))
+        if classifier and labels is not None
+        else None,
     }
     if ref.layers is not None and run.layers is not None:
         first = next(
-            (i for i, (a, b) in enumerate(zip(ref.layers, run.layers)) if not np.array_equal(a, b)),
+            (
+                i
+                for i, (a, b) in enumerate(zip(ref.layers, run.layers))
+                if not np.array_equal(a.view(np.uint8), np.asarray(b).view(np.uint8))
+            ),
             None,
         )
         row["layers_compared"] = len(ref.layers)
@@ -136,23 +159,32 @@ def validate(
     layers: bool = False,
     macs: int | None = None,
     float_predictions: np.ndarray | None = None,
+    classifier: bool = True,
 ) -> tuple[dict, dict]:
     """Run ``artifact`` on the first ``count`` evaluation inputs; its validation and benchmark
-    rows. ``float_predictions``: the float model's top-1 class of those inputs, when known."""
-    inputs = int8_inputs(tflite, data, count)
+    rows. ``float_predictions``: the float model's top-1 class of those inputs, when known;
+    ``classifier``: whether the model's output is class scores (top-1 is then compared)."""
+    inputs = input_rows(tflite, data, count)
     ref = reference(tflite, inputs, layers, stage=f"validate {backend.name}")
     run = backend.run(artifact, target, inputs, layers=layers)
     names = artifact.details.get("layers", [])
     ops = artifact.details.get("layer_ops")
     if ref.layers is not None and ops is not None:  # the layers the artifact reports
         ref = replace(ref, layers=[ref.layers[i] for i in ops])
-    row = compare_outputs(ref, run, backend.name, names, float_predictions, data.labels[:count])
+    labels = None if data.labels is None else data.labels[:count]
+    row = compare_outputs(
+        ref, run, backend.name, names, float_predictions, labels, classifier=classifier
+    )
     return row, benchmark(run, backend.name, macs, names)
 
 
 def float_predictions(float_model, data: Dataset, count: int) -> np.ndarray | None:
-    """The float model's top-1 class of the first ``count`` images of ``data``."""
-    if float_model is None:
+    """A float classifier's top-1 class of the first ``count`` samples of ``data``; None for a
+    model without a float version or that is not a classifier (one output of class scores)."""
+    if float_model is None or len(float_model.outputs) != 1:
         return None
-    logits = float_model(preprocess(data.images[:count]), training=False)
-    return np.argmax(np.asarray(logits), axis=1)
+    x = data.inputs(count)
+    logits = np.asarray(float_model(x[0] if len(x) == 1 else list(x), training=False))
+    if logits.ndim != 2 or logits.shape[1] < 2:
+        return None
+    return np.argmax(logits, axis=1)

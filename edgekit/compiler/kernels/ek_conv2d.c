@@ -1,9 +1,12 @@
-/* CONV_2D, int8 with per-channel weights: TFLite's reference_integer_ops::ConvPerChannel. */
+/* CONV_2D, int8 with per-channel weights: TFLite's reference_integer_ops::ConvPerChannel,
+ * filter tap (ky, kx) reading input pixel (in_y0 + ky * dilation_h, in_x0 + kx * dilation_w). */
 #include "ek_kernels.h"
 
-void ek_conv2d_s8_ref(const ek_conv_params *params, const ek_channel_quant *quant,
-                      const int8_t *input, const int8_t *filter, const int32_t *bias,
-                      int8_t *output)
+/* The one loop; the undilated kernel passes dilation 1 as a constant. */
+static EK_INLINE void ek_conv2d_run(const ek_conv_params *params, int32_t dilation_h,
+                                    int32_t dilation_w, const ek_channel_quant *quant,
+                                    const int8_t *input, const int8_t *filter,
+                                    const int32_t *bias, int8_t *output)
 {
     const int32_t in_h = params->input_h, in_w = params->input_w, in_c = params->input_c;
     const int32_t out_c = params->output_c;
@@ -18,12 +21,12 @@ void ek_conv2d_s8_ref(const ek_conv_params *params, const ek_channel_quant *quan
                 const int8_t *weights = filter + (int32_t)oc * filter_h * filter_w * in_c;
                 int32_t acc = 0;
                 for (ky = 0; ky < filter_h; ++ky) {
-                    const int32_t in_y = in_y0 + ky;
+                    const int32_t in_y = in_y0 + ky * dilation_h;
                     if (in_y < 0 || in_y >= in_h) {
                         continue; /* padding contributes nothing */
                     }
                     for (kx = 0; kx < filter_w; ++kx) {
-                        const int32_t in_x = in_x0 + kx;
+                        const int32_t in_x = in_x0 + kx * dilation_w;
                         const int8_t *pixel;
                         const int8_t *w;
                         if (in_x < 0 || in_x >= in_w) {
@@ -47,4 +50,19 @@ void ek_conv2d_s8_ref(const ek_conv_params *params, const ek_channel_quant *quan
             }
         }
     }
+}
+
+void ek_conv2d_s8_ref(const ek_conv_params *params, const ek_channel_quant *quant,
+                      const int8_t *input, const int8_t *filter, const int32_t *bias,
+                      int8_t *output)
+{
+    ek_conv2d_run(params, 1, 1, quant, input, filter, bias, output);
+}
+
+void ek_conv2d_dilated_s8_ref(const ek_dilated_conv_params *params,
+                              const ek_channel_quant *quant, const int8_t *input,
+                              const int8_t *filter, const int32_t *bias, int8_t *output)
+{
+    ek_conv2d_run(&params->conv, params->dilation_h, params->dilation_w, quant, input, filter,
+                  bias, output);
 }

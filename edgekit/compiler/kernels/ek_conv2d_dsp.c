@@ -8,6 +8,7 @@
  * - ek_conv2d_im2col_s8_dsp: any window: one output row's windows at a time are copied into
  *   scratch (output_w * K bytes), padding filled with the input zero point so that it adds
  *   zero, as in the reference kernel.
+ * - ek_conv2d_im2col_dilated_s8_dsp: the same with a dilated window.
  * Output channels run in pairs over all pixels, so each channel's requantization is prepared
  * once (ek_dsp.h's fast path where every shift allows it). */
 #include "ek_dsp.h"
@@ -179,5 +180,25 @@ void ek_conv2d_im2col_s8_dsp(const ek_conv_params *params, const ek_channel_quan
             ek_im2col(params, input, oy, ox, zero, scratch + ox * depth);
         }
         ek_gemm(&r, scratch, out_w, depth, filter, bias, params->output_c, output + oy * row);
+    }
+}
+
+void ek_conv2d_im2col_dilated_s8_dsp(const ek_dilated_conv_params *params,
+                                     const ek_channel_quant *quant, const int8_t *input,
+                                     const int8_t *filter, const int32_t *bias, int8_t *output,
+                                     int8_t *scratch)
+{
+    const ek_conv_params *conv = &params->conv;
+    const ek_requant r = ek_requant_of(conv, quant);
+    const int32_t depth = conv->filter_h * conv->filter_w * conv->input_c;
+    const int8_t zero = (int8_t)-conv->input_offset;
+    const int32_t out_w = conv->output_w, row = out_w * conv->output_c;
+    int32_t oy, ox;
+    for (oy = 0; oy < conv->output_h; ++oy) {
+        for (ox = 0; ox < out_w; ++ox) {
+            ek_im2col_dilated(conv, params->dilation_h, params->dilation_w, input, oy, ox, zero,
+                              scratch + ox * depth);
+        }
+        ek_gemm(&r, scratch, out_w, depth, filter, bias, conv->output_c, output + oy * row);
     }
 }

@@ -13,7 +13,8 @@
  *   exist (a predicated load: the lanes past K read zero).
  * - ek_conv2d_im2col_s8_mve: any window, one output row's windows at a time copied into
  *   scratch (output_w * K bytes), padding filled with the input zero point so that it adds
- *   zero, as in the reference kernel. */
+ *   zero, as in the reference kernel.
+ * - ek_conv2d_im2col_dilated_s8_mve: the same with a dilated window. */
 #include "ek_im2col.h"
 #include "ek_mve.h"
 
@@ -206,5 +207,24 @@ void ek_conv2d_im2col_s8_mve(const ek_conv_params *params, const ek_channel_quan
             }
         }
         ek_gemm(params, quant, scratch, out_w, depth, filter, bias, output + oy * row);
+    }
+}
+
+void ek_conv2d_im2col_dilated_s8_mve(const ek_dilated_conv_params *params,
+                                     const ek_channel_quant *quant, const int8_t *input,
+                                     const int8_t *filter, const int32_t *bias, int8_t *output,
+                                     int8_t *scratch)
+{
+    const ek_conv_params *conv = &params->conv;
+    const int32_t depth = conv->filter_h * conv->filter_w * conv->input_c;
+    const int8_t zero = (int8_t)-conv->input_offset;
+    const int32_t out_w = conv->output_w, row = out_w * conv->output_c;
+    int32_t oy, ox;
+    for (oy = 0; oy < conv->output_h; ++oy) {
+        for (ox = 0; ox < out_w; ++ox) {
+            ek_im2col_dilated(conv, params->dilation_h, params->dilation_w, input, oy, ox, zero,
+                              scratch + ox * depth);
+        }
+        ek_gemm(conv, quant, scratch, out_w, depth, filter, bias, output + oy * row);
     }
 }

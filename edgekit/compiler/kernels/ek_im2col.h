@@ -1,8 +1,8 @@
 /*
  * The window copy of edgekit's im2col convolutions (ek_conv2d_*_dsp.c, ek_conv2d_*_mve.c): one
  * output pixel's window, row after row of the filter, as one row of the pixel matrix that the
- * matrix multiply reads. Padding reads the input zero point, so that it adds zero, as in the
- * reference kernel.
+ * matrix multiply reads (dilated or not). Padding reads the input zero point, so that it adds
+ * zero, as in the reference kernel.
  */
 #ifndef EK_IM2COL_H
 #define EK_IM2COL_H
@@ -42,6 +42,34 @@ static EK_IM2COL_NOINLINE void ek_im2col(const ek_conv_params *params, const int
                                                 ? zero
                                                 : input[(y * in_w + x) * in_c + c];
                 }
+            }
+        }
+    }
+}
+
+/* ek_im2col for a dilated window (ek_dilated_conv_params): filter tap (ky, kx) reads input
+ * pixel (y0 + ky * dilation_h, x0 + kx * dilation_w); a tap outside the input reads zero. */
+static inline void ek_im2col_dilated(const ek_conv_params *params, int32_t dilation_h,
+                                     int32_t dilation_w, const int8_t *input, int32_t oy,
+                                     int32_t ox, int8_t zero, int8_t *column)
+{
+    const int32_t in_c = params->input_c, in_w = params->input_w;
+    const int32_t filter_w = params->filter_w, span = filter_w * in_c;
+    const int32_t y0 = oy * params->stride_h - params->pad_top;
+    const int32_t x0 = ox * params->stride_w - params->pad_left;
+    int32_t ky, kx;
+    for (ky = 0; ky < params->filter_h; ++ky, column += span) {
+        const int32_t y = y0 + ky * dilation_h;
+        if (y < 0 || y >= params->input_h) {
+            memset(column, zero, (size_t)span);
+            continue;
+        }
+        for (kx = 0; kx < filter_w; ++kx) {
+            const int32_t x = x0 + kx * dilation_w;
+            if (x < 0 || x >= in_w) {
+                memset(column + kx * in_c, zero, (size_t)in_c);
+            } else {
+                memcpy(column + kx * in_c, input + (y * in_w + x) * in_c, (size_t)in_c);
             }
         }
     }

@@ -157,7 +157,7 @@ typedef struct {
 
 /* CONV_2D: input [1, input_h, input_w, input_c], filter [output_c, filter_h, filter_w, input_c]
  * (OHWI, as TFLite stores it), bias [output_c] int32 or NULL, output [1, output_h, output_w,
- * output_c]. Dilation 1, one group. */
+ * output_c]. One group; dilation 1 (ek_dilated_conv_params dilates). */
 typedef struct {
     int32_t input_h, input_w, input_c;    /* input tensor dimensions */
     int32_t output_h, output_w, output_c; /* output tensor dimensions */
@@ -172,7 +172,7 @@ typedef struct {
 /* DEPTHWISE_CONV_2D: input [1, input_h, input_w, input_c], filter [1, filter_h, filter_w,
  * input_c * depth_multiplier], bias [output_c] int32 or NULL, output [1, output_h, output_w,
  * input_c * depth_multiplier]; output channel c * depth_multiplier + m reads input channel c.
- * Dilation 1. */
+ * Dilation 1 (ek_dilated_depthwise_conv_params dilates). */
 typedef struct {
     int32_t input_h, input_w, input_c; /* input tensor dimensions */
     int32_t output_h, output_w;        /* output spatial dimensions */
@@ -184,6 +184,21 @@ typedef struct {
     int32_t output_offset;             /* the output zero point */
     int32_t act_min, act_max;          /* fused activation as clamp bounds */
 } ek_depthwise_conv_params;
+
+/* A dilated CONV_2D or DEPTHWISE_CONV_2D (dilation_h or dilation_w > 1; the reference kernels
+ * and the im2col convolutions): filter tap (ky, kx) reads input pixel (y0 + ky * dilation_h,
+ * x0 + kx * dilation_w), and the padding is TFLite's for the dilated window, (filter - 1) *
+ * dilation + 1. A struct of its own, so that the undilated layers' parameters stay as they
+ * are. */
+typedef struct {
+    ek_conv_params conv;
+    int32_t dilation_h, dilation_w;
+} ek_dilated_conv_params;
+
+typedef struct {
+    ek_depthwise_conv_params conv;
+    int32_t dilation_h, dilation_w;
+} ek_dilated_depthwise_conv_params;
 
 /* Rescaling factors given exactly as IEEE doubles: scale = mantissa * 2^exponent. */
 typedef struct {
@@ -354,6 +369,18 @@ typedef struct {
     int32_t act_min, act_max;                /* fused activation as clamp bounds */
 } ek_binary_params;
 
+/* A strided copy (ek_strided_copy.c), for TRANSPOSE, SLICE, STRIDED_SLICE, SPLIT, SPLIT_V, PACK
+ * and UNPACK: for every index (i0, .., i5) below dims, output[output_start + sum ik *
+ * output_strides[k]] = input[input_start + sum ik * input_strides[k]]. Strides are in elements,
+ * negative to walk backwards; unused leading dimensions are 1. Input and output do not overlap. */
+#define EK_COPY_RANK 6
+typedef struct {
+    int32_t dims[EK_COPY_RANK];
+    int32_t input_strides[EK_COPY_RANK];
+    int32_t output_strides[EK_COPY_RANK];
+    int32_t input_start, output_start;
+} ek_strided_copy_params;
+
 /* ---- kernels ------------------------------------------------------------------------------ */
 
 void ek_conv2d_s8_ref(const ek_conv_params *params, const ek_channel_quant *quant,
@@ -363,6 +390,15 @@ void ek_conv2d_s8_ref(const ek_conv_params *params, const ek_channel_quant *quan
 void ek_depthwise_conv2d_s8_ref(const ek_depthwise_conv_params *params,
                                 const ek_channel_quant *quant, const int8_t *input,
                                 const int8_t *filter, const int32_t *bias, int8_t *output);
+
+void ek_conv2d_dilated_s8_ref(const ek_dilated_conv_params *params,
+                              const ek_channel_quant *quant, const int8_t *input,
+                              const int8_t *filter, const int32_t *bias, int8_t *output);
+
+void ek_depthwise_conv2d_dilated_s8_ref(const ek_dilated_depthwise_conv_params *params,
+                                        const ek_channel_quant *quant, const int8_t *input,
+                                        const int8_t *filter, const int32_t *bias,
+                                        int8_t *output);
 
 void ek_fully_connected_s8_ref(const ek_fully_connected_params *params,
                                const ek_double_scale *scale, const int8_t *input,
@@ -398,6 +434,9 @@ void ek_softmax_s8_ref(const ek_softmax_params *params, const int8_t *input, int
 
 void ek_pad_s8_ref(const ek_pad_params *params, const int8_t *input, int8_t *output);
 
+void ek_strided_copy_s8_ref(const ek_strided_copy_params *params, const int8_t *input,
+                            int8_t *output);
+
 /* Binary ops with broadcasting; the output may alias an input of the output's shape. */
 void ek_add_broadcast_s8_ref(const ek_binary_params *params, const int8_t *input1,
                              const int8_t *input2, int8_t *output);
@@ -412,6 +451,86 @@ void ek_maximum_s8_ref(const ek_binary_params *params, const int8_t *input1,
 void ek_minimum_s8_ref(const ek_binary_params *params, const int8_t *input1,
                        const int8_t *input2, int8_t *output);
 
+/* ---- reductions, PRELU, ARG_MAX, BATCH_MATMUL, QUANTIZE and DEQUANTIZE of float ------------- */
+
+/* MEAN, SUM and REDUCE_MAX over any axes (ek_reduce.c). The input's axes, neighbours merged
+ * where both are kept or both reduced, are the kept ones (outer, in the output's order) and the
+ * reduced ones (inner), each list padded with size 1 to four; strides are in elements. MEAN and
+ * SUM are TFLite's QuantizedMeanOrSum: the sum less count times the input zero point, rescaled
+ * by multiplier/shift (MEAN's includes the division by count, fixedpoint.mean_params).
+ * REDUCE_MAX reads no arithmetic field: its input and output share their quantization. */
+typedef struct {
+    int32_t outer[4], outer_strides[4]; /* kept axes, outermost first */
+    int32_t inner[4], inner_strides[4]; /* reduced axes */
+    int32_t count;                      /* input elements per output value */
+    int32_t input_zero_point;
+    int32_t multiplier, shift;          /* the rescale of the sum to the output */
+    int32_t output_offset;              /* the output zero point */
+} ek_reduce_params;
+
+void ek_reduce_mean_s8_ref(const ek_reduce_params *params, const int8_t *input, int8_t *output);
+void ek_reduce_sum_s8_ref(const ek_reduce_params *params, const int8_t *input, int8_t *output);
+void ek_reduce_max_s8_ref(const ek_reduce_params *params, const int8_t *input, int8_t *output);
+
+/* PRELU (ek_prelu.c): output = input rescaled where input >= its zero point, else input times
+ * alpha rescaled; alpha is read through its strides (0 along the axes it is broadcast on). The
+ * output may alias the input. */
+typedef struct {
+    int32_t dims[4];                      /* input (= output) dims, padded with leading 1s */
+    int32_t alpha_strides[4];             /* alpha's element strides per dimension */
+    int32_t input_offset, alpha_offset;   /* minus the zero points */
+    int32_t output_offset;                /* the output zero point */
+    int32_t multiplier_1, shift_1;        /* input_scale / output_scale */
+    int32_t multiplier_2, shift_2;        /* input_scale * alpha_scale / output_scale */
+} ek_prelu_params;
+
+void ek_prelu_s8_ref(const ek_prelu_params *params, const int8_t *input, const int8_t *alpha,
+                     int8_t *output);
+
+/* ARG_MAX along one axis of an int8 tensor seen as [outer, axis_size, inner]; the output holds
+ * outer * inner indices, int32 or int64 (ek_arg_max.c). */
+typedef struct {
+    int32_t outer, axis_size, inner;
+    int32_t int64_output; /* 1: int64 indices; 0: int32 */
+} ek_arg_max_params;
+
+void ek_arg_max_s8_ref(const ek_arg_max_params *params, const int8_t *input, void *output);
+
+/* BATCH_MATMUL of two int8 tensors (ek_batch_matmul.c): for each of the batches, output[row][col]
+ * (rows x cols, dense) sums depth products; lhs (row, k) is at row * lhs_row_stride +
+ * k * lhs_depth_stride, rhs (k, col) at k * rhs_depth_stride + col * rhs_col_stride, from each
+ * operand's batch offset (stride 0 along the batch axes it is broadcast on). */
+typedef struct {
+    int32_t batches[3];                        /* output batch dims, padded with leading 1s */
+    int32_t lhs_batch_strides[3], rhs_batch_strides[3];
+    int32_t rows, cols, depth;
+    int32_t lhs_row_stride, lhs_depth_stride;
+    int32_t rhs_depth_stride, rhs_col_stride;
+    int32_t lhs_offset, rhs_offset;            /* minus the zero points */
+    int32_t multiplier, shift;                 /* lhs_scale * rhs_scale / output_scale */
+    int32_t output_offset;                     /* the output zero point */
+} ek_batch_matmul_params;
+
+void ek_batch_matmul_s8_ref(const ek_batch_matmul_params *params, const int8_t *lhs,
+                            const int8_t *rhs, int8_t *output);
+
+/* DEQUANTIZE int8 -> float32 as a table of the 256 results (exact by construction), and
+ * QUANTIZE float32 -> int8 (ek_quantize.c): the only kernels with floating point. */
+typedef struct {
+    int32_t size;       /* elements */
+    const float *table; /* 256 entries, for inputs -128 to 127 (emitters.dequantize) */
+} ek_dequantize_params;
+
+typedef struct {
+    int32_t size;       /* elements */
+    float scale;        /* the output scale */
+    int32_t zero_point; /* the output zero point */
+} ek_quantize_params;
+
+void ek_dequantize_s8_ref(const ek_dequantize_params *params, const int8_t *input, float *output);
+void ek_quantize_float_s8_ref(const ek_quantize_params *params, const float *input,
+                              int8_t *output);
+
 /* ---- variants for cores with the DSP extension (ek_*_dsp.c; Arm only) ---------------------- */
 
 /* CONV_2D with a 1x1 filter and stride 1; bias is the folded bias (bias + input_offset * the sum
@@ -425,6 +544,12 @@ void ek_conv2d_1x1_s8_dsp(const ek_conv_params *params, const ek_channel_quant *
 void ek_conv2d_im2col_s8_dsp(const ek_conv_params *params, const ek_channel_quant *quant,
                              const int8_t *input, const int8_t *filter, const int32_t *bias,
                              int8_t *output, int8_t *scratch);
+
+/* CONV_2D with a dilated window through im2col, as ek_conv2d_im2col_s8_dsp. */
+void ek_conv2d_im2col_dilated_s8_dsp(const ek_dilated_conv_params *params,
+                                     const ek_channel_quant *quant, const int8_t *input,
+                                     const int8_t *filter, const int32_t *bias, int8_t *output,
+                                     int8_t *scratch);
 
 /* ADD, same shape; the output may alias either input, as for ek_add_s8_ref. */
 void ek_add_s8_dsp(const ek_add_params *params, const int8_t *input1, const int8_t *input2,
@@ -459,6 +584,24 @@ void ek_depthwise_conv2d_3x3_s8_dsp(const ek_depthwise_conv_params *params,
                                     const ek_channel_quant *quant, const int8_t *input,
                                     const int8_t *filter, const int32_t *bias, int8_t *output);
 
+/* The int8 -> int8 table ops, four elements per word; the output may alias the input. */
+void ek_lut_s8_dsp(const ek_lut_params *params, const int8_t *input, int8_t *output);
+
+/* MAX_POOL_2D, four channels per word (SSUB8 and SEL). */
+void ek_max_pool2d_s8_dsp(const ek_max_pool_params *params, const int8_t *input, int8_t *output);
+
+/* Squeeze-and-excite MUL and ADD: one input of the output's shape, the other one value per
+ * channel, in either order (ek_binary_params); the output may alias the input of its shape. */
+void ek_mul_channels_s8_dsp(const ek_binary_params *params, const int8_t *input1,
+                            const int8_t *input2, int8_t *output);
+void ek_add_channels_s8_dsp(const ek_binary_params *params, const int8_t *input1,
+                            const int8_t *input2, int8_t *output);
+
+/* TRANSPOSE_CONV gathered per output pixel (no scratch): two output channels per input word. */
+void ek_transpose_conv_s8_dsp(const ek_transpose_conv_params *params,
+                              const ek_channel_quant *quant, const int8_t *input,
+                              const int8_t *filter, const int32_t *bias, int8_t *output);
+
 /* ---- variants for cores with Helium, MVE (ek_*_mve.c; Arm only) --------------------------- */
 
 /* DEPTHWISE_CONV_2D with a 3x3 filter and depth multiplier 1. bias is the layer's array from
@@ -480,5 +623,29 @@ void ek_conv2d_1x1_s8_mve(const ek_conv_params *params, const ek_channel_quant *
 void ek_conv2d_im2col_s8_mve(const ek_conv_params *params, const ek_channel_quant *quant,
                              const int8_t *input, const int8_t *filter, const int32_t *bias,
                              int8_t *output, int8_t *scratch);
+
+/* CONV_2D with a dilated window through im2col, as ek_conv2d_im2col_s8_mve. */
+void ek_conv2d_im2col_dilated_s8_mve(const ek_dilated_conv_params *params,
+                                     const ek_channel_quant *quant, const int8_t *input,
+                                     const int8_t *filter, const int32_t *bias, int8_t *output,
+                                     int8_t *scratch);
+
+/* The int8 -> int8 table ops, a 16-byte gather from the table per 16 elements; the output may
+ * alias the input. */
+void ek_lut_s8_mve(const ek_lut_params *params, const int8_t *input, int8_t *output);
+
+/* MAX_POOL_2D, 16 channels per vector. */
+void ek_max_pool2d_s8_mve(const ek_max_pool_params *params, const int8_t *input, int8_t *output);
+
+/* Squeeze-and-excite MUL and ADD, four channels per vector, as ek_mul_channels_s8_dsp. */
+void ek_mul_channels_s8_mve(const ek_binary_params *params, const int8_t *input1,
+                            const int8_t *input2, int8_t *output);
+void ek_add_channels_s8_mve(const ek_binary_params *params, const int8_t *input1,
+                            const int8_t *input2, int8_t *output);
+
+/* TRANSPOSE_CONV gathered per output pixel (no scratch), 16 input channels per vector. */
+void ek_transpose_conv_s8_mve(const ek_transpose_conv_params *params,
+                              const ek_channel_quant *quant, const int8_t *input,
+                              const int8_t *filter, const int32_t *bias, int8_t *output);
 
 #endif /* EK_KERNELS_H */

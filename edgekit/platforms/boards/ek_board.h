@@ -26,6 +26,10 @@ int ek_write_file(const char *path, const void *buf, size_t size);
 int ek_open_output(const char *path);
 int ek_write(int handle, const void *buf, size_t size);
 void ek_close(int handle);
+/* Streaming input: opens the host file at path for reading and returns a handle (or -1);
+ * ek_read reads exactly size bytes from the current position (0, or -1 when fewer remain). */
+int ek_open_input(const char *path);
+int ek_read(int handle, void *buf, size_t size);
 
 /* Writes a NUL-terminated string to the host's console. */
 void ek_puts(const char *text);

@@ -47,6 +47,17 @@ long ek_read_file(const char *path, void *buf, size_t size)
     return unread < 0 || (size_t)unread > size ? -1 : (long)(size - (size_t)unread);
 }
 
+int ek_open_input(const char *path)
+{
+    return open_file(path, MODE_RB);
+}
+
+int ek_read(int handle, void *buf, size_t size)
+{
+    const uintptr_t args[3] = {(uintptr_t)handle, (uintptr_t)buf, size};
+    return semihost(SYS_READ, args) == 0 ? 0 : -1;
+}
+
 static int write_file(const char *path, const void *buf, size_t size, int mode)
 {
     int handle = open_file(path, mode);

@@ -1,0 +1,184 @@
+"""Models as users bring them (issue 18): the zoo (tests/zoo.py, made with the plain TFLite
+converter: no fixed batch, int8 or float I/O, inputs that are not images, two inputs, two
+outputs) built with `edgekit build --target T --model FILE` and nothing else, bit-exact on
+generated inputs and layer by layer; data of any input shape; two models in one program.
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+from edgekit.backends.c import build_host, write_c_folder
+from edgekit.compiler.codegen import generate_c
+from edgekit.compiler.ir import read_tflite, without_shape_computations
+from edgekit.compiler.ops import require_supported, select_kernels
+from edgekit.platforms.targets import load_target
+from edgekit.signature import Signature
+from edgekit.validation.artifacts import reference
+
+# each zoo model on one of the three boards in turn (bench/zoo.py builds every pair)
+ZOO_BUILDS = [
+    ("vww_mobilenet_v1", "cortex-m4"),
+    ("ic_resnet8", "cortex-m7"),
+    ("kws_ds_cnn", "cortex-m55"),
+    ("ad_autoencoder", "cortex-m4"),
+    ("conv1d_audio", "cortex-m7"),
+    ("mobilenet_v3_small", "cortex-m55"),
+    ("efficientnet_mbconv", "cortex-m4"),
+    ("detector_head", "cortex-m7"),
+    ("two_input", "cortex-m55"),
+    ("unet", "cortex-m7"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "target"), ZOO_BUILDS)
+def test_zoo_model_builds_bit_exact_with_no_option(name, target, made, cli, tmp_path):
+    out = tmp_path / name
+    code, _, err = cli("build", "--target", target, "--model", made(name), "--out", out, "--quiet")
+    assert code == 0, err
+    report = json.loads((out / "report.json").read_text())
+    (row,) = [r for r in report["validation"] if r["backend"] == "c"]
+    assert row["bit_exact"] and row["inputs"] == 20 and row["max_abs_diff"] == 0
+    assert report["dataset"]["name"] == "generated"
+    assert report["accuracy"]["int8_top1"] is None
+    assert report["accuracy"]["absent"].startswith("generated inputs")
+    ports = report["model"]["inputs"] + report["model"]["outputs"]
+    assert all(p["shape"] for p in ports)
+
+    code, _, err = cli("validate", out, "--layers", "--inputs", "1", "--quiet")
+    assert code == 0, err
+    (row,) = json.loads((out / "report.json").read_text())["validation"]
+    assert row["layers_compared"] > 0 and row["first_differing_layer"] is None
+
+
+def test_a_float_io_model_from_the_converters_defaults_takes_and_gives_floats(made, tmp_path):
+    """conv1d_audio is converted without inference_input_type: float32 in and out, with
+    QUANTIZE and DEQUANTIZE ops that run in the C like any other."""
+    tflite = made("conv1d_audio").read_bytes()
+    graph, _ = without_shape_computations(read_tflite(tflite))
+    host = load_target("host")
+    require_supported(graph, host)
+    cmodel = generate_c(graph, select_kernels(graph, host, "auto"))
+    header = cmodel.files["model.h"]
+    assert "#define MODEL_INPUT0_TYPE float" in header
+    assert "#define MODEL_OUTPUT0_TYPE float" in header
+    assert "#define MODEL_INPUT0_SHAPE {1, 50, 40}" in header
+    signature = Signature.of(tflite)
+    rng = np.random.default_rng(3)
+    x = rng.uniform(-1.5, 1.5, (4, *signature.inputs[0].sample_shape)).astype(np.float32)
+    rows = signature.pack([x])
+    binary = build_host(write_c_folder(cmodel, tmp_path / "src"), tmp_path / "bin", sanitize=True)
+    from edgekit.backends.c import run_host
+
+    run = run_host(binary, rows)
+    want = reference(tflite, rows).outputs
+    np.testing.assert_array_equal(run.outputs, want)
+    (scores,) = signature.unpack(run.outputs)
+    assert scores.dtype == np.float32 and np.allclose(scores.sum(axis=1), 1, atol=0.02)
+
+
+# A program that runs two models: each reads its inputs from the input file in turn, then
+# each writes its outputs; every symbol of one starts with kws_, of the other with ad_.
+TWO_MODELS_MAIN = """#include <stdio.h>
+
+#include "ad.h"
+#include "kws.h"
+
+static int fill(FILE *in, void *at, int32_t bytes)
+{
+    return fread(at, 1, (size_t)bytes, in) == (size_t)bytes;
+}
+
+int main(int argc, char **argv)
+{
+    FILE *in, *out;
+    if (argc < 3 || (in = fopen(argv[1], "rb")) == NULL || (out = fopen(argv[2], "wb")) == NULL)
+        return 2;
+    while (fill(in, kws_input(0), kws_input_bytes(0)) && fill(in, ad_input(0), ad_input_bytes(0))) {
+        kws_run();
+        ad_run();
+        if (fwrite(kws_output(0), 1, (size_t)kws_output_bytes(0), out) != KWS_OUTPUT0_BYTES ||
+            fwrite(ad_output(0), 1, (size_t)ad_output_bytes(0), out) != AD_OUTPUT_BYTES)
+            return 1;
+    }
+    fclose(in);
+    return fclose(out);
+}
+"""
+
+
+def test_two_models_with_their_own_prefixes_link_into_one_program(made, tmp_path):
+    """--prefix: two models' C folders in one program (sanitized), each bit-exact; the kernel
+    files they share are the same files."""
+    host = load_target("host")
+    folder = tmp_path / "src"
+    models = {}
+    for prefix, name in (("kws", "kws_ds_cnn"), ("ad", "ad_autoencoder")):
+        tflite = made(name).read_bytes()
+        graph, _ = without_shape_computations(read_tflite(tflite))
+        cmodel = generate_c(graph, select_kernels(graph, host, "auto"), prefix=prefix)
+        for file, text in cmodel.files.items():
+            existing = folder / file
+            assert not existing.exists() or existing.read_text() == text, file
+        write_c_folder(cmodel, folder)
+        models[prefix] = tflite
+    for extra in ("main_semihosting.c",):
+        (folder / extra).unlink()
+    (folder / "main.c").write_text(TWO_MODELS_MAIN)
+    binary = build_host(folder, tmp_path / "bin", sanitize=True)
+
+    rng = np.random.default_rng(5)
+    signatures = {p: Signature.of(t) for p, t in models.items()}
+    rows = {
+        p: s.pack([rng.integers(-128, 128, (3, *s.inputs[0].sample_shape)).astype(np.int8)])
+        for p, s in signatures.items()
+    }
+    from edgekit.backends.c import run_host
+
+    both = run_host(binary, np.concatenate([rows["kws"], rows["ad"]], axis=1))
+    kws_bytes = signatures["kws"].output_bytes
+    np.testing.assert_array_equal(
+        both.outputs[:, :kws_bytes], reference(models["kws"], rows["kws"]).outputs
+    )
+    np.testing.assert_array_equal(
+        both.outputs[:, kws_bytes:], reference(models["ad"], rows["ad"]).outputs
+    )
+
+
+def test_a_bad_prefix_is_refused_in_one_line(cli):
+    code, _, err = cli("build", "--target", "host", "--prefix", "Model-1")
+    assert code == 2 and "--prefix" in err and "C identifier" in err
+
+
+def test_data_of_the_models_input_shapes_gives_accuracy_with_labels(made, cli, tmp_path):
+    """--data x.npz: an array of the input's exact shape (float, quantized with the input's
+    scale) and labels; top-1 is then measured against them."""
+    path = made("kws_ds_cnn")
+    signature = Signature.of(path.read_bytes())
+    port = signature.inputs[0]
+    rng = np.random.default_rng(2)
+    x = port.quantization.dequantize(rng.integers(-128, 128, (40, *port.sample_shape)))
+    data = tmp_path / "kws.npz"
+    np.savez(data, x=x, labels=rng.integers(0, 12, 40))
+    out = tmp_path / "b"
+    code, _, err = cli(
+        "build", "--target", "host", "--model", path, "--data", data, "--out", out, "--quiet"
+    )
+    assert code == 0, err
+    report = json.loads((out / "report.json").read_text())
+    assert report["accuracy"]["absent"] is None
+    assert 0 <= report["accuracy"]["int8_top1"] <= 1
+    assert report["dataset"]["origin"] == str(data)
+
+
+def test_data_of_another_shape_is_a_one_line_error(made, cli, tmp_path):
+    data = tmp_path / "wrong.npz"
+    np.savez(data, x=np.zeros((8, 7, 3), np.float32))
+    code, _, err = cli("build", "--target", "host", "--model", made("ad_autoencoder"),
+                       "--data", data, "--out", tmp_path / "b")  # fmt: skip
+    assert code == 2
+    (line,) = [x for x in err.splitlines() if x.startswith("Error:")]
+    assert "(N, 640)" in line and "float32 (8, 7, 3)" in line
+    assert not (tmp_path / "b").exists()
