@@ -113,6 +113,22 @@ class BuildFolder:
         path = self.folder / FLOAT_MODEL
         return load_user_model(path).float_model if path.is_file() else None
 
+    def expected(self, count: int) -> dict:
+        """What a run of the first ``count`` evaluation inputs is compared with beside the
+        reference (``validation.artifacts.compare_outputs``' keywords): a classifier's float
+        predictions and labels, where the build has them."""
+        from edgekit.validation.artifacts import classifier_classes, float_predictions
+
+        evaluation = self.data.evaluation
+        if classifier_classes(self.report["model"]["classes"], self.tflite, evaluation) is None:
+            return {"classifier": False}
+        labels = evaluation.labels
+        return {
+            "float_predictions": float_predictions(self.float_model(), evaluation, count),
+            "labels": None if labels is None else labels[:count],
+            "classifier": True,
+        }
+
     def write_report(self) -> None:
         """``report`` (changed by a command that ran the build again) back into the folder."""
         from edgekit.report import write_reports

@@ -185,8 +185,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
             print(f"{row['backend']} on {section['host']}: failed, {row['error']}")
             continue
         print(
-            f"{row['backend']} on {section['host']}: {checked(row)}, "
-            f"median {row['latency_ms']} ms"
+            f"{row['backend']} on {section['host']}: {checked(row)}, median {row['latency_ms']} ms"
         )
     if section["fastest"]:
         print(f"fastest on {section['machine']}: {section['fastest']}")

@@ -81,10 +81,7 @@ class Runner:
                 raise EdgekitError(f"LiteRT could not run the model: {first_line(exc)}") from None
             outputs.append(
                 np.concatenate(
-                    [
-                        self.interp.get_tensor(d["index"]).ravel().view(np.int8)
-                        for d in self.outputs
-                    ]
+                    [self.interp.get_tensor(d["index"]).ravel().view(np.int8) for d in self.outputs]
                 )
             )
             for kept_rows, index in zip(kept, tensors):

@@ -234,6 +234,7 @@ def evaluate_stage(source: SourceModel, model: Int8Model, data: Splits, log: Log
     from tqdm import tqdm
 
     from edgekit.validation.accuracy import accuracy_section, evaluate_int8
+    from edgekit.validation.artifacts import classifier_classes
 
     evaluation = data.evaluation
     with log.stage("evaluate") as detail:
@@ -259,23 +260,6 @@ def evaluate_stage(source: SourceModel, model: Int8Model, data: Splits, log: Log
     if result.float_outputs is not None and classes is not None:
         floats = result.float_outputs[0].argmax(axis=1)
     return Evaluation(accuracy, onnx, floats, classes)
-
-
-def classifier_classes(candidate: int | None, tflite: bytes, data: Dataset) -> int | None:
-    """The class count when the model is a classifier: one output of K >= 2 scores
-    (``candidate``) that the data labels or that a SOFTMAX makes; None otherwise (an
-    autoencoder's 640 values are not 640 classes)."""
-    from edgekit.compiler.ir import read_tflite
-
-    if candidate is None:
-        return None
-    if data.labels is not None:
-        return candidate
-    graph = read_tflite(tflite)
-    last = graph.producer(graph.outputs[0])
-    while last is not None and last.kind in ("DEQUANTIZE", "QUANTIZE", "RESHAPE"):
-        last = graph.producer(last.inputs[0])
-    return candidate if last is not None and last.kind == "SOFTMAX" else None
 
 
 def absent_accuracy(classes: int | None, data: Dataset) -> str | None:
@@ -745,14 +729,13 @@ def validate_folder(folder: Path, options: ValidateOptions, *, quiet: bool = Fal
     intermediate tensor of the first too); the report's
     validation and benchmark rows and its validation failures are replaced."""
     from edgekit.backends import registry
-    from edgekit.validation.artifacts import float_predictions
 
     build = load_build(folder)
     report, data = build.report, build.data
     log = Log(quiet)
     count = min(options.inputs or build.config.validate_inputs, len(data.evaluation))
     outcomes = [Outcome(a.backend, a) for a in build.artifacts()]
-    classes = classifier_classes(report["model"]["classes"], build.tflite, data.evaluation)
+    expected = build.expected(count)
     validate_stage(
         outcomes,
         registry(),
@@ -762,11 +745,9 @@ def validate_folder(folder: Path, options: ValidateOptions, *, quiet: bool = Fal
         count=count,
         out=build.folder,
         log=log,
-        float_predictions=(
-            float_predictions(build.float_model(), data.evaluation, count) if classes else None
-        ),
+        float_predictions=expected.get("float_predictions"),
         layers=options.layers,
-        classifier=classes is not None,
+        classifier=expected["classifier"],
     )
     for outcome in outcomes:
         name = outcome.backend
@@ -798,10 +779,15 @@ def summary(acc: dict) -> str:
         return "n/a" if v is None else f"{100 * v:.2f}%"
 
     if acc["int8_top1"] is None and acc["outputs"]:
-        return "; ".join(
-            f"{o['name']}: SQNR {o['sqnr_db']:.1f} dB" if o["sqnr_db"] is not None else o["name"]
-            for o in acc["outputs"]
-        ) + " (int8 against float)"
+        return (
+            "; ".join(
+                f"{o['name']}: SQNR {o['sqnr_db']:.1f} dB"
+                if o["sqnr_db"] is not None
+                else o["name"]
+                for o in acc["outputs"]
+            )
+            + " (int8 against float)"
+        )
     if acc["int8_top1"] is None and acc["absent"]:
         return f"no accuracy: {acc['absent']}"
     line = f"int8 top-1 {pct(acc['int8_top1'])}"

@@ -88,6 +88,7 @@ def tiny_int8() -> bytes:
 # writes into its tmp_path are checked when it ends, those of session and module fixtures
 # (tmp_path_factory) when the session ends.
 
+
 @pytest.fixture(scope="session")
 def made(tmp_path_factory):
     """``made(name)``: the zoo model's .tflite path (``tests/zoo.py``), made once per session."""

@@ -22,7 +22,7 @@ def model(host_build):
 
 @pytest.fixture(scope="module")
 def data(model):
-    return load_splits("digits", tuple(model.input_shape[1:]))
+    return load_splits("digits", [tuple(model.input_shape[1:])])
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +155,7 @@ def onnx_bundle(section, host_build):
 
     tflite = (host_build[0] / "model_int8.tflite").read_bytes()
     artifact = Artifact.load(section[0] / "onnx")  # the host build made the bundle
-    evaluation = load_splits("digits", (96, 96, 3)).evaluation
+    evaluation = load_splits("digits", [(96, 96, 3)]).evaluation
     inputs = input_rows(tflite, evaluation, 20)
     return artifact, inputs, reference(tflite, inputs)
 

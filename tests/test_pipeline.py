@@ -103,7 +103,9 @@ def test_quantize_then_report_reproduces_the_build(host_build, tmp_path):
 def test_int8_tflite_alone_is_reported_without_a_float_reference(host_build, tmp_path):
     out, report = host_build
     alone = build(
-        BuildConfig(target="host", model=ModelSpec(path=str(out / "model_int8.tflite"))),
+        BuildConfig(
+            target="host", model=ModelSpec(path=str(out / "model_int8.tflite")), data="digits"
+        ),
         tmp_path / "int8",
         quiet=True,
     )
@@ -119,7 +121,9 @@ def test_int8_tflite_alone_is_reported_without_a_float_reference(host_build, tmp
 def test_users_keras_model_is_quantized_and_compared(host_build, tmp_path):
     out, report = host_build
     user = build(
-        BuildConfig(target="cortex-m7", model=ModelSpec(path=str(out / "model_float.keras"))),
+        BuildConfig(
+            target="cortex-m7", model=ModelSpec(path=str(out / "model_float.keras")), data="digits"
+        ),
         tmp_path / "user",
         quiet=True,
     )
@@ -157,7 +161,8 @@ def test_users_saved_model_is_quantized_and_reported_again_from_its_folder(host_
         input_signature=[tf.TensorSpec([None, 96, 96, 3], tf.float32)],
     )
     folder = tmp_path / "sm"
-    first = build(BuildConfig(target="host", model=ModelSpec(path=str(saved))), folder, quiet=True)
+    config = BuildConfig(target="host", model=ModelSpec(path=str(saved)), data="digits")
+    first = build(config, folder, quiet=True)
     assert first["accuracy"]["float_top1"] == pytest.approx(report["accuracy"]["float_top1"])
     assert abs(first["accuracy"]["int8_top1"] - report["accuracy"]["int8_top1"]) <= 0.01
     assert first["model"]["params"] is None  # an opaque SavedModel has no layer view

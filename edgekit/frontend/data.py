@@ -97,7 +97,9 @@ def load_recipe(name: str) -> Recipe:
 def load_dataset(spec: str, resolution: int | tuple[int, int], channels: int = 3) -> Dataset:
     """Load ``digits``, an ImageFolder directory, or an ``.npz`` of images, resized to the
     model's image input (``resolution``: a side, or (height, width))."""
-    size = (resolution, resolution) if isinstance(resolution, int) else tuple(resolution)
+    if np.ndim(resolution) == 0:
+        resolution = (resolution, resolution)
+    size = (int(resolution[0]), int(resolution[1]))
     if channels not in (1, 3):
         raise EdgekitError(f"models with {channels} input channels are not supported; use 1 or 3")
     if spec == "digits":

@@ -109,7 +109,7 @@ def deploy(folder: Path, remote: Remote, options: DeployOptions, *, quiet: bool 
     """Copy the bundle in build folder ``folder`` to the board, run every artifact there and
     add the ``deploy`` section to the build's report (rewritten in place). The report dict."""
     from edgekit.progress import Log
-    from edgekit.validation.artifacts import REFERENCE, float_predictions, input_rows, reference
+    from edgekit.validation.artifacts import REFERENCE, input_rows, reference
 
     folder = Path(folder)
     build = load_build(folder)
@@ -143,8 +143,7 @@ def deploy(folder: Path, remote: Remote, options: DeployOptions, *, quiet: bool 
 
     int8 = input_rows(build.tflite, evaluation, count)
     ref = reference(build.tflite, int8, stage="deploy")
-    floats = float_predictions(build.float_model(), evaluation, count)
-    expected = (floats, evaluation.labels[:count])
+    expected = build.expected(count)
     with log.stage("copy") as detail:
         archive = _bundle_archive(folder, [a.path.name for a in artifacts], int8)
         _upload(remote, remote_dir, archive)
@@ -256,7 +255,7 @@ def _run_command(artifact, family: str, python: str) -> list[str] | None:
 
 
 def _run_one(
-    remote: Remote, remote_dir: str, name: str, command: list[str], ref, expected: tuple
+    remote: Remote, remote_dir: str, name: str, command: list[str], ref, expected: dict
 ) -> dict:
     from edgekit.artifacts import RunOutput, parse_latency
     from edgekit.validation.artifacts import compare_outputs, median_ms
@@ -278,7 +277,7 @@ def _run_one(
     run = RunOutput(
         outputs.reshape(ref.outputs.shape), f"ssh {remote.host}", latency_us=latency, native=True
     )
-    row = compare_outputs(ref, run, name, [], *expected)
+    row = compare_outputs(ref, run, name, [], **expected)
     row.update(
         status="ok",
         latency_ms=median_ms(latency),

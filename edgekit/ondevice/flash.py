@@ -617,23 +617,12 @@ def _record(p: Plan, inputs: np.ndarray, run: BoardRun | None, where: str) -> di
     }
     if run is None:
         return {**facts, "results": []}
-    from edgekit.validation.artifacts import (
-        REFERENCE,
-        compare_outputs,
-        float_predictions,
-        reference,
-    )
+    from edgekit.validation.artifacts import REFERENCE, compare_outputs, reference
 
     build = p.build
-    count = len(inputs)
     ref = reference(build.tflite, inputs, stage="flash")
     row = compare_outputs(
-        ref,
-        RunOutput(run.outputs, run.runner),
-        "c",
-        [],
-        float_predictions(build.float_model(), build.data.evaluation, count),
-        build.data.evaluation.labels[:count],
+        ref, RunOutput(run.outputs, run.runner), "c", [], **build.expected(len(inputs))
     )
     cycles = float(np.median(run.cycles)) if run.cycles else None
     counted = [c for c in (run.instructions or ()) if c is not None]

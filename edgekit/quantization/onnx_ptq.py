@@ -243,7 +243,7 @@ def quantize_methods(
     diff = check_export(
         float_model, float_path, preprocess(data.evaluation.images[:EXPORT_CHECK_SAMPLES])
     )
-    calibration = representative_samples(
+    (calibration,) = representative_samples(  # the ONNX path takes one image input
         data.calibration, min(calibration_count, len(data.calibration))
     )
     paths, counts, seconds = {}, {}, {}

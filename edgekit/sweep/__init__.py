@@ -43,7 +43,8 @@ def plan(spec: SweepSpec) -> list[Point]:
             f"target '{target.name}' has no board budget for edgekit's C firmware; sweep a "
             "microcontroller target (see 'edgekit targets'), e.g. --target cortex-m7"
         )
-    data = spec.build.data if spec.build.data == "digits" else str(Path(spec.build.data).resolve())
+    data = spec.build.data_spec  # the built-in model's: digits unless --data
+    data = data if data == "digits" else str(Path(data).resolve())
     dataset = load_dataset(data, 32)  # here only its name, classes and split matter
     splits(dataset)
     folder = Path(spec.checkpoints) if spec.checkpoints else shipped_checkpoints()

@@ -40,7 +40,7 @@ def sweep_report(spec, target, engine: dict, rows: list[dict], seconds: float) -
         "target": target.name,
         "board": target.board,
         "budgets": {"ram_bytes": target.ram_bytes, "flash_bytes": target.flash_bytes},
-        "data": spec.build.data,
+        "data": spec.build.data_spec,
         "alphas": list(spec.alphas),
         "resolutions": list(spec.resolutions),
         "epochs": spec.epochs,

@@ -188,3 +188,18 @@ def float_predictions(float_model, data: Dataset, count: int) -> np.ndarray | No
     if logits.ndim != 2 or logits.shape[1] < 2:
         return None
     return np.argmax(logits, axis=1)
+
+
+def classifier_classes(candidate: int | None, tflite: bytes, data: Dataset) -> int | None:
+    """The class count when the model is a classifier: one output of K >= 2 scores
+    (``candidate``) that the data labels or that a SOFTMAX makes; None otherwise (an
+    autoencoder's 640 values are not 640 classes)."""
+    if candidate is None:
+        return None
+    if data.labels is not None:
+        return candidate
+    graph = read_tflite(tflite)
+    last = graph.producer(graph.outputs[0])
+    while last is not None and last.kind in ("DEQUANTIZE", "QUANTIZE", "RESHAPE"):
+        last = graph.producer(last.inputs[0])
+    return candidate if last is not None and last.kind == "SOFTMAX" else None

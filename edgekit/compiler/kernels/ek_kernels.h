@@ -5,7 +5,8 @@
  * with OpResolverType.BUILTIN_REF): the same integer accumulation, the same requantization and
  * rounding, the same saturating clamps. Where the reference kernel rescales in double precision
  * (FULLY_CONNECTED), the kernel reproduces that double rounding exactly with integers. They are
- * plain C99: no allocation, no floating point, int32_t accumulators. Everything a kernel needs
+ * plain C99: no allocation, no floating point (but in QUANTIZE and DEQUANTIZE of a model's float
+ * inputs and outputs), int32_t accumulators. Everything a kernel needs
  * from float scales (multipliers, shifts, exact double factors, clamp bounds) is precomputed on
  * the host by edgekit/compiler/fixedpoint.py.
  *
