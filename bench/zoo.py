@@ -3,7 +3,7 @@
     .venv/bin/python bench/zoo.py [--inputs N] [--models A,B] [--targets cortex-m4,...]
 
 For each zoo model and each of cortex-m4, cortex-m7 and cortex-m55: ``edgekit build --target T
---model FILE --force`` (the python API, into a temporary folder) and once more with ``--kernels
+--model FILE`` and no other option (the python API, into a temporary folder) and once more with ``--kernels
 ref``; then one table from each build's report.json: the model's operators, the instructions
 per inference on each board (QEMU -icount: retired instructions, a proxy for cycles, not a
 latency) with their ratio to the reference kernels' on the same board, arena and flash bytes
@@ -38,7 +38,7 @@ def build(model: Path, target: str, kernels: str, inputs: int, out: Path) -> dic
         target=target,
         model=ModelSpec(path=str(model)),
         validate_inputs=inputs,
-        compile=CompileOptions(force=True, kernels=kernels),
+        compile=CompileOptions(kernels=kernels),
     )
     try:
         edgekit_build(config, out, quiet=True)
