@@ -5,11 +5,11 @@
 For each zoo model and each of cortex-m4, cortex-m7 and cortex-m55: ``edgekit build --target T
 --model FILE`` and no other option (the python API, into a temporary folder) and once more with
 ``--kernels ref``; then one table from each build's report.json: the model's operators, the
-instructions per inference on each board (QEMU -icount: retired instructions, a proxy for cycles, not a
-latency) with their ratio to the reference kernels' on the same board, arena and flash bytes
-(one figure when every board gives the same, else the smallest and the largest), and whether N
-inputs matched TFLite's reference kernels bit for bit on every board. A model that does not
-build on a board says why, in one line, under its row.
+instructions per inference on each board (QEMU -icount: retired instructions, a proxy for
+cycles, not a latency) with their ratio to the reference kernels' on the same board, arena and
+flash bytes (one figure when every board gives the same, else the smallest and the largest), and
+whether N inputs matched TFLite's reference kernels bit for bit on every board. A model that
+does not build on a board says why, in one line, under its row.
 """
 
 import argparse
