@@ -109,42 +109,96 @@ int main(int argc, char **argv)
 """
 
 
-def test_two_models_with_their_own_prefixes_link_into_one_program(made, tmp_path):
-    """--prefix: two models' C folders in one program (sanitized), each bit-exact; the kernel
-    files they share are the same files."""
-    host = load_target("host")
-    folder = tmp_path / "src"
+# The same on a Cortex-M board, through semihosting.
+TWO_MODELS_FIRMWARE = """#include "ad.h"
+#include "ek_board.h"
+#include "kws.h"
+
+int main(void)
+{
+    int file = ek_open_input(EK_INPUT_FILE);
+    if (file < 0 || ek_read(file, kws_input(0), (size_t)kws_input_bytes(0)) != 0 ||
+        ek_read(file, ad_input(0), (size_t)ad_input_bytes(0)) != 0)
+        return 1;
+    ek_close(file);
+    kws_run();
+    ad_run();
+    file = ek_open_output(EK_OUTPUT_FILE);
+    if (file < 0 || ek_write(file, kws_output(0), (size_t)kws_output_bytes(0)) != 0 ||
+        ek_write(file, ad_output(0), (size_t)ad_output_bytes(0)) != 0)
+        return 3;
+    ek_close(file);
+    return 0;
+}
+"""
+
+
+def two_models(made, folder, target):
+    """The C of kws_ds_cnn (prefix kws) and ad_autoencoder (prefix ad) in one folder, for
+    ``target``'s kernels; each model's .tflite by prefix."""
     models = {}
     for prefix, name in (("kws", "kws_ds_cnn"), ("ad", "ad_autoencoder")):
         tflite = made(name).read_bytes()
         graph, _ = without_shape_computations(read_tflite(tflite))
-        cmodel = generate_c(graph, select_kernels(graph, host, "auto"), prefix=prefix)
+        cmodel = generate_c(graph, select_kernels(graph, target, "auto"), prefix=prefix)
         for file, text in cmodel.files.items():
             existing = folder / file
             assert not existing.exists() or existing.read_text() == text, file
         write_c_folder(cmodel, folder)
         models[prefix] = tflite
-    for extra in ("main_semihosting.c",):
-        (folder / extra).unlink()
-    (folder / "main.c").write_text(TWO_MODELS_MAIN)
-    binary = build_host(folder, tmp_path / "bin", sanitize=True)
+    (folder / "main_semihosting.c").unlink()
+    (folder / "main.c").unlink()
+    return models
 
+
+def two_model_rows(models, count):
+    """Seeded int8 inputs for both models, each sample kws's bytes then ad's; and each
+    model's own rows."""
     rng = np.random.default_rng(5)
-    signatures = {p: Signature.of(t) for p, t in models.items()}
-    rows = {
-        p: s.pack([rng.integers(-128, 128, (3, *s.inputs[0].sample_shape)).astype(np.int8)])
-        for p, s in signatures.items()
-    }
+    rows = {}
+    for prefix, tflite in models.items():
+        port = Signature.of(tflite).inputs[0]
+        rows[prefix] = Signature.of(tflite).pack(
+            [rng.integers(-128, 128, (count, *port.sample_shape)).astype(np.int8)]
+        )
+    return np.concatenate([rows["kws"], rows["ad"]], axis=1), rows
+
+
+def assert_both_bit_exact(outputs, models, rows):
+    kws_bytes = Signature.of(models["kws"]).output_bytes
+    for prefix, got in (("kws", outputs[:, :kws_bytes]), ("ad", outputs[:, kws_bytes:])):
+        np.testing.assert_array_equal(got, reference(models[prefix], rows[prefix]).outputs)
+
+
+def test_two_models_with_their_own_prefixes_link_into_one_program(made, tmp_path):
+    """--prefix: two models' C folders in one program (sanitized), each bit-exact; the kernel
+    files they share are the same files."""
     from edgekit.backends.c import run_host
 
-    both = run_host(binary, np.concatenate([rows["kws"], rows["ad"]], axis=1))
-    kws_bytes = signatures["kws"].output_bytes
-    np.testing.assert_array_equal(
-        both.outputs[:, :kws_bytes], reference(models["kws"], rows["kws"]).outputs
-    )
-    np.testing.assert_array_equal(
-        both.outputs[:, kws_bytes:], reference(models["ad"], rows["ad"]).outputs
-    )
+    folder = tmp_path / "src"
+    models = two_models(made, folder, load_target("host"))
+    (folder / "main.c").write_text(TWO_MODELS_MAIN)
+    binary = build_host(folder, tmp_path / "bin", sanitize=True)
+    both, rows = two_model_rows(models, 3)
+    assert_both_bit_exact(run_host(binary, both).outputs, models, rows)
+
+
+@pytest.mark.parametrize("target", ["cortex-m7", "cortex-m55"])
+def test_two_models_run_in_one_cortex_m_firmware(made, tmp_path, target):
+    """The same two models with the board's fast kernels, linked into one firmware with the
+    kernel files once, run in QEMU: both bit-exact."""
+    from edgekit.platforms.qemu import boards_dir, build_firmware, run_firmware
+
+    board = load_target(target)
+    folder = tmp_path / "src"
+    models = two_models(made, folder, board)
+    (folder / "main_semihosting.c").write_text(TWO_MODELS_FIRMWARE)
+    sources = sorted(folder.glob("*.c"))
+    fw = build_firmware(sources, [folder, boards_dir()], board, tmp_path / "fw")
+    both, rows = two_model_rows(models, 2)
+    outputs = [run_firmware(fw, board, row.tobytes()).output for row in both]
+    outputs = np.stack([np.frombuffer(o, np.int8) for o in outputs])
+    assert_both_bit_exact(outputs, models, rows)
 
 
 def test_a_bad_prefix_is_refused_in_one_line(cli):
