@@ -21,7 +21,7 @@ class TVMBackend(RunnerBackend):
 
     name = "tvm"
     # TVM's TFLite frontend turns each int8 op into dequantize -> float op -> quantize.
-    precision = "float32-simulated int8 (int8 in/out; TVM's TFLite frontend dequantizes)"
+    precision = "float32-simulated int8 (TVM's TFLite frontend dequantizes each op)"
     packages = {"arm64": ("apache-tvm==0.27.*", "numpy<2.4")}  # no armv7l wheels on PyPI
     runner, requirements = "run_tvm.py", "apache-tvm==0.27.*\nnumpy"
 
