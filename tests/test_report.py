@@ -313,7 +313,7 @@ def test_markdown_headline_shows_float_and_int8_figures():
     assert "**Gate: PASSED**" in md
     assert "Raspberry Pi 4 Model B (4 GB)" in md
     assert "parameters 2,236,682; MACs 300,000,000; weights digits; source built-in" in md
-    assert "digits; calibration images 128; evaluation images 359" in md
+    assert "digits; calibration samples 128; evaluation samples 359" in md
 
 
 def test_markdown_lists_the_ten_worst_layers_worst_first():
@@ -404,7 +404,7 @@ def test_int8_only_report_says_what_was_not_measured():
         assert not re.search(r"\bNone\b|\bnan\b|\bNaN\b", text)
     assert "| Top-1 | not measured | 96.38% |" in md
     assert "| Top-1 drop | — | not measured |" in md
-    assert "MobileNetV2 @224, 10 classes" in md
+    assert "MobileNetV2 224x224x3, 10 classes" in md
     assert "parameters not measured; MACs not measured" in md
     assert "Gate: not checked" in md
     assert "## Validation" not in md and "## Skipped data files" not in md

@@ -138,12 +138,18 @@ def report_sections(report: dict) -> list[Section]:
 
 
 def title(report: dict) -> str:
-    """'edgekit report: MobileNetV2 1.0@224, 10 classes on rpi4'."""
+    """'edgekit report: MobileNetV2 1.0@224, 10 classes on rpi4'; a user's model by its
+    inputs: 'edgekit report: kws 49x10x1, 12 classes on cortex-m7'."""
     model = report["model"]
     name = _DISPLAY_NAMES.get(model["name"], model["name"])
     alpha, resolution = model["alpha"], model["resolution"]
-    shape = f"{float(alpha)}@{resolution}" if alpha is not None else f"@{resolution}"
-    return f"edgekit report: {name} {shape}, {model['classes']} classes on {report['target']}"
+    if alpha is not None:
+        shape = f"{float(alpha)}@{resolution}"
+    else:
+        shapes = [p["shape"] for p in model.get("inputs", [])] or [model["input_shape"]]
+        shape = " and ".join("x".join(map(str, s)) for s in shapes)
+    classes = f", {model['classes']} classes" if model["classes"] else ""
+    return f"edgekit report: {name} {shape}{classes} on {report['target']}"
 
 
 def gate_summary(report: dict) -> tuple[str, str]:
@@ -172,8 +178,8 @@ def headline_facts(report: dict) -> list[tuple[str, str]]:
         f"weights {model['weights']}; source {model['source']}"
     )
     data_facts = (
-        f"{data['name']}; calibration images {fmt(data['calibration_samples'], 'd')}; "
-        f"evaluation images {fmt(data['eval_samples'], 'd')}"
+        f"{data['name']}; calibration samples {fmt(data['calibration_samples'], 'd')}; "
+        f"evaluation samples {fmt(data['eval_samples'], 'd')}"
     )
     return [
         ("Target", f"{report['target']} ({board})"),
