@@ -1,26 +1,26 @@
 import numpy as np
 import pytest
 
-from edgekit.validation.accuracy import SQNR_CAP_DB, _Stats, confusion, topk
+from edgekit.validation.accuracy import SQNR_CAP_DB, Stats, confusion, topk
 
 
 def test_sqnr_and_cosine_of_known_signals():
-    stats = _Stats()
+    stats = Stats()
     ref = np.ones(100)
     stats.add(ref, ref * 1.1)  # noise power is 1% of the signal's
     assert stats.sqnr_db() == pytest.approx(20.0)
     assert stats.cosine() == pytest.approx(1.0)
-    orthogonal = _Stats()
+    orthogonal = Stats()
     orthogonal.add(np.array([1.0, 0.0]), np.array([0.0, 1.0]))
     assert orthogonal.cosine() == pytest.approx(0.0)
     assert orthogonal.sqnr_db() == pytest.approx(10 * np.log10(1 / 2))
 
 
 def test_sqnr_edge_cases_are_capped_or_not_measured():
-    exact = _Stats()
+    exact = Stats()
     exact.add(np.arange(5.0), np.arange(5.0))
     assert exact.sqnr_db() == SQNR_CAP_DB
-    silent = _Stats()
+    silent = Stats()
     silent.add(np.zeros(4), np.ones(4))
     assert silent.sqnr_db() is None
 
@@ -28,7 +28,7 @@ def test_sqnr_edge_cases_are_capped_or_not_measured():
 def test_sqnr_accumulates_over_samples():
     rng = np.random.default_rng(0)
     a, b = rng.normal(size=(2, 50)), rng.normal(size=(2, 50))
-    whole, parts = _Stats(), _Stats()
+    whole, parts = Stats(), Stats()
     whole.add(a, a + 0.1 * b)
     for i in range(2):
         parts.add(a[i], a[i] + 0.1 * b[i])

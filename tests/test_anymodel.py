@@ -41,6 +41,7 @@ def test_zoo_model_builds_bit_exact_with_no_option(name, target, made, cli, tmp_
     report = json.loads((out / "report.json").read_text())
     (row,) = [r for r in report["validation"] if r["backend"] == "c"]
     assert row["bit_exact"] and row["inputs"] == 20 and row["max_abs_diff"] == 0
+    assert [o["sqnr_db"] for o in row["outputs"]] == [200.0] * len(report["model"]["outputs"])
     assert report["dataset"]["name"] == "generated"
     assert report["accuracy"]["int8_top1"] is None
     assert report["accuracy"]["absent"].startswith("generated inputs")
@@ -225,6 +226,9 @@ def test_data_of_the_models_input_shapes_gives_accuracy_with_labels(made, cli, t
     assert report["accuracy"]["absent"] is None
     assert 0 <= report["accuracy"]["int8_top1"] <= 1
     assert report["dataset"]["origin"] == str(data)
+    litert = next(r for r in report["validation"] if r["backend"] == "litert")
+    (output,) = litert["outputs"]  # LiteRT's optimized kernels against the reference ones
+    assert output["sqnr_db"] > 20 and output["cosine"] > 0.99
 
 
 def test_data_of_another_shape_is_a_one_line_error(made, cli, tmp_path):

@@ -33,7 +33,7 @@ def _dot(a: np.ndarray, b: np.ndarray) -> float:
 
 
 @dataclass
-class _Stats:
+class Stats:
     """Running sums for SQNR and cosine between a reference and a test signal."""
 
     signal: float = 0.0
@@ -81,9 +81,9 @@ class Comparison:
     int8_outputs: list[np.ndarray]
     labels: np.ndarray | None
     ports: tuple = ()  # the int8 model's outputs (``edgekit.signature.Port``)
-    logits: _Stats | None = None
-    outputs: list[_Stats] = field(default_factory=list)  # float against int8, per output
-    layers: dict[str, _Stats] = field(default_factory=dict)
+    logits: Stats | None = None
+    outputs: list[Stats] = field(default_factory=list)  # float against int8, per output
+    layers: dict[str, Stats] = field(default_factory=dict)
     pairs: list[LayerPair] = field(default_factory=list)
 
 
@@ -162,9 +162,9 @@ def evaluate_int8(
         [[] for _ in ports],
         data.labels,
         ports=ports,
-        logits=_Stats() if logits else None,
-        outputs=[_Stats() for _ in ports],
-        layers={p.name: _Stats() for p in pairs},
+        logits=Stats() if logits else None,
+        outputs=[Stats() for _ in ports],
+        layers={p.name: Stats() for p in pairs},
         pairs=pairs,
     )
     tensors = [p.tensor for p in pairs]

@@ -15,6 +15,7 @@ from edgekit.isolated import ChildDied, Isolated
 from edgekit.platforms.targets import Target
 from edgekit.signature import Signature
 from edgekit.validation.aborts import explain
+from edgekit.validation.accuracy import Stats, real
 
 REFERENCE = "LiteRT BUILTIN_REF (TFLite reference kernels)"
 REFERENCE_INTERPRETER = "the reference interpreter (LiteRT BUILTIN_REF)"
@@ -90,6 +91,7 @@ def compare_outputs(
         "inputs": int(len(ref.inputs)),
         "bit_exact": bool(exact),
         "max_abs_diff": int(largest) if integers else float(largest),
+        "outputs": [output_row(port, g, w) for port, g, w in zip(signature.outputs, got, want)],
         "top1_agreement": (
             float(np.mean(predicted == np.argmax(want[0], axis=1))) if classifier else None
         ),
@@ -114,6 +116,19 @@ def compare_outputs(
         row["layers_compared"] = len(ref.layers)
         row["first_differing_layer"] = None if first is None else layer_names[first]
     return row
+
+
+def output_row(port, got: np.ndarray, want: np.ndarray) -> dict:
+    """One output against the reference's, in real numbers (dequantized where int8)."""
+    got, want = real(port, got), real(port, want)
+    stats = Stats()
+    stats.add(want, got)
+    return {
+        "name": port.name,
+        "max_abs_diff": float(np.abs(got - want).max(initial=0.0)),
+        "sqnr_db": stats.sqnr_db(),
+        "cosine": stats.cosine(),
+    }
 
 
 def benchmark(run: RunOutput, backend: str, macs: int | None, layer_names: list[str]) -> dict:
