@@ -133,6 +133,10 @@ def load_samples(spec: str | None, shapes: Sequence[tuple[int, ...]], grids=None
     if spec is None:
         return generated(shapes, grids)
     path = Path(spec)
+    if spec != "digits" and not path.exists():
+        raise EdgekitError(
+            f"data '{spec}' not found; pass 'digits', an ImageFolder directory or an .npz file"
+        )
     if path.suffix == ".npz" and path.is_file():
         arrays = _npz_arrays(path, shapes)
         if arrays is not None:
