@@ -68,7 +68,7 @@ class CBackend(BaseBackend):
             "arena_lower_bound": cmodel.plan.lower_bound,
             "peak_layer": cmodel.plan.peak_layer,
             "weight_bytes": cmodel.weight_bytes,
-            "in_place_ops": len(cmodel.plan.in_place),
+            "in_place_ops": len({p.op for p in cmodel.plan.in_place}),
             "layers": list(cmodel.layers),
             "layer_ops": [origin[i] for i in cmodel.layer_ops],
             "layer_bytes": list(cmodel.layer_bytes),

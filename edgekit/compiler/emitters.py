@@ -441,25 +441,26 @@ def pad(ctx: Emit, op: Op) -> None:
 
 def concatenation(ctx: Emit, op: Op) -> None:
     """One copy per input into its place in each output row (the rows being the dimensions
-    before the axis)."""
+    before the axis), but for an input the planner already put there
+    (``planner.concatenation_in_place``): int8, so its place is ``start`` bytes in."""
     out = ctx.tensor(op.outputs[0])
     axis = op.options.get("axis", 0) % len(out.shape)
     outer, inner = int(np.prod(out.shape[:axis])), int(np.prod(out.shape[axis + 1 :]))
     start = 0
     for k, index in enumerate(op.inputs):
         row = ctx.tensor(index).shape[axis] * inner
-        fields = {
-            "outer": outer,
-            "input_row": row,
-            "output_row": out.shape[axis] * inner,
-            "output_start": start,
-        }
-        params = ctx.struct(
-            "ek_concatenation_params", f"{ctx.prefix}_op{op.index}_input{k}_params", fields
-        )
-        ctx.calls.append(
-            ctx.call(op, f"&{params}", ctx.pointer(index, True), ctx.pointer(op.outputs[0]))
-        )
+        if outer > 1 or ctx.offset(index) != ctx.offset(op.outputs[0]) + start:
+            fields = {
+                "outer": outer,
+                "input_row": row,
+                "output_row": out.shape[axis] * inner,
+                "output_start": start,
+            }
+            name = f"{ctx.prefix}_op{op.index}_input{k}_params"
+            params = ctx.struct("ek_concatenation_params", name, fields)
+            ctx.calls.append(
+                ctx.call(op, f"&{params}", ctx.pointer(index, True), ctx.pointer(op.outputs[0]))
+            )
         start += row
 
 

@@ -72,6 +72,7 @@ from edgekit.compiler.oprules import (
 from edgekit.compiler.planner import (
     InPlaceRule,
     alias,
+    concatenation_in_place,
     depthwise_in_place,
     elementwise_in_place,
 )
@@ -437,7 +438,10 @@ OPS: dict[str, OpKind] = {
         inputs=(1, 1 << 16),
         layers="Concatenate",
         emit=emitters.concatenation,
-        variants=(Variant("concatenation_ref", ("ek_concatenation.c",)),),
+        # no copy where the planner puts each input in its place (planner.concatenation_in_place)
+        variants=(
+            Variant("concatenation_ref", ("ek_concatenation.c",), in_place=concatenation_in_place),
+        ),
     ),
     "RESIZE_NEAREST_NEIGHBOR": OpKind(
         rules=(resize_shapes,),

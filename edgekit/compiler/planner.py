@@ -10,11 +10,17 @@ window has already passed. Each op's rule comes from its kernel variant (``rules
 variant with another loop order brings its own), and a variant that needs scratch memory during
 its op gets it in the arena too (``scratch``). An op that only reinterprets bytes (RESHAPE,
 SQUEEZE, EXPAND_DIMS) is an alias: its output is its input's bytes under another shape, placed
-before any other pair, the shared bytes kept for as long as either tensor is read.
+before any other pair, the shared bytes kept for as long as either tensor is read. A
+concatenation whose inputs each fill one stretch of its output is an alias of all of them:
+each input is placed in its stretch, where its producer writes it, and the concatenation
+writes nothing. Aliases that would put a tensor at two places, or two tensors that kernels
+write on the same bytes, are refused (the op then copies), and no op writes in place over a
+group of tensors that several kernels write.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -167,7 +173,31 @@ def alias(graph: Graph, op: Op, spans) -> InPlace | None:
     return InPlace(op.index, src, op.outputs[0], 0, alias=True)
 
 
-InPlaceRule = Callable[[Graph, Op, dict], "InPlace | None"]
+def concatenation_in_place(graph: Graph, op: Op, spans) -> tuple[InPlace, ...] | None:
+    """CONCATENATION where every dimension before the axis is 1: each input is one stretch of
+    the output, so the output is its inputs' bytes side by side, written by their producers.
+    Not for a constant, a graph input or output, an input given twice, or a stretch that would
+    start off a word boundary (every buffer starts on one)."""
+    out = op.outputs[0]
+    shape = graph.tensor(out).shape
+    axis = op.options.get("axis", 0) % len(shape)
+    inputs = op.inputs
+    if math.prod(shape[:axis]) != 1 or len(set(inputs)) != len(inputs):
+        return None
+    if any(
+        graph.tensor(t).data is not None or t in graph.inputs or t in graph.outputs for t in inputs
+    ):
+        return None
+    ties, start = [], 0
+    for t in inputs:
+        if start % ALIGN:
+            return None
+        ties.append(InPlace(op.index, t, out, start, alias=True))
+        start += tensor_bytes(graph, t)
+    return tuple(ties)
+
+
+InPlaceRule = Callable[[Graph, Op, dict], "InPlace | tuple[InPlace, ...] | None"]
 
 
 # ---------------------------------------------------------------- placement
@@ -191,13 +221,16 @@ def plan_memory(
         sizes[scratch_id(op_index)] = n
     by_index = {op.index: op for op in graph.ops}  # a reduced graph keeps the ops' indices
     rules = {op.index: rule for op in graph.ops if (rule := (rules or {}).get(op.index))}
-    found = {i: rule(graph, by_index[i], spans) for i, rule in rules.items()}
-    aliases = tuple(p for p in found.values() if p is not None and p.alias)
+    found = {i: _ties(rule(graph, by_index[i], spans)) for i, rule in rules.items()}
+    aliases = _sound_aliases(spans, sizes, found)
+    shared = _shared(spans, aliases)
     spans = _alias_spans(graph, spans, aliases)
     pairs = [
         pair
         for i, rule in rules.items()
-        if not (found[i] and found[i].alias) and (pair := rule(graph, by_index[i], spans))
+        if not any(p.alias for p in found[i])
+        and (pair := rule(graph, by_index[i], spans))
+        and not {pair.input, pair.output} & shared
     ]
     shown = {t: span for t, span in spans.items() if t not in {p.output for p in aliases}}
     bound, peak = _lower_bound(graph, shown, sizes)
@@ -213,19 +246,53 @@ def plan_memory(
     return MemoryPlan(buffers, arena, bound, peak, graph.layer_name(peak_op), used)
 
 
+def _ties(found: InPlace | tuple[InPlace, ...] | None) -> tuple[InPlace, ...]:
+    """A rule's answer as a tuple: none, one pair, or a concatenation's pairs."""
+    if found is None:
+        return ()
+    return found if isinstance(found, tuple) else (found,)
+
+
+def _sound_aliases(spans: dict, sizes: dict, found: dict) -> tuple[InPlace, ...]:
+    """The alias pairs of ``found``, op by op, less those of an op that would make them
+    unsound (``_sound``): that op then keeps its own bytes and copies."""
+    kept: tuple[InPlace, ...] = ()
+    for ties in found.values():
+        ties = tuple(p for p in ties if p.alias)
+        if ties and _sound(spans, sizes, kept + ties):
+            kept += ties
+    return kept
+
+
+def _sound(spans: dict, sizes: dict, aliases: tuple[InPlace, ...]) -> bool:
+    """Whether ``aliases`` put each tensor at one place in its group and keep the bytes that
+    different kernels write apart (two concatenations of one tensor could put their other
+    inputs on the same bytes)."""
+    group_of: dict[int, dict[int, int]] = {t: {t: 0} for t in spans}
+    if not all([_tie(group_of, p) for p in aliases]):
+        return False
+    derived = {p.output for p in aliases}
+    for g in {id(g): g for g in group_of.values()}.values():
+        written = sorted((rel, rel + aligned(sizes[t])) for t, rel in g.items() if t not in derived)
+        if any(lo < end for (_, end), (lo, _) in zip(written, written[1:])):
+            return False
+    return True
+
+
+def _shared(spans: dict, aliases: tuple[InPlace, ...]) -> set[int]:
+    """The tensors of alias groups that more than one kernel writes (a concatenation's):
+    the other in-place rules see one tensor's bytes, not a group's, so none applies to them."""
+    derived = {p.output for p in aliases}
+    return {t for g in _groups(spans, aliases) if sum(t not in derived for t in g) > 1 for t in g}
+
+
 def _alias_spans(graph: Graph, spans: dict, aliases: tuple[InPlace, ...]) -> dict:
     """``spans`` with each tensor of an alias group live from the group's first op to its last
     (past the last op when one of them is a graph output), so that no op writes over bytes
     another name still reads."""
-    root = {}
-    for p in aliases:
-        root[p.output] = root.get(p.input, p.input)
-    groups: dict[int, list[int]] = {}
-    for t in spans:
-        groups.setdefault(root.get(t, t), []).append(t)
     end = graph.ops[-1].index + 1 if graph.ops else 0
     merged = dict(spans)
-    for members in groups.values():
+    for members in _groups(spans, aliases):
         if len(members) > 1:
             first = min(spans[t][0] for t in members)
             last = max(spans[t][1] for t in members)
@@ -244,20 +311,27 @@ def _groups(spans: dict, pairs: tuple[InPlace, ...]) -> list[dict[int, int]]:
     """Tensors tied together by in-place pairs, each with its offset relative to the group."""
     group_of: dict[int, dict[int, int]] = {t: {t: 0} for t in spans}
     for p in pairs:
-        a, b = group_of[p.input], group_of[p.output]
-        if a is b:
-            continue
-        # place b so that output sits delta bytes before input
-        shift = a[p.input] - p.delta - b[p.output]
-        for t, rel in b.items():
-            a[t] = rel + shift
-            group_of[t] = a
+        # aliases are sound (_sound_aliases); another pair already in its group is skipped
+        _tie(group_of, p)
     unique = {id(g): g for g in group_of.values()}.values()
     normalized = []
     for g in unique:
         low = min(g.values())
         normalized.append({t: rel - low for t, rel in g.items()})
     return normalized
+
+
+def _tie(group_of: dict[int, dict[int, int]], p: InPlace) -> bool:
+    """Put ``p.output`` ``p.delta`` bytes before ``p.input`` in one group; False when they are
+    already in one group at other places (the group is left as it was)."""
+    a, b = group_of[p.input], group_of[p.output]
+    shift = a[p.input] - p.delta - b[p.output]
+    if a is b:
+        return shift == 0
+    for t, rel in b.items():
+        a[t] = rel + shift
+        group_of[t] = a
+    return True
 
 
 def _place(exact: dict, spans: dict, pairs, order: str) -> dict[int, Buffer]:
