@@ -56,10 +56,6 @@ class Signature:
         )
 
     @property
-    def input_bytes(self) -> int:
-        return sum(p.nbytes for p in self.inputs)
-
-    @property
     def output_bytes(self) -> int:
         return sum(p.nbytes for p in self.outputs)
 
@@ -88,9 +84,6 @@ class Signature:
         """A runner's outputs (one row of bytes per sample) as one (N, *sample shape) array
         per output, of its type."""
         return _unpack(self.outputs, raw)
-
-    def unpack_inputs(self, raw: np.ndarray) -> list[np.ndarray]:
-        return _unpack(self.inputs, raw)
 
 
 def keras_order(ports: Sequence[Port], count: int) -> list[int]:
