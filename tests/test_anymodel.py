@@ -202,6 +202,21 @@ def test_two_models_run_in_one_cortex_m_firmware(made, tmp_path, target):
     assert_both_bit_exact(outputs, models, rows)
 
 
+def test_patches_on_a_model_whose_first_op_cannot_be_patched_say_why(made):
+    """detector_head starts with the QUANTIZE of its float input: --patches auto keeps it
+    layer by layer; a grid asked for says why it cannot run."""
+    from edgekit.compiler.patches import plan_patches
+    from edgekit.config import CompileOptions
+    from edgekit.errors import EdgekitError
+
+    graph, _ = without_shape_computations(read_tflite(made("detector_head").read_bytes()))
+    kernels = select_kernels(graph, load_target("cortex-m7"), "auto")
+    assert plan_patches(graph, kernels, CompileOptions()) is None
+    with pytest.raises(EdgekitError) as err:
+        plan_patches(graph, kernels, CompileOptions(patches="2x2"))
+    assert "QUANTIZE" in str(err.value) and "does not run on a part of its input" in str(err.value)
+
+
 def test_a_bad_prefix_is_refused_in_one_line(cli):
     code, _, err = cli("build", "--target", "host", "--prefix", "Model-1")
     assert code == 2 and "--prefix" in err and "C identifier" in err

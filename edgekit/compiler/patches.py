@@ -463,6 +463,8 @@ def plan_patches(
     search = _Search(graph, kernels)
     limit = search.plain_work * (1 + budget)
     found, reasons = [], []
+    if not cuts:  # not even the first op can be a stage: say why
+        reasons.append(cut_problem(graph, 0) or "no op can end a patch stage")
     for c in cuts:
         h, w, _ = _spatial(graph.tensor(graph.ops[c].outputs[0]))
         grids = [grid] if grid else [
