@@ -93,6 +93,15 @@ class Emit:
         kind = f"const {ctype} *" if const else f"{ctype} *"
         return f"({kind})(arena.bytes + {self.offset(index)})"
 
+    def operand(self, op: Op, k: int) -> str:
+        """Input ``k`` of ``op`` as a kernel argument: its arena pointer, or for a constant
+        (a binary op's or a matrix product's other operand) its int8 values as const data."""
+        index = op.inputs[k]
+        if self.tensor(index).data is None:
+            return self.pointer(index, True)
+        values = np.asarray(self.graph.constant(index))
+        return self.data(f"{self.prefix}_op{op.index}_input{k}", "int8_t", values)
+
     def call(self, op: Op, *args: str) -> str:
         """The call of the op's kernel variant with ``args``, then its scratch memory when the
         variant needs some."""
@@ -321,14 +330,8 @@ def binary(ctx: Emit, op: Op) -> None:
         ]
     fields.update(_binary_arithmetic(op, a, b, out))
     params = ctx.struct("ek_binary_params", f"{ctx.prefix}_op{op.index}_params", fields)
-    inputs = []
-    for k, index in enumerate(op.inputs[:2]):
-        if ctx.tensor(index).data is None:
-            inputs.append(ctx.pointer(index, True))
-        else:
-            values = np.asarray(ctx.graph.constant(index))
-            inputs.append(ctx.data(f"{ctx.prefix}_op{op.index}_input{k}", "int8_t", values))
-    ctx.calls.append(ctx.call(op, f"&{params}", *inputs, ctx.pointer(op.outputs[0])))
+    operands = (ctx.operand(op, 0), ctx.operand(op, 1))
+    ctx.calls.append(ctx.call(op, f"&{params}", *operands, ctx.pointer(op.outputs[0])))
 
 
 def _f32(value: float) -> float:
@@ -775,11 +778,5 @@ def batch_matmul(ctx: Emit, op: Op) -> None:
         "output_offset": z_out,
     }
     params = ctx.struct("ek_batch_matmul_params", f"{ctx.prefix}_op{op.index}_params", fields)
-    operands = []
-    for k, index in enumerate(op.inputs[:2]):
-        if ctx.tensor(index).data is None:
-            operands.append(ctx.pointer(index, True))
-        else:
-            values = np.asarray(ctx.graph.constant(index))
-            operands.append(ctx.data(f"{ctx.prefix}_op{op.index}_input{k}", "int8_t", values))
+    operands = (ctx.operand(op, 0), ctx.operand(op, 1))
     ctx.calls.append(ctx.call(op, f"&{params}", *operands, ctx.pointer(op.outputs[0])))
