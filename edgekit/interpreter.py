@@ -91,11 +91,17 @@ class Runner:
 
 @dataclass(frozen=True)
 class Quantization:
+    """A per-tensor grid: real = scale * (q - zero_point), q of ``dtype`` (int8, or int16 for
+    16x8 activations)."""
+
     scale: float
     zero_point: int
+    dtype: str = "int8"
 
     def quantize(self, x: np.ndarray) -> np.ndarray:
-        return np.clip(np.round(x / self.scale) + self.zero_point, -128, 127).astype(np.int8)
+        limits = np.iinfo(self.dtype)
+        q = np.round(x / self.scale) + self.zero_point
+        return np.clip(q, limits.min, limits.max).astype(self.dtype)
 
     def dequantize(self, q: np.ndarray) -> np.ndarray:
         return (q.astype(np.float32) - self.zero_point) * np.float32(self.scale)
@@ -105,4 +111,4 @@ def io_quantization(detail: dict) -> Quantization:
     scale, zero_point = detail["quantization"]
     if scale == 0:
         raise EdgekitError(f"tensor {detail['name']} is not quantized; pass an int8 .tflite model")
-    return Quantization(float(scale), int(zero_point))
+    return Quantization(float(scale), int(zero_point), np.dtype(detail["dtype"]).name)

@@ -101,8 +101,9 @@ def keras_order(ports: Sequence[Port], count: int) -> list[int]:
 
 def _port(detail: dict) -> Port:
     scale, zero_point = detail["quantization"]
-    quant = Quantization(float(scale), int(zero_point)) if scale else None
     dtype = np.dtype(detail["dtype"]).name
+    grid = dtype if dtype in ("int8", "int16") else "int8"  # a float port's grid is its QUANTIZE's
+    quant = Quantization(float(scale), int(zero_point), grid) if scale else None
     return Port(detail["name"], tuple(int(d) for d in detail["shape"]), dtype, quant)
 
 

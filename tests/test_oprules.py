@@ -292,7 +292,7 @@ def _collapsed_logits(g):
 CASES = {
     "supported_kind": _unsupported_kind,
     "operand_count": _missing_input,
-    "int8_activations": _float_activations,
+    "activation_types": _float_activations,
     "static_batch_one": _batch_two,
     "fused_activation": lambda g: _edit_options(g["ok"], "ADD", activation="TANH"),
     "int8_weights": _weights_zero_point,
@@ -403,7 +403,7 @@ def test_activations_with_a_bad_zero_point_or_per_channel_scales_are_refused(gra
     for quant in (_quant(0.1, 200), Quant(np.array([0.1, 0.2]), np.array([0, 0]), 3)):
         graph, index = _edit_output(ok, "ADD", quant=quant)
         failure = check_op(graph, graph.ops[index], target)[-1]
-        assert failure.rule == "int8_activations" and not failure.ok
+        assert failure.rule == "activation_types" and not failure.ok
 
 
 # ---------------------------------------------------------------- the document

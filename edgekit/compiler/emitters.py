@@ -54,7 +54,21 @@ def c_float(value) -> str:
     return float(np.float32(value)).hex() + "f"
 
 
-_NP = {"int8_t": np.int8, "int32_t": np.int32, "int64_t": np.int64, "float": np.float32}
+_NP = {
+    "int8_t": np.int8,
+    "int16_t": np.int16,
+    "int32_t": np.int32,
+    "int64_t": np.int64,
+    "float": np.float32,
+}
+# the C type of each tensor type the kernels read or write
+C_TYPES = {
+    "int8": "int8_t",
+    "int16": "int16_t",
+    "float32": "float",
+    "int32": "int32_t",
+    "int64": "int64_t",
+}
 
 
 @dataclass
@@ -75,6 +89,7 @@ class Emit:
     row_loop: bool = False
     weight_bytes: int = 0
     base: int = 0  # arena offset of ``plan``'s offset 0 (a patch plan's area; 0 otherwise)
+    state: dict[int, int] = field(default_factory=dict)  # state tensor -> offset in ``state``
     _structs: dict[str, dict] = field(default_factory=dict)
     _data: set[str] = field(default_factory=set)
 
@@ -89,9 +104,16 @@ class Emit:
         return self.base + self.plan.offset(index)
 
     def pointer(self, index: int, const: bool = False, ctype: str = "int8_t") -> str:
-        """The arena pointer of an activation tensor (of ``ctype`` elements)."""
+        """The arena pointer of an activation tensor (of ``ctype`` elements), or the state
+        area's of a recurrent layer's state tensor."""
         kind = f"const {ctype} *" if const else f"{ctype} *"
+        if index in self.state:
+            return f"({kind})(state.bytes + {self.state[index]})"
         return f"({kind})(arena.bytes + {self.offset(index)})"
+
+    def ctype(self, index: int) -> str:
+        """A tensor's C element type (int8_t, int16_t, ...)."""
+        return C_TYPES[self.tensor(index).dtype]
 
     def operand(self, op: Op, k: int) -> str:
         """Input ``k`` of ``op`` as a kernel argument: its arena pointer, or for a constant

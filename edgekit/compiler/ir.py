@@ -600,24 +600,29 @@ def op_macs(graph: Graph, op: Op) -> int:
     return 0
 
 
+GRIDS = ("int8", "int16")  # the integer types activations are quantized to
+
+
 def input_grids(graph: Graph) -> list[tuple[str, Quantization] | None]:
-    """For each graph input, (its type, the int8 grid its values are read on): an int8 input's
-    own quantization, or the quantization of the QUANTIZE op that reads a float input; None
-    where there is neither. Generated inputs are spread over these grids."""
+    """For each graph input, (its type, the int8 or int16 grid its values are read on): an
+    int8 or int16 input's own quantization, or the quantization of the QUANTIZE op that reads a
+    float input; None where there is neither. Generated inputs are spread over these grids."""
     grids: list[tuple[str, Quantization] | None] = []
     for index in graph.inputs:
         tensor = graph.tensor(index)
         quant = tensor.quant
-        if tensor.dtype != "int8":
+        grid = tensor.dtype
+        if tensor.dtype not in GRIDS:
             readers = graph.consumers(index)
             quant = None
             if readers and all(op.kind == "QUANTIZE" for op in readers):
                 out = graph.tensor(readers[0].outputs[0])
-                quant = out.quant if out.dtype == "int8" else None
+                quant, grid = (out.quant, out.dtype) if out.dtype in GRIDS else (None, None)
         if quant is None or not quant.per_tensor:
             grids.append(None)
             continue
-        grids.append((tensor.dtype, Quantization(float(quant.scale[0]), int(quant.zero_point[0]))))
+        scale, zero_point = float(quant.scale[0]), int(quant.zero_point[0])
+        grids.append((tensor.dtype, Quantization(scale, zero_point, grid)))
     return grids
 
 

@@ -107,7 +107,9 @@ class OpKind:
     ``layers`` the Keras layers that convert to it (for the docs); ``variants`` its kernels,
     best first, the reference last (none for an op the emitter writes without a kernel, whose
     in-place rule is then ``in_place``); ``outputs`` is (fewest, most) outputs; ``dtypes`` the
-    types besides int8 its activations may have (its own rules say which tensor has which).
+    types besides int8 its activations may have (its own rules say which tensor has which;
+    "int16" for an op with 16x8 kernels); ``mixed`` lets one op have int8 and int16 activations
+    (QUANTIZE between them, the recurrent ops' int16 cell state).
     """
 
     rules: tuple[Rule, ...]
@@ -119,6 +121,7 @@ class OpKind:
     in_place: InPlaceRule | None = None
     outputs: tuple[int, int] = (1, 1)
     dtypes: tuple[str, ...] = ()
+    mixed: bool = False
 
 
 # ---------------------------------------------------------------- the registry
@@ -538,22 +541,32 @@ def operand_count(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
     return ok, f"it has {len(op.inputs)} inputs and {len(op.outputs)} outputs"
 
 
-def int8_activations(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
+def activation_types(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
     """Activations are int8 with one positive scale and one zero point in [-128, 127] per
-    tensor (but ARG_MAX's indices and the float32 side of QUANTIZE and DEQUANTIZE).
+    tensor, or for 16x8 operators int16 with one positive scale and zero point 0; an op's
+    int8 and int16 activations are of one type, but for QUANTIZE and the recurrent ops, which
+    mix them (ARG_MAX's indices and the float32 side of QUANTIZE and DEQUANTIZE aside).
 
-    Quantize with the TFLite converter's full-integer int8 scheme (as 'edgekit quantize' does).
+    Quantize with the TFLite converter's full-integer int8 scheme (as 'edgekit quantize' does),
+    or 16x8 with --precision int16x8.
     """
+    kind, types = OPS[op.kind], set()
     for t in _activations(graph, op):
-        if t.dtype in OPS[op.kind].dtypes:  # the op's own rules check its other types
-            continue
-        if t.dtype != "int8":
+        quantized = t.dtype == "int8" or (t.dtype == "int16" and "int16" in kind.dtypes)
+        if not quantized:
+            if t.dtype in kind.dtypes:  # the op's own rules check its other types
+                continue
             return False, f"tensor '{short_name(t.name)}' is {t.dtype}"
+        types.add(t.dtype)
         q = t.quant
         if q is None or not q.per_tensor or q.zero_point.size != 1:
             return False, f"tensor '{short_name(t.name)}' has no single scale and zero point"
-        if not (np.isfinite(q.scale[0]) and q.scale[0] > 0 and -128 <= q.zero_point[0] <= 127):
-            return False, f"tensor '{short_name(t.name)}' has {quant_text(t)}"
+        low, high = (-128, 127) if t.dtype == "int8" else (0, 0)
+        scale, zero_point = q.scale[0], q.zero_point[0]
+        if not (np.isfinite(scale) and scale > 0 and low <= zero_point <= high):
+            return False, f"tensor '{short_name(t.name)}' ({t.dtype}) has {quant_text(t)}"
+    if len(types) > 1 and not kind.mixed:
+        return False, "its activations mix int8 and int16"
     return True, ""
 
 
@@ -576,7 +589,7 @@ def static_batch_one(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
 GENERIC_RULES: tuple[Rule, ...] = (
     supported_kind,
     operand_count,
-    int8_activations,
+    activation_types,
     static_batch_one,
 )
 

@@ -75,18 +75,27 @@ def tensor_bytes(graph: Graph, index: int) -> int:
     return t.size * DTYPE_BYTES[t.dtype]
 
 
+def state_tensors(graph: Graph) -> list[int]:
+    """The variable tensors (LSTM's and SVDF's state): kept outside the arena, from one run to
+    the next, in the order the ops first read them."""
+    found = [t for op in graph.ops for t in op.inputs if t >= 0 and graph.tensor(t).is_variable]
+    return list(dict.fromkeys(found))
+
+
 def aligned(n: int) -> int:
     """``n`` bytes rounded up to whole ALIGN-byte words."""
     return -(-n // ALIGN) * ALIGN
 
 
 def lifetimes(graph: Graph) -> dict[int, tuple[int, int]]:
-    """(first op, last op) of every tensor that needs arena memory."""
+    """(first op, last op) of every tensor that needs arena memory: not constants, and not the
+    state that recurrent ops keep from one run to the next (``state_tensors``: outside the
+    arena)."""
     last_op = graph.ops[-1].index
     spans: dict[int, list[int]] = {t: [0, 0] for t in graph.inputs}
     for op in graph.ops:
         for t in op.inputs:
-            if t >= 0 and graph.tensor(t).data is None:
+            if t >= 0 and graph.tensor(t).data is None and not graph.tensor(t).is_variable:
                 spans.setdefault(t, [op.index, op.index])[1] = op.index
         for t in op.outputs:
             spans.setdefault(t, [op.index, op.index])
@@ -139,7 +148,7 @@ def elementwise_in_place(graph: Graph, op: Op, spans) -> InPlace | None:
     for t in op.inputs:
         if (
             t >= 0
-            and graph.tensor(t).data is None
+            and t in spans
             and spans[t][1] == op.index
             and t not in graph.outputs
             and tensor_bytes(graph, t) == tensor_bytes(graph, out)

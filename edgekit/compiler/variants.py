@@ -39,7 +39,9 @@ def _no_scratch(graph: Graph, op: Op) -> int:
 @dataclass(frozen=True)
 class Variant:
     """One kernel for one op kind, named ``<kernel>_<features>`` (``conv2d_1x1_dsp``) or
-    ``<kernel>_ref``; ``layout`` is how the emitter writes its weights and bias."""
+    ``<kernel>_ref``; ``layout`` is how the emitter writes its weights and bias. ``dtype`` is
+    the activation type it computes in: "int8", or "int16" for 16x8 (int16 activations, int8
+    weights), matched against the op's first computed input (``data_type``)."""
 
     name: str
     sources: tuple[str, ...]
@@ -48,6 +50,7 @@ class Variant:
     scratch_bytes: Callable[[Graph, Op], int] = _no_scratch
     in_place: InPlaceRule | None = None
     layout: Layout = TFLITE
+    dtype: str = "int8"
 
     @property
     def reference(self) -> bool:
@@ -55,17 +58,33 @@ class Variant:
 
     @property
     def symbol(self) -> str:
-        """Its C function: the name with ``_s8`` before its last part (ek_conv2d_1x1_s8_dsp)."""
+        """Its C function: the name with ``_s8`` (``_s16`` for 16x8) before its last part
+        (ek_conv2d_1x1_s8_dsp, ek_conv2d_s16_ref)."""
         kernel, _, suffix = self.name.rpartition("_")
-        return f"ek_{kernel}_s8_{suffix}"
+        return f"ek_{kernel}_s{BITS[self.dtype]}_{suffix}"
 
     def accepts(self, graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
         """(ok, why not): the first constraint the op fails, as its rule and this op's detail."""
+        computes = data_type(graph, op)
+        if (computes == "int16") != (self.dtype == "int16"):
+            return False, f"it computes in {self.dtype}; the op's input is {computes}"
         for rule in self.rules:
             ok, detail = rule(graph, op, target)
             if not ok:
                 return False, f"{rule_doc(rule)[0].rstrip('.')}: {detail}"
         return True, ""
+
+
+BITS = {"int8": 8, "int16": 16}
+
+
+def data_type(graph: Graph, op: Op) -> str:
+    """The type an op computes in: its first computed (not constant) input's, the one an
+    int8 and a 16x8 variant tell apart."""
+    for index in op.inputs:
+        if index >= 0 and graph.tensor(index).data is None:
+            return graph.tensor(index).dtype
+    return graph.tensor(op.inputs[0]).dtype
 
 
 # ---------------------------------------------------------------- constraints

@@ -161,9 +161,9 @@ GENERATED = (
 
 def generated(shapes: Sequence[tuple[int, ...]], grids=None, count: int = GENERATED_SAMPLES):
     """Seeded inputs for a model given without data. An input with a quantization grid (an int8
-    input, or a float input the model quantizes first) gets values spread uniformly over its
-    int8 range, as floats on that grid where the input is float; any other float input gets
-    values uniform in [-1, 1]."""
+    or int16 input, or a float input the model quantizes first) gets values spread uniformly
+    over its integer range, as floats on that grid where the input is float; any other float
+    input gets values uniform in [-1, 1]."""
     rng = np.random.default_rng(0)
     arrays = []
     for shape, grid in zip(shapes, grids or [None] * len(shapes)):
@@ -171,8 +171,9 @@ def generated(shapes: Sequence[tuple[int, ...]], grids=None, count: int = GENERA
             arrays.append(rng.uniform(-1, 1, (count, *shape)).astype(np.float32))
             continue
         dtype, quant = grid
-        q = rng.integers(-128, 128, (count, *shape)).astype(np.int8)
-        arrays.append(q if dtype == "int8" else quant.dequantize(q))
+        limits = np.iinfo(quant.dtype)
+        q = rng.integers(limits.min, limits.max + 1, (count, *shape)).astype(quant.dtype)
+        arrays.append(q if dtype == quant.dtype else quant.dequantize(q))
     return Dataset("generated", None, None, (), arrays=tuple(arrays), origin=GENERATED)
 
 

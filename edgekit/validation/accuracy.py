@@ -103,7 +103,7 @@ def match_layers(model, graph: Graph) -> list[LayerPair]:
     for op in graph.ops:
         for index in op.outputs:
             tensor = graph.tensor(index)
-            if tensor.dtype != "int8" or tensor.quant is None:
+            if tensor.dtype not in ("int8", "int16") or tensor.quant is None:
                 continue
             if graph.outputs == (index,) and len(model.outputs) == 1:
                 layer = layers[-1]
@@ -114,7 +114,8 @@ def match_layers(model, graph: Graph) -> list[LayerPair]:
                 layer = hits[-1]
             if tensor.shape[1:] != tuple(layer.output.shape[1:]):
                 continue
-            q = Quantization(float(tensor.quant.scale[0]), int(tensor.quant.zero_point[0]))
+            scale, zero_point = float(tensor.quant.scale[0]), int(tensor.quant.zero_point[0])
+            q = Quantization(scale, zero_point, tensor.dtype)
             found[layer.name] = LayerPair(layer.name, op.kind, index, tensor.shape, q)
     order = {layer.name: i for i, layer in enumerate(layers)}
     return sorted(found.values(), key=lambda pair: order[pair.name])
