@@ -1,6 +1,12 @@
 """edgekit's C on the model zoo (tests/zoo.py), on the QEMU Cortex-M boards.
 
     .venv/bin/python bench/zoo.py [--inputs N] [--models A,B] [--targets cortex-m4,...]
+    .venv/bin/python bench/zoo.py --audio [--inputs N] [--models A,B] [--targets ...]
+
+``--audio`` runs the audio and 16-bit zoo (tests/zoo_audio.py) instead, each Keras model built
+with ``--precision`` for each precision it is listed with, the SVDF model as it is, and the
+built-in MobileNetV2 with ``--precision mixed``; the N inputs are one sequence, in order (a
+recurrent model's state carries from one to the next).
 
 For each zoo model and each of cortex-m4, cortex-m7 and cortex-m55: ``edgekit build --target T
 --model FILE`` and no other option (the python API, into a temporary folder) and once more with
@@ -24,20 +30,25 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import zoo  # noqa: E402  (tests/zoo.py)
+import zoo_audio  # noqa: E402  (tests/zoo_audio.py)
 
 TARGETS = ("cortex-m4", "cortex-m7", "cortex-m55")
 
 
-def build(model: Path, target: str, kernels: str, inputs: int, out: Path) -> dict:
-    """The report.json of one build, or {"error": its one line} when it did not build."""
+def build(
+    model: Path | None, target: str, kernels: str, inputs: int, out: Path, precision: str = "int8"
+) -> dict:
+    """The report.json of one build (of the built-in model for ``model`` None), or
+    {"error": its one line} when it did not build."""
     from edgekit.config import BuildConfig, CompileOptions, ModelSpec
     from edgekit.errors import EdgekitError, first_line
     from edgekit.pipeline import build as edgekit_build
 
     config = BuildConfig(
         target=target,
-        model=ModelSpec(path=str(model)),
+        model=ModelSpec(path=None if model is None else str(model)),
         validate_inputs=inputs,
+        precision=precision,
         compile=CompileOptions(kernels=kernels),
     )
     try:
@@ -60,22 +71,24 @@ def c_row(report: dict, key: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--inputs", type=int, default=5, help="inputs each build validates")
-    parser.add_argument("--models", default=",".join(zoo.ZOO), help="comma-separated zoo models")
+    parser.add_argument("--models", default=None, help="comma-separated zoo models")
     parser.add_argument("--targets", default=",".join(TARGETS), help="comma-separated targets")
+    parser.add_argument("--audio", action="store_true", help="the audio and 16-bit zoo")
     args = parser.parse_args()
+    names = args.models.split(",") if args.models else None
     targets = args.targets.split(",")
     short = {t: t.replace("cortex-", "").upper() for t in targets}
-    head = f"{'model':<20} {'ops':>4} " + " ".join(
+    head = f"{'model':<28} {'ops':>4} " + " ".join(
         f"{short[t] + ' instr (/ref)':>22}" for t in targets
     )
     head += f" {'arena B':>17} {'flash B':>19} {'bit-exact':>9} {'s':>6}"
     print(head, flush=True)
     with tempfile.TemporaryDirectory(prefix="edgekit-zoo-") as tmp:
         work = Path(tmp)
-        for name in args.models.split(","):
+        for label, make, precision in entries(args.audio, names):
             start = time.perf_counter()
-            model = zoo.make(name, work / "models")
-            lines = row(name, model, targets, args.inputs, work)
+            model = make(work / "models")
+            lines = row(label, model, targets, args.inputs, work, precision)
             lines[0] += f" {time.perf_counter() - start:>6.0f}"
             print("\n".join(lines), flush=True)
     print(
@@ -86,15 +99,34 @@ def main() -> None:
     )
 
 
-def row(name: str, model: Path, targets: list[str], inputs: int, work: Path) -> list[str]:
+def entries(audio: bool, names: list[str] | None):
+    """(row label, a function making the model file in a folder (None: the built-in model),
+    precision) of each row."""
+    if not audio:
+        return [(n, lambda d, n=n: zoo.make(n, d), "int8") for n in names or zoo.ZOO]
+    rows = []
+    for name in names or [*zoo_audio.NAMES, "mobilenet_v2"]:
+        if name == "mobilenet_v2":
+            rows.append(("mobilenet_v2 mixed", lambda d: None, "mixed"))
+            continue
+        precisions = zoo_audio.KERAS_ZOO[name][1] if name in zoo_audio.KERAS_ZOO else ("int8",)
+        for p in precisions:
+            rows.append((f"{name} {p}", lambda d, n=name: zoo_audio.make(n, d), p))
+    return rows
+
+
+def row(
+    name: str, model: Path | None, targets: list[str], inputs: int, work: Path, precision: str
+) -> list[str]:
     """The table's row for ``model`` (built for each target, with auto and with ref kernels,
     in folders under ``work``), then one line per distinct error."""
     from edgekit.compiler.ir import read_tflite
 
-    cells, arenas, flashes, exact, errors = [], set(), set(), [], {}
+    cells, arenas, flashes, exact, errors, ops = [], set(), set(), [], {}, "-"
     for target in targets:
-        auto = build(model, target, "auto", inputs, work / f"{name}-{target}")
-        ref = build(model, target, "ref", 1, work / f"{name}-{target}-ref")
+        folder = work / f"{name.replace(' ', '-')}-{target}"
+        auto = build(model, target, "auto", inputs, folder, precision)
+        ref = build(model, target, "ref", 1, work / f"{folder.name}-ref", precision)
         if "error" in auto:
             errors[target] = auto["error"]
             cells.append("-")
@@ -107,8 +139,9 @@ def row(name: str, model: Path, targets: list[str], inputs: int, work: Path) -> 
         arenas.add(artifact["arena_bytes"])
         flashes.add(artifact["flash_bytes"])
         exact.append(c_row(auto, "validation")["bit_exact"])
+        ops = len(read_tflite((folder / "model_int8.tflite").read_bytes()).ops)
     line = (
-        f"{name:<20} {len(read_tflite(model).ops):>4} "
+        f"{name:<28} {ops:>4} "
         + " ".join(f"{cell:>22}" for cell in cells)
         + f" {_span(arenas):>17} {_span(flashes):>19} "
         + f"{(('yes' if all(exact) else 'NO') if exact else '-'):>9}"

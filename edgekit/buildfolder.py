@@ -22,6 +22,7 @@ from edgekit.platforms.targets import Target, load_target
 
 FLOAT_MODEL = "model_float.keras"
 INT8_MODEL = "model_int8.tflite"
+FLOAT_TFLITE = "model_float.tflite"  # the float reference, where it is a .tflite
 BUILD_FILE = "build.json"
 REPORT_FILE = "report.json"
 LOG_FILE = "build.log"  # tracebacks of what failed inside edgekit (its bugs), per backend
@@ -107,9 +108,14 @@ class BuildFolder:
         return found
 
     def float_model(self):
-        """The build's float Keras model, or None when it has none (an int8 .tflite input)."""
+        """The build's float reference: a float .tflite where the model was quantized from
+        one, else the float Keras model, or None when it has none (an int8 .tflite input)."""
         from edgekit.frontend.modelio import load_user_model
 
+        if (self.folder / FLOAT_TFLITE).is_file():
+            from edgekit.interpreter import FloatTflite
+
+            return FloatTflite((self.folder / FLOAT_TFLITE).read_bytes())
         path = self.folder / FLOAT_MODEL
         return load_user_model(path).float_model if path.is_file() else None
 

@@ -26,7 +26,7 @@ EXIT_BUG = 3  # an error inside edgekit itself: a bug, its traceback written to 
 # what 'edgekit quantize' leaves out of a build's options (it compiles and validates nothing)
 QUANTIZE_SKIPS = ("max_drop", "validate_inputs", "onnx_calibration", "compile")
 # what a sweep decides per point itself (the model) or does not do
-SWEEP_SKIPS = ("model", "max_drop", "onnx_calibration", "compile")
+SWEEP_SKIPS = ("model", "max_drop", "precision", "onnx_calibration", "compile")
 
 
 # ---------------------------------------------------------------- options from dataclasses
@@ -287,7 +287,8 @@ def _finish(report: dict, out: Path) -> int:
     Failures come last, one line each, so they are what a user sees at the bottom."""
     from edgekit.pipeline import summary
 
-    print(f"{out / 'report.html'}: {summary(report['accuracy'])}")
+    precision = report["model"]["precision"]["computes"]
+    print(f"{out / 'report.html'}: {summary(report['accuracy'], precision)}")
     for row in report["validation"]:
         print(f"{row['backend']} on {row['runner']}: {checked(row)}")
     failures = report.get("failures", [])

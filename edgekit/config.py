@@ -22,6 +22,8 @@ from edgekit.errors import EdgekitError
 # ONNX Runtime's static calibration methods (edgekit.quantization.onnx_ptq.METHODS, kept here so
 # that checking a configuration imports no ONNX code)
 ONNX_METHODS = ("minmax", "entropy", "percentile")
+# --precision: the activation types of the quantized model (edgekit.quantization)
+PRECISIONS = ("int8", "int16x8", "mixed")
 # Vela's --optimise (the vela backend; a target file's [npu] optimise)
 VELA_OPTIMISE = ("Performance", "Size")
 
@@ -317,10 +319,20 @@ class BuildConfig(Checked):
     model: ModelSpec = nested(ModelSpec)
     data: str | None = data_option(None)
     calibration_samples: int = option(
-        128, "calibration images for int8 ranges", metavar="N", check=at_least(1)
+        128, "calibration samples for the quantized ranges", metavar="N", check=at_least(1)
+    )
+    precision: str = option(
+        "int8",
+        "activations of the quantized model: int8, int16x8 (int16 activations, int8 weights) "
+        "or mixed (int8, with the layers that lose most kept in 16x8 until top-1 is within "
+        "--max-drop)",
+        choices=PRECISIONS,
     )
     max_drop: float | None = option(
-        None, "exit 1 if int8 top-1 is more than P points below float", metavar="P"
+        None,
+        "exit 1 if the quantized model's top-1 is more than P points below float (with "
+        "--precision mixed: the drop the mixed plan aims at, default 1)",
+        metavar="P",
     )
     validate_inputs: int = option(
         20, "evaluation inputs each artifact runs on", metavar="N", check=at_least(1)

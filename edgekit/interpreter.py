@@ -89,6 +89,34 @@ class Runner:
         return np.stack(outputs), [np.stack(k) for k in kept]
 
 
+class FloatTflite:
+    """A float ``.tflite`` as the float reference a quantized model is compared with: LiteRT's
+    float32 kernels, batches run sample by sample, outputs in the model's order."""
+
+    def __init__(self, model: bytes):
+        self.interp = interpreter(model)
+        self.inputs = self.interp.get_input_details()
+        self.outputs = self.interp.get_output_details()
+
+    def __call__(self, x, training: bool = False):
+        """As a Keras model is called: one output's array, or a list of several."""
+        outputs = self.predict_on_batch(x)
+        return outputs[0] if len(outputs) == 1 else outputs
+
+    def predict_on_batch(self, x) -> list[np.ndarray]:
+        """Each output for the samples of ``x`` (an array, or a list of one per input)."""
+        xs = [x] if isinstance(x, np.ndarray) else list(x)
+        rows: list[list[np.ndarray]] = [[] for _ in self.outputs]
+        for n in range(len(xs[0])):
+            for detail, array in zip(self.inputs, xs):
+                sample = np.asarray(array[n], np.float32).reshape(detail["shape"])
+                self.interp.set_tensor(detail["index"], sample)
+            self.interp.invoke()
+            for k, detail in enumerate(self.outputs):
+                rows[k].append(self.interp.get_tensor(detail["index"])[0].copy())
+        return [np.stack(r) for r in rows]
+
+
 @dataclass(frozen=True)
 class Quantization:
     """A per-tensor grid: real = scale * (q - zero_point), q of ``dtype`` (int8, or int16 for

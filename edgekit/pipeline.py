@@ -26,6 +26,7 @@ from edgekit.artifacts import Artifact, Backend
 from edgekit.buildfolder import (
     BUILD_FILE,
     FLOAT_MODEL,
+    FLOAT_TFLITE,
     INT8_MODEL,
     LOG_FILE,
     REPORT_FILE,
@@ -165,28 +166,149 @@ def wraps_saved_model(model) -> bool:
 def quantize_stage(
     config: BuildConfig, source: SourceModel, data: Splits, *, out: Path, log: Log, onnx: bool
 ) -> Int8Model:
-    """The float model, the TFLite int8 model, with ``onnx`` ONNX Runtime's int8 models too,
-    and ``build.json``, into ``out`` (which must exist)."""
-    from edgekit.quantization.converter import check_int8, quantize, representative_samples
+    """The float model, the quantized TFLite model (``--precision``), with ``onnx`` ONNX
+    Runtime's int8 models too, and ``build.json``, into ``out`` (which must exist)."""
+    from edgekit.quantization.converter import check_int8, representative_samples
 
     if source.float_model is not None and not wraps_saved_model(source.float_model):
         source.float_model.save(out / FLOAT_MODEL)
+    plan = reference = None
     if source.tflite is not None:
-        log.skip("quantize", "the model is already an int8 .tflite")
+        log.skip("quantize", "the model is already a quantized .tflite")
         tflite = source.tflite
     else:
         with log.stage("quantize") as detail:
             count = min(config.calibration_samples, len(data.calibration))
-            tflite = quantize(source.float_model, representative_samples(data.calibration, count))
-            detail.append(f"int8 .tflite, {len(tflite) / 1024:.0f} KiB")
+            samples = representative_samples(data.calibration, count)
+            tflite, plan, reference = quantized(config, source, samples, data.calibration.labels)
+            detail.append(f"{config.precision} .tflite, {len(tflite) / 1024:.0f} KiB")
+            if plan is not None:
+                detail.append(plan.summary())
     check_int8(tflite)
     (out / INT8_MODEL).write_bytes(tflite)
+    if reference is not None:
+        (out / FLOAT_TFLITE).write_bytes(reference)
     models = None
     if onnx:
         models = onnx_quantize_stage(config, source, data, out=out, log=log)
-    meta = {"config": asdict(config), "model": model_section(source, Signature.of(tflite))}
+    model = model_section(source, Signature.of(tflite))
+    model["precision"] = precision_section(config, tflite, plan)
+    meta = {"config": asdict(config), "model": model}
     (out / BUILD_FILE).write_text(json.dumps(meta, indent=2) + "\n")
-    return Int8Model(tflite, models)
+    return Int8Model(tflite, models, reference, plan)
+
+
+def quantized(config: BuildConfig, source: SourceModel, samples, labels):
+    """(the quantized .tflite of a float model, the mixed plan where ``--precision mixed`` made
+    one, the float .tflite that is the float reference where a Keras model is not). A Keras
+    model goes through the TFLite converter where it can (int8, int16x8); recurrent models,
+    mixed plans and float .tflite files go through a float .tflite to edgekit's recurrent
+    quantizer or ai-edge-quantizer."""
+    from edgekit.quantization import converter, recurrent
+
+    precision, keras_model = config.precision, source.float_model
+    stateful = keras_model is not None and converter.recurrent_layers(keras_model)
+    if keras_model is not None and precision != "mixed" and not stateful:
+        return converter.quantize(keras_model, samples, precision), None, None
+    if stateful:
+        float_tflite = recurrent.float_lstm_tflite(keras_model)
+    else:
+        float_tflite = source.float_tflite or converter.float_tflite(keras_model)
+    reference = None if keras_model is not None and not stateful else float_tflite
+    if recurrent.has_recurrent(float_tflite):
+        if precision == "mixed":
+            raise EdgekitError(
+                "--precision mixed does not take recurrent models yet: use int8 or int16x8"
+            )
+        return recurrent.quantize_recurrent(float_tflite, list(samples), precision), None, reference
+    if precision == "mixed":
+        from edgekit.quantization.sensitivity import plan_mixed
+
+        max_drop = 1.0 if config.max_drop is None else config.max_drop
+        plan = plan_mixed(float_tflite, list(samples), labels, max_drop)
+        return plan.model, plan, reference
+    from edgekit.quantization.tflite_ptq import quantize_tflite
+
+    return quantize_tflite(float_tflite, list(samples), precision), None, reference
+
+
+def precisions_stage(
+    plan, target: Target, options: CompileOptions, data: Splits, *, out: Path, log: Log
+) -> None:
+    """The int8, 16x8 and mixed models of a mixed plan each compiled by the c backend for
+    ``target`` and, where it runs there, run on one evaluation input: their arena, flash and
+    instructions go beside their accuracy in build.json's precision section."""
+    import tempfile
+
+    from edgekit.backends.c import CBackend
+    from edgekit.validation.artifacts import input_rows
+
+    models = {"int8": plan.int8_model, "int16x8": plan.int16x8_model, "mixed": plan.model}
+    costs = {}
+    with log.stage("precisions") as detail:
+        for name, tflite in models.items():
+            with tempfile.TemporaryDirectory(prefix="edgekit-precision-") as tmp:
+                try:
+                    artifact = CBackend().compile(Int8Model(tflite), target, Path(tmp), options)
+                    run = CBackend().run(artifact, target, input_rows(tflite, data.evaluation, 1))
+                except EdgekitError as exc:
+                    log.fail(f"precisions ({name})", str(exc))
+                    continue
+            counts = run.instructions if run.native is False and run.instructions else None
+            costs[name] = {
+                "arena_bytes": artifact.details.get("arena_bytes"),
+                "flash_bytes": artifact.flash_bytes,
+                "instructions": counts[0] if counts else None,
+            }
+        detail.append(
+            ", ".join(f"{n} {fmt_count(c['instructions'])} instructions" for n, c in costs.items())
+        )
+    meta = json.loads((out / BUILD_FILE).read_text())
+    for row in meta["model"]["precision"]["mixed"]["precisions"]:
+        row.update(costs.get(row["precision"], {}))
+    (out / BUILD_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+
+
+def fmt_count(value: int | None) -> str:
+    return "n/a" if value is None else f"{value:,}"
+
+
+def precision_section(config: BuildConfig, tflite: bytes, plan) -> dict:
+    """report.json's "precision": what was asked, what the model computes in, and for a mixed
+    plan the three precisions side by side and the layers kept in 16x8."""
+    section = {"asked": config.precision, "computes": model_precision(tflite), "mixed": None}
+    if plan is not None:
+        section["mixed"] = mixed_section(plan)
+    return section
+
+
+def mixed_section(plan) -> dict:
+    def score(name: str, s) -> dict:
+        return {
+            "precision": name,
+            "top1": s.top1 / 100,
+            "top1_drop_points": s.drop_points,
+            "logits_sqnr_db": s.logits_sqnr_db,
+            # measured by the c backend where the build has it (``precisions_stage``)
+            "arena_bytes": None,
+            "flash_bytes": None,
+            "instructions": None,
+        }
+
+    return {
+        "max_drop": plan.max_drop,
+        "met": plan.met,
+        "missed_by_points": plan.missed_by,
+        "float_top1": plan.float_top1 / 100,
+        "measured_on": "calibration samples",
+        "precisions": [
+            score("int8", plan.int8),
+            score("int16x8", plan.int16x8),
+            score("mixed", plan.mixed),
+        ],
+        "sixteen_bit": [{"layer": loss.name, "reason": loss.reason()} for loss in plan.sixteen_bit],
+        "layers": len(plan.layers),
+    }
 
 
 def onnx_quantize_stage(
@@ -242,11 +364,11 @@ def evaluate_stage(source: SourceModel, model: Int8Model, data: Splits, log: Log
             total=len(evaluation), desc="evaluate", unit="sample", disable=None, leave=False
         ) as bar:
             result = evaluate_int8(
-                source.float_model, model.tflite, evaluation, progress=bar.update
+                float_reference(source, model), model.tflite, evaluation, progress=bar.update
             )
         classes = classifier_classes(source.classes, model.tflite, evaluation)
         accuracy = accuracy_section(result, classes, absent_accuracy(classes, evaluation))
-        detail.append(summary(accuracy))
+        detail.append(summary(accuracy, model_precision(model.tflite)))
     onnx = None
     if model.onnx is not None and source.image_input is not None:
         from edgekit.validation.onnx import onnx_section
@@ -260,6 +382,17 @@ def evaluate_stage(source: SourceModel, model: Int8Model, data: Splits, log: Log
     if result.float_outputs is not None and classes is not None:
         floats = result.float_outputs[0].argmax(axis=1)
     return Evaluation(accuracy, onnx, floats, classes)
+
+
+def float_reference(source: SourceModel, model: Int8Model):
+    """What the quantized model is compared with: the float .tflite it was quantized from where
+    that is the reference (run in LiteRT, float32 kernels), else the float Keras model; None
+    for a quantized .tflite given alone."""
+    if model.reference is not None:
+        from edgekit.interpreter import FloatTflite
+
+        return FloatTflite(model.reference)
+    return source.float_model
 
 
 def absent_accuracy(classes: int | None, data: Dataset) -> str | None:
@@ -490,11 +623,22 @@ def report_stage(
     return report
 
 
+def model_precision(tflite: bytes | Path) -> str:
+    """The precision a quantized .tflite (its bytes or path) computes in: int8, int16x8 (int16
+    activations, int8 weights) or mixed (both)."""
+    from edgekit.compiler.ir import read_tflite
+
+    graph = read_tflite(tflite)
+    types = {graph.tensor(i).dtype for op in graph.ops for i in op.outputs} & {"int8", "int16"}
+    return "mixed" if len(types) == 2 else "int16x8" if types == {"int16"} else "int8"
+
+
 def model_rows(out_dir: Path) -> list[dict]:
-    rows = []
+    rows, quantized = [], out_dir / INT8_MODEL
     for name, backend, precision in (
         (FLOAT_MODEL, "keras", "float32"),
-        (INT8_MODEL, "tflite", "int8"),
+        (FLOAT_TFLITE, "tflite", "float32"),
+        (INT8_MODEL, "tflite", model_precision(quantized) if quantized.is_file() else "int8"),
     ):
         path = out_dir / name
         if path.exists():
@@ -600,6 +744,8 @@ def build(config: BuildConfig, out: Path, *, quiet: bool = False) -> dict:
         source, data, model = prepare(config, target, backends, out=tmp, log=log)
         evaluation = evaluate_stage(source, model, data, log)
         outcomes = compile_stage(backends, model, target, options=config.compile, out=tmp, log=log)
+        if model.mixed is not None and "c" in backends:
+            precisions_stage(model.mixed, target, config.compile, data, out=tmp, log=log)
         validate_stage(
             outcomes,
             backends,
@@ -681,7 +827,10 @@ def report_only(folder: Path, max_drop: float | None, *, quiet: bool = False) ->
         ),
     )
     log = Log(quiet)
-    evaluation = evaluate_stage(source, Int8Model(tflite, load_models(folder)), data, log)
+    reference = folder / FLOAT_TFLITE
+    reference = reference.read_bytes() if reference.is_file() else None
+    model = Int8Model(tflite, load_models(folder), reference)
+    evaluation = evaluate_stage(source, model, data, log)
     outcomes, earlier = recorded_outcomes(folder)
     return report_stage(
         config,
@@ -774,7 +923,9 @@ def describe(source: SourceModel) -> str:
     return f"input {ins}; output {outs}"
 
 
-def summary(acc: dict) -> str:
+def summary(acc: dict, precision: str = "int8") -> str:
+    """The accuracy in one line; ``precision``: what the quantized model computes in."""
+
     def pct(v):
         return "n/a" if v is None else f"{100 * v:.2f}%"
 
@@ -786,11 +937,11 @@ def summary(acc: dict) -> str:
                 else o["name"]
                 for o in acc["outputs"]
             )
-            + " (int8 against float)"
+            + f" ({precision} against float)"
         )
     if acc["int8_top1"] is None and acc["absent"]:
         return f"no accuracy: {acc['absent']}"
-    line = f"int8 top-1 {pct(acc['int8_top1'])}"
+    line = f"{precision} top-1 {pct(acc['int8_top1'])}"
     if acc["float_top1"] is not None:
         line = (
             f"float top-1 {pct(acc['float_top1'])}, {line}, agreement "

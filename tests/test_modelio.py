@@ -256,10 +256,11 @@ def test_int8_tflite_loads_without_a_float_model(files):
     assert source.classes == 10
 
 
-def test_float_tflite_is_refused_as_not_int8(files):
-    message = load_error(files["float"])
-    assert "not an int8 model" in message and "float32" in message
-    assert "pass the float Keras model" in message
+def test_a_float_tflite_is_a_float_model_for_edgekit_to_quantize(files):
+    source = load_user_model(files["float"])
+    assert source.tflite is None and source.float_model is None
+    assert source.float_tflite == files["float"].read_bytes()
+    assert all(p.dtype == "float32" for p in (*source.signature.inputs, *source.signature.outputs))
 
 
 def test_keras_file_of_random_bytes_is_a_one_line_error(tmp_path):

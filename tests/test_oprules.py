@@ -141,6 +141,8 @@ OPS_ELSEWHERE = {
     ),
     "tests/test_ops_reduce.py": ("SUM", "REDUCE_MAX", "ARG_MAX", "PRELU", "DEQUANTIZE"),
     "tests/test_ops_matmul.py": ("BATCH_MATMUL",),
+    "tests/test_ops_lstm.py": ("UNIDIRECTIONAL_SEQUENCE_LSTM",),
+    "tests/test_ops_svdf.py": ("SVDF",),
 }  # fmt: skip
 
 
@@ -342,6 +344,9 @@ ELSEWHERE = {
     ),
     "tests/test_ops_reduce.py": ("arg_max_axis", "prelu_alpha", "reduce_axes", "float_conversion"),
     "tests/test_ops_matmul.py": ("batch_matmul_shapes",),
+    "tests/test_ops_s16_elementwise.py": ("int16_general_add", "tanh_output"),
+    "tests/test_ops_lstm.py": ("lstm_activation", "lstm_shapes", "lstm_types"),
+    "tests/test_ops_svdf.py": ("svdf_activation", "svdf_shapes", "svdf_types"),
 }  # fmt: skip
 
 

@@ -34,7 +34,7 @@ OPTIONS = {  # the schema's options table of each op kind that has one
     "ARG_MAX": "ArgMaxOptions",
     "BATCH_MATMUL": "BatchMatMulOptions",
 }
-TYPES = {"int8": 9, "float32": 0, "int32": 2, "int64": 4}  # the schema's TensorType values
+TYPES = {"int8": 9, "int16": 7, "float32": 0, "int32": 2, "int64": 4}  # schema TensorType values
 
 
 # ---------------------------------------------------------------- models from the schema

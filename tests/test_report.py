@@ -72,6 +72,7 @@ def make_report(layers: int = 62) -> dict:
             "macs": 300000000,
             "weights": "digits",
             "source": "built-in",
+            "precision": {"asked": "int8", "computes": "int8", "mixed": None},
         },
         "dataset": {
             "name": "digits",

@@ -119,10 +119,11 @@ class Emit:
         """Input ``k`` of ``op`` as a kernel argument: its arena pointer, or for a constant
         (a binary op's or a matrix product's other operand) its int8 values as const data."""
         index = op.inputs[k]
+        ctype = C_TYPES.get(self.tensor(index).dtype, "int8_t")
         if self.tensor(index).data is None:
-            return self.pointer(index, True)
+            return self.pointer(index, True, ctype)
         values = np.asarray(self.graph.constant(index))
-        return self.data(f"{self.prefix}_op{op.index}_input{k}", "int8_t", values)
+        return self.data(f"{self.prefix}_op{op.index}_input{k}", ctype, values)
 
     def call(self, op: Op, *args: str) -> str:
         """The call of the op's kernel variant with ``args``, then its scratch memory when the
@@ -175,7 +176,13 @@ def scale_and_zero(t: Tensor) -> tuple[float, int]:
 
 def _activation(op: Op, out: Tensor) -> tuple[int, int]:
     scale, zero = scale_and_zero(out)
-    return fixedpoint.activation_range(op.options.get("activation", "NONE").lower(), scale, zero)
+    bounds = INT16_RANGE if out.dtype == "int16" else ()
+    return fixedpoint.activation_range(
+        op.options.get("activation", "NONE").lower(), scale, zero, *bounds
+    )
+
+
+INT16_RANGE = (-(2**15), 2**15 - 1)
 
 
 def _window(graph: Graph, op: Op) -> dict:
@@ -192,11 +199,15 @@ def _window(graph: Graph, op: Op) -> dict:
 
 def _params_call(ctx: Emit, op: Op, ctype: str, fields: dict[str, object]) -> None:
     """The op's parameter struct and the kernel call most kernels take: (params, input,
-    output)."""
+    output), each pointer of its tensor's C type."""
     params = ctx.struct(ctype, f"{ctx.prefix}_op{op.index}_params", fields)
+    src, dst = op.inputs[0], op.outputs[0]
     ctx.calls.append(
-        ctx.call(op, f"&{params}", ctx.pointer(op.inputs[0], True), ctx.pointer(op.outputs[0]))
-    )
+        ctx.call(
+            op, f"&{params}", ctx.pointer(src, True, ctx.ctype(src)),
+            ctx.pointer(dst, ctype=ctx.ctype(dst)),
+        )
+    )  # fmt: skip
 
 
 # ---------------------------------------------------------------- one emitter per op kind
@@ -205,7 +216,17 @@ def _params_call(ctx: Emit, op: Op, ctype: str, fields: dict[str, object]) -> No
 # the variants of dilated layers, whose parameters are their own struct
 DILATED_CONV, DILATED_DEPTHWISE_CONV = "conv2d_dilated_ref", "depthwise_conv2d_dilated_ref"
 DILATED_IM2COL_DSP, DILATED_IM2COL_MVE = "conv2d_im2col_dilated_dsp", "conv2d_im2col_dilated_mve"
-DILATED = (DILATED_CONV, DILATED_DEPTHWISE_CONV, DILATED_IM2COL_DSP, DILATED_IM2COL_MVE)
+DILATED_CONV_B32 = "conv2d_b32_dilated_ref"  # 16x8 with an int32 bias
+DILATED = (
+    DILATED_CONV, DILATED_DEPTHWISE_CONV, DILATED_IM2COL_DSP, DILATED_IM2COL_MVE, DILATED_CONV_B32
+)  # fmt: skip
+
+
+def _io(ctx: Emit, op: Op, k: int = 0) -> tuple[str, str]:
+    """Input ``k`` and the output of a convolution or fully connected layer as kernel
+    arguments, each pointer of its tensor's C type (int8_t, or int16_t for 16x8)."""
+    src, dst = op.inputs[k], op.outputs[0]
+    return ctx.pointer(src, True, ctx.ctype(src)), ctx.pointer(dst, ctype=ctx.ctype(dst))
 
 
 def conv(ctx: Emit, op: Op) -> None:
@@ -253,12 +274,8 @@ def _conv(ctx: Emit, op: Op, depthwise: bool) -> None:
         quant = "&" + ctx.struct("ek_channel_quant", name + "_quant", {"multiplier": m, "shift": s})
     weights = ctx.array(op, layout.weights(ctx.graph, op))
     bias = ctx.array(op, layout.bias(ctx.graph, op))
-    ctx.calls.append(
-        ctx.call(
-            op, f"&{params}", quant, ctx.pointer(op.inputs[0], True), weights, bias,
-            ctx.pointer(op.outputs[0]),
-        )
-    )  # fmt: skip
+    src_at, out_at = _io(ctx, op)
+    ctx.calls.append(ctx.call(op, f"&{params}", quant, src_at, weights, bias, out_at))
 
 
 def fully_connected(ctx: Emit, op: Op) -> None:
@@ -290,12 +307,8 @@ def fully_connected(ctx: Emit, op: Op) -> None:
     layout = ctx.variant(op).layout
     weights = ctx.array(op, layout.weights(ctx.graph, op))
     bias = ctx.array(op, layout.bias(ctx.graph, op))
-    ctx.calls.append(
-        ctx.call(
-            op, f"&{params}", f"&{scale}", ctx.pointer(op.inputs[0], True), weights, bias,
-            ctx.pointer(op.outputs[0]),
-        )
-    )  # fmt: skip
+    src_at, out_at = _io(ctx, op)
+    ctx.calls.append(ctx.call(op, f"&{params}", f"&{scale}", src_at, weights, bias, out_at))
 
 
 def add(ctx: Emit, op: Op) -> None:
@@ -353,7 +366,11 @@ def binary(ctx: Emit, op: Op) -> None:
     fields.update(_binary_arithmetic(op, a, b, out))
     params = ctx.struct("ek_binary_params", f"{ctx.prefix}_op{op.index}_params", fields)
     operands = (ctx.operand(op, 0), ctx.operand(op, 1))
-    ctx.calls.append(ctx.call(op, f"&{params}", *operands, ctx.pointer(op.outputs[0])))
+    dst = ctx.pointer(op.outputs[0], ctype=ctx.ctype(op.outputs[0]))
+    ctx.calls.append(ctx.call(op, f"&{params}", *operands, dst))
+
+
+INT16_ADD_LEFT_SHIFT = 15  # TFLite's int16 ADD and SUB: 65535 << 15 stays within int32
 
 
 def _f32(value: float) -> float:
@@ -369,8 +386,22 @@ def _binary_arithmetic(op: Op, a: Tensor, b: Tensor, out: Tensor) -> dict[str, i
          "output_multiplier", "output_shift"), 0,
     )  # fmt: skip
     fields.update(input1_offset=-z1, input2_offset=-z2, output_offset=zo, act_min=-128, act_max=127)
+    if out.dtype == "int16":
+        fields["act_min"], fields["act_max"] = INT16_RANGE
     activation = op.options.get("activation", "NONE").lower()
-    if op.kind in ("ADD", "SUB"):
+    if op.kind in ("ADD", "SUB") and out.dtype == "int16":
+        # TFLite's general int16 path: ADD's arithmetic with a left shift of 15, not 20
+        p = vars(fixedpoint.add_params(s1, z1, s2, z2, so, zo, activation=activation))
+        twice_max = 2.0 * max(_f32(s1), _f32(s2))
+        mo, sho = fixedpoint.quantize_multiplier_smaller_than_one(
+            twice_max / (float(1 << INT16_ADD_LEFT_SHIFT) * _f32(so))
+        )
+        p.update(left_shift=INT16_ADD_LEFT_SHIFT, output_multiplier=mo, output_shift=sho)
+        p["act_min"], p["act_max"] = _activation(op, out)
+        if op.kind == "SUB":
+            p["input2_multiplier"] = -p["input2_multiplier"]
+        fields.update(p)
+    elif op.kind in ("ADD", "SUB"):
         p = vars(fixedpoint.add_params(s1, z1, s2, z2, so, zo, activation=activation))
         if op.kind == "SUB":  # TFLite runs SUB as ADD with input 2's multiplier negated
             p["input2_multiplier"] = -p["input2_multiplier"]
@@ -440,11 +471,32 @@ def max_pool(ctx: Emit, op: Op) -> None:
 
 def softmax(ctx: Emit, op: Op) -> None:
     src = ctx.tensor(op.inputs[0])
+    if src.dtype == "int16":
+        _softmax_s16(ctx, op)
+        return
     p = fixedpoint.softmax_params(op.options["beta"], scale_and_zero(src)[0])
     depth = src.shape[-1]
     _params_call(
         ctx, op, "ek_softmax_params", {"rows": src.size // depth, "depth": depth, **vars(p)}
     )
+
+
+def _softmax_s16(ctx: Emit, op: Op) -> None:
+    """16x8 SOFTMAX: its two tables (the same for every layer, so emitted once) and its input
+    rescale."""
+    src = ctx.tensor(op.inputs[0])
+    multiplier, shift = tables.softmax_s16_multiplier(scale_and_zero(src)[0], op.options["beta"])
+    exp, reciprocal = tables.softmax_s16_tables()
+    depth = src.shape[-1]
+    fields = {
+        "rows": src.size // depth,
+        "depth": depth,
+        "input_multiplier": multiplier,
+        "input_left_shift": shift,
+        "exp_table": ctx.data(f"{ctx.prefix}_softmax_s16_exp", "int16_t", exp),
+        "reciprocal_table": ctx.data(f"{ctx.prefix}_softmax_s16_reciprocal", "int16_t", reciprocal),
+    }
+    _params_call(ctx, op, "ek_softmax_s16_params", fields)
 
 
 def pad(ctx: Emit, op: Op) -> None:
@@ -471,10 +523,11 @@ def concatenation(ctx: Emit, op: Op) -> None:
     out = ctx.tensor(op.outputs[0])
     axis = op.options.get("axis", 0) % len(out.shape)
     outer, inner = int(np.prod(out.shape[:axis])), int(np.prod(out.shape[axis + 1 :]))
-    start = 0
+    start, ctype = 0, ctx.ctype(op.outputs[0])
+    itemsize = np.dtype(_NP[ctype]).itemsize
     for k, index in enumerate(op.inputs):
         row = ctx.tensor(index).shape[axis] * inner
-        if outer > 1 or ctx.offset(index) != ctx.offset(op.outputs[0]) + start:
+        if outer > 1 or ctx.offset(index) != ctx.offset(op.outputs[0]) + start * itemsize:
             fields = {
                 "outer": outer,
                 "input_row": row,
@@ -483,9 +536,8 @@ def concatenation(ctx: Emit, op: Op) -> None:
             }
             name = f"{ctx.prefix}_op{op.index}_input{k}_params"
             params = ctx.struct("ek_concatenation_params", name, fields)
-            ctx.calls.append(
-                ctx.call(op, f"&{params}", ctx.pointer(index, True), ctx.pointer(op.outputs[0]))
-            )
+            src, dst = ctx.pointer(index, True, ctype), ctx.pointer(op.outputs[0], ctype=ctype)
+            ctx.calls.append(ctx.call(op, f"&{params}", src, dst))
         start += row
 
 
@@ -549,9 +601,10 @@ def resize_bilinear(ctx: Emit, op: Op) -> None:
 
 
 def transpose_conv(ctx: Emit, op: Op) -> None:
-    """Weights (OHWI) and bias as stored; per-channel multipliers as TFLite's Prepare computes
-    them; the padding TFLite derives from the output's size; the kernel's int32 accumulators
-    are its scratch memory."""
+    """Weights (OHWI) in the variant's layout, bias as stored; per-channel multipliers as
+    TFLite's Prepare computes them; the padding TFLite derives from the output's size; the
+    reference kernels' accumulators (int32, int64 for 16x8 with an int64 bias or none) are
+    their scratch memory."""
     filt, src, out = (ctx.tensor(i) for i in (op.inputs[1], op.inputs[2], op.outputs[0]))
     o, (out_c, kh, kw, in_c) = op.options, filt.shape
     (_, in_h, in_w, _), (_, out_h, out_w, _) = src.shape, out.shape
@@ -580,24 +633,40 @@ def transpose_conv(ctx: Emit, op: Op) -> None:
     m = ctx.data(name + "_multiplier", "int32_t", mult)
     s = ctx.data(name + "_shift", "int32_t", shift)
     quant = ctx.struct("ek_channel_quant", name + "_quant", {"multiplier": m, "shift": s})
-    weights = ctx.data(name + "_weights", "int8_t", ctx.graph.constant(op.inputs[1]))
+    weights = ctx.array(op, ctx.variant(op).layout.weights(ctx.graph, op))
     bias = "NULL"
-    if len(op.inputs) > 3 and op.inputs[3] >= 0:
-        bias = ctx.data(name + "_bias", "int32_t", ctx.graph.constant(op.inputs[3]))
-    ctx.calls.append(
-        ctx.call(
-            op, f"&{params}", f"&{quant}", ctx.pointer(op.inputs[2], True), weights, bias,
-            ctx.pointer(op.outputs[0]),
-        )
-    )  # fmt: skip
+    if len(op.inputs) > 3 and op.inputs[3] >= 0:  # int32, or int64 for 16x8
+        bias = ctx.data(name + "_bias", ctx.ctype(op.inputs[3]), ctx.graph.constant(op.inputs[3]))
+    src_at, out_at = _io(ctx, op, 2)
+    ctx.calls.append(ctx.call(op, f"&{params}", f"&{quant}", src_at, weights, bias, out_at))
 
 
 def lut(ctx: Emit, op: Op) -> None:
     """An int8 -> int8 element-wise op: its 256-entry table (``tables.op_table``) in weights.c
-    and one lookup per element."""
+    and one lookup per element; an int16 one (16x8): its kernel's parameters."""
+    if ctx.tensor(op.inputs[0]).dtype == "int16":
+        _lut_s16(ctx, op)
+        return
     table = ctx.data(f"{ctx.prefix}_op{op.index}_table", "int8_t", tables.op_table(ctx.graph, op))
     size = ctx.tensor(op.outputs[0]).size
     _params_call(ctx, op, "ek_lut_params", {"size": size, "table": table})
+
+
+def _lut_s16(ctx: Emit, op: Op) -> None:
+    """16x8 LOGISTIC and TANH (TFLite's input multiplier and shift) and LEAKY_RELU (its two
+    rescales)."""
+    src, out = ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0])
+    if op.kind == "LEAKY_RELU":
+        m1, s1, m2, s2 = tables.leaky_relu_s16_params(
+            scale_and_zero(src)[0], scale_and_zero(out)[0], op.options["alpha"]
+        )
+        fields = {"size": out.size, "identity_multiplier": m1, "identity_shift": s1,
+                  "alpha_multiplier": m2, "alpha_shift": s2}  # fmt: skip
+        _params_call(ctx, op, "ek_leaky_relu_s16_params", fields)
+        return
+    multiplier, shift = tables.sigmoid_s16_params(scale_and_zero(src)[0])
+    fields = {"size": out.size, "input_multiplier": multiplier, "input_left_shift": shift}
+    _params_call(ctx, op, "ek_sigmoid_s16_params", fields)
 
 
 def reshape(ctx: Emit, op: Op) -> None:
@@ -607,9 +676,8 @@ def reshape(ctx: Emit, op: Op) -> None:
     src, dst = op.inputs[0], op.outputs[0]
     if ctx.plan.offset(src) != ctx.plan.offset(dst):
         ctx.helpers.add("ek_copy")
-        ctx.calls.append(
-            f"ek_copy({ctx.pointer(dst)}, {ctx.pointer(src, True)}, {ctx.tensor(src).size});"
-        )
+        size = ctx.tensor(src).size * np.dtype(_NP[ctx.ctype(src)]).itemsize  # bytes
+        ctx.calls.append(f"ek_copy({ctx.pointer(dst)}, {ctx.pointer(src, True)}, {size});")
 
 
 def strided_copy(ctx: Emit, op: Op) -> None:
@@ -627,7 +695,9 @@ def strided_copy(ctx: Emit, op: Op) -> None:
         }
         name = f"{ctx.prefix}_op{op.index}_copy{k}_params"
         params = ctx.struct("ek_strided_copy_params", name, fields)
-        ctx.calls.append(ctx.call(op, f"&{params}", ctx.pointer(src, True), ctx.pointer(dst)))
+        ctype = ctx.ctype(src)
+        src, dst = ctx.pointer(src, True, ctype), ctx.pointer(dst, ctype=ctype)
+        ctx.calls.append(ctx.call(op, f"&{params}", src, dst))
 
 
 # ---------------------------------------------------------------- reductions, PRELU, ARG_MAX,
@@ -727,8 +797,18 @@ def dequantize_table(scale: float, zero_point: int) -> np.ndarray:
 
 
 def dequantize(ctx: Emit, op: Op) -> None:
-    """A table of the 256 float32 results in weights.c: one load per element."""
+    """A table of the 256 float32 results in weights.c: one load per element; int16 (65536
+    values) is multiplied in the kernel instead."""
     src, out = ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0])
+    if src.dtype == "int16":
+        scale, zero = scale_and_zero(src)
+        fields = {"size": out.size, "scale": c_float(scale), "zero_point": zero}
+        name = f"{ctx.prefix}_op{op.index}_params"
+        params = ctx.struct("ek_dequantize_s16_params", name, fields)
+        src_p = ctx.pointer(op.inputs[0], True, "int16_t")
+        dst = ctx.pointer(op.outputs[0], ctype="float")
+        ctx.calls.append(ctx.call(op, f"&{params}", src_p, dst))
+        return
     values = dequantize_table(*scale_and_zero(src))
     table = ctx.data(f"{ctx.prefix}_op{op.index}_table", "float", values)
     params = ctx.struct(
@@ -741,10 +821,14 @@ def dequantize(ctx: Emit, op: Op) -> None:
 
 
 def quantize(ctx: Emit, op: Op) -> None:
-    """QUANTIZE: an int8 rescale is a table (``lut``); float32 input is divided by the output's
-    float32 scale in the kernel (TFLite's AffineQuantize)."""
+    """QUANTIZE: an int8 rescale is a table (``lut``), other rescales between int8, int16 and
+    int32 a Q31 multiplier (``_requantize``); float32 input is divided by the output's float32
+    scale in the kernel (TFLite's AffineQuantize), into int8 or int16."""
     if ctx.variant(op).name.startswith("lut_"):  # lut_ref and its fast variants
         lut(ctx, op)
+        return
+    if ctx.variant(op).name == REQUANTIZE:
+        _requantize(ctx, op)
         return
     out = ctx.tensor(op.outputs[0])
     scale, zero = scale_and_zero(out)
@@ -753,7 +837,31 @@ def quantize(ctx: Emit, op: Op) -> None:
         f"{ctx.prefix}_op{op.index}_params",
         {"size": out.size, "scale": c_float(scale), "zero_point": zero},
     )
-    src, dst = ctx.pointer(op.inputs[0], True, "float"), ctx.pointer(op.outputs[0])
+    src = ctx.pointer(op.inputs[0], True, "float")
+    dst = ctx.pointer(op.outputs[0], ctype=ctx.ctype(op.outputs[0]))
+    ctx.calls.append(ctx.call(op, f"&{params}", src, dst))
+
+
+REQUANTIZE = "requantize_ref"  # QUANTIZE between integer types other than int8 -> int8
+
+
+def _requantize(ctx: Emit, op: Op) -> None:
+    """TFLite's Requantize: input_scale / output_scale divided in double (as its Prepare does)
+    as a Q31 multiplier; the output type's width for the kernel's clamp and store."""
+    src, out = ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0])
+    (s_in, z_in), (s_out, z_out) = scale_and_zero(src), scale_and_zero(out)
+    multiplier, shift = fixedpoint.quantize_multiplier(_f32(s_in) / _f32(s_out))
+    fields = {
+        "size": out.size,
+        "input_offset": -z_in,
+        "multiplier": multiplier,
+        "shift": shift,
+        "output_offset": z_out,
+        "output_bytes": np.dtype(_NP[ctx.ctype(op.outputs[0])]).itemsize,
+    }
+    params = ctx.struct("ek_requantize_params", f"{ctx.prefix}_op{op.index}_params", fields)
+    src = ctx.pointer(op.inputs[0], True, ctx.ctype(op.inputs[0]))
+    dst = ctx.pointer(op.outputs[0], ctype="void")
     ctx.calls.append(ctx.call(op, f"&{params}", src, dst))
 
 
@@ -802,3 +910,145 @@ def batch_matmul(ctx: Emit, op: Op) -> None:
     params = ctx.struct("ek_batch_matmul_params", f"{ctx.prefix}_op{op.index}_params", fields)
     operands = (ctx.operand(op, 0), ctx.operand(op, 1))
     ctx.calls.append(ctx.call(op, f"&{params}", *operands, ctx.pointer(op.outputs[0])))
+
+
+# ---------------------------------------------------------------- SVDF
+
+
+def svdf_scales(graph: Graph, op: Op) -> tuple[tuple[int, int], tuple[int, int]]:
+    """SVDF's two rescales as TFLite's Prepare computes them: input x feature weights' scale /
+    state's, and state x time weights' scale / output's, each product and quotient in float32
+    (the scales are floats there), then QuantizeMultiplier."""
+    x, wf, wt, state = (graph.tensor(i) for i in op.inputs[:3] + op.inputs[4:5])
+    out = graph.tensor(op.outputs[0])
+    s_x, s_wf, s_wt, s_state, s_out = (
+        np.float32(t.quant.scale[0]) for t in (x, wf, wt, state, out)
+    )
+    feature = fixedpoint.quantize_multiplier(float(s_x * s_wf / s_state))
+    output = fixedpoint.quantize_multiplier(float(s_state * s_wt / s_out))
+    return feature, output
+
+
+def svdf(ctx: Emit, op: Op) -> None:
+    """Both weights as stored (feature int8, time int16) and the bias in weights.c, and for
+    the DSP and MVE variants the input offset folded into each filter's feature product (the
+    offset times the sum of the filter's weights, in wrapping int32); the state in the state
+    area, where it stays between runs."""
+    x, wf, wt = (ctx.tensor(i) for i in op.inputs[:3])
+    rank = op.options["rank"]
+    (m1, s1), (m2, s2) = svdf_scales(ctx.graph, op)
+    fields = {
+        "input_size": wf.shape[1],
+        "units": wf.shape[0] // rank,
+        "rank": rank,
+        "memory": wt.shape[1],
+        "input_offset": -scale_and_zero(x)[1],
+        "feature_multiplier": m1,
+        "feature_shift": s1,
+        "output_multiplier": m2,
+        "output_shift": s2,
+        "output_offset": scale_and_zero(ctx.tensor(op.outputs[0]))[1],
+    }
+    name = f"{ctx.prefix}_op{op.index}"
+    params = ctx.struct("ek_svdf_params", name + "_params", fields)
+    weights = np.asarray(ctx.graph.constant(op.inputs[1]))
+    feature = ctx.data(name + "_weights_feature", "int8_t", weights)
+    if not ctx.variant(op).reference:
+        sums = weights.astype(np.int64).sum(axis=1) * fields["input_offset"]
+        folded = ctx.data(name + "_feature_offsets", "int32_t", sums.astype(np.int32))
+        feature = f"{feature}, {folded}"
+    time = ctx.data(name + "_weights_time", "int16_t", ctx.graph.constant(op.inputs[2]))
+    bias = "NULL"
+    if op.inputs[3] >= 0:
+        bias = ctx.data(name + "_bias", "int32_t", ctx.graph.constant(op.inputs[3]))
+    state = ctx.pointer(op.inputs[4], ctype="int16_t")
+    ctx.calls.append(
+        ctx.call(
+            op, f"&{params}", ctx.pointer(op.inputs[0], True), feature, time, bias, state,
+            ctx.pointer(op.outputs[0]),
+        )
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------- UNIDIRECTIONAL_SEQUENCE_LSTM
+
+LSTM_GATE_SCALE = np.float32(2.0**-12)  # the gates' Q3.12 without layer normalization
+
+
+def lstm_fields(graph: Graph, op: Op) -> dict[str, object]:
+    """The 8x8_16 LSTM's parameters as TFLite's Prepare computes them: each gate's effective
+    scales (weights' scale x input's or output state's / 2^-12, in float32), the hidden scale
+    (2^-15 / hidden's scale x 2^-15), the cell exponent and the clip in cell units. The 16x8
+    LSTM's as TFLite Micro's Prepare computes them: the same gate scales, the hidden scale
+    2^-15 x 2^-15 / the output state's scale in double, its zero point added."""
+    f32 = np.float32
+    x, h, c = (graph.tensor(op.inputs[k]) for k in (0, 18, 19))
+    units, features = graph.tensor(op.inputs[1]).shape
+    steps = graph.tensor(op.outputs[0]).size // units
+    scales = [f32(graph.tensor(op.inputs[k]).quant.scale[0]) for k in range(1, 9)]
+    s_x, s_h, s_c = (f32(t.quant.scale[0]) for t in (x, h, c))
+    pairs = [fixedpoint.quantize_multiplier(float(w * s_x / LSTM_GATE_SCALE)) for w in scales[:4]]
+    pairs += [fixedpoint.quantize_multiplier(float(w * s_h / LSTM_GATE_SCALE)) for w in scales[4:]]
+    if x.dtype == "int16":  # TFLite Micro reads the output state, not the intermediates
+        hidden_pair = fixedpoint.quantize_multiplier(2.0**-30 / float(s_h))
+        hidden_zero = int(h.quant.zero_point[0])
+    else:
+        hidden = graph.tensor(op.options["intermediates"][4]).quant
+        real = f32(2.0**-15) / f32(hidden.scale[0]) * f32(2.0**-15)
+        hidden_pair = fixedpoint.quantize_multiplier(float(real))
+        hidden_zero = int(hidden.zero_point[0])
+    clip = f32(op.options.get("cell_clip", 0.0))
+    cell_clip = int(np.clip(clip / s_c, -32768, 32767)) if clip > 0 else 0
+    return {
+        "steps": steps,
+        "input_size": features,
+        "units": units,
+        "input_multiplier": [m for m, _ in pairs[:4]],
+        "input_shift": [s for _, s in pairs[:4]],
+        "recurrent_multiplier": [m for m, _ in pairs[4:]],
+        "recurrent_shift": [s for _, s in pairs[4:]],
+        "hidden_multiplier": hidden_pair[0],
+        "hidden_shift": hidden_pair[1],
+        "hidden_zero_point": hidden_zero,
+        "cell_exponent": int(round(math.log2(float(s_c)))),
+        "cell_clip": cell_clip,
+    }
+
+
+def lstm_biases(graph: Graph, op: Op) -> np.ndarray:
+    """Eight [units] int32 vectors: each gate's bias plus minus the input zero point times its
+    input weights' row sums, then minus the output state's zero point times its recurrent
+    weights' row sums (TFLite's PrecomputeZeroPointTimesWeightWithBias). For 16x8 (zero
+    points 0) the four int64 gate biases as they are."""
+    if graph.tensor(op.inputs[0]).dtype == "int16":
+        biases = [graph.constant(op.inputs[k]).astype(np.int64) for k in (12, 13, 14, 15)]
+        return np.concatenate(biases)
+    x_zero = int(graph.tensor(op.inputs[0]).quant.zero_point[0])
+    h_zero = int(graph.tensor(op.inputs[18]).quant.zero_point[0])
+    rows = [graph.constant(op.inputs[k]).astype(np.int64).sum(axis=1) for k in range(1, 9)]
+    biases = [graph.constant(op.inputs[k]).astype(np.int64) for k in (12, 13, 14, 15)]
+    folded = [b - x_zero * r for b, r in zip(biases, rows[:4])]
+    folded += [-h_zero * r for r in rows[4:]]
+    return np.concatenate(folded).astype(np.int32)
+
+
+def lstm(ctx: Emit, op: Op) -> None:
+    """Gate weights (input ones, then recurrent ones, TFLite's gate order) and folded biases in
+    weights.c (int64 gate biases for 16x8); the output and cell states in the state area,
+    where they stay between runs."""
+    name = f"{ctx.prefix}_op{op.index}"
+    act, bias_type = ctx.ctype(op.inputs[0]), "int32_t"
+    if act == "int16_t":
+        bias_type = "int64_t"
+    params = ctx.struct("ek_lstm_params", name + "_params", lstm_fields(ctx.graph, op))
+    weights = [np.asarray(ctx.graph.constant(op.inputs[k])) for k in range(1, 9)]
+    w_in = ctx.data(name + "_input_weights", "int8_t", np.concatenate(weights[:4]))
+    w_rec = ctx.data(name + "_recurrent_weights", "int8_t", np.concatenate(weights[4:]))
+    bias = ctx.data(name + "_bias", bias_type, lstm_biases(ctx.graph, op))
+    ctx.calls.append(
+        ctx.call(
+            op, f"&{params}", ctx.pointer(op.inputs[0], True, act), w_in, w_rec, bias,
+            ctx.pointer(op.inputs[18], ctype=act), ctx.pointer(op.inputs[19], ctype="int16_t"),
+            ctx.pointer(op.outputs[0], ctype=act),
+        )
+    )  # fmt: skip

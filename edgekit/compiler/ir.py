@@ -393,7 +393,11 @@ def _read_op(o, index: int, kinds: list[str], n_tensors: int) -> Op:
     inputs = _indices(o.InputsAsNumpy(), o.InputsIsNone(), n_tensors, f"op {index}'s input")
     outputs = _indices(o.OutputsAsNumpy(), o.OutputsIsNone(), n_tensors, f"op {index}'s output")
     _check(all(i >= 0 for i in outputs), f"op {index} has an absent output")
-    return Op(index, kind, inputs, outputs, _read_options(o, kind, index))
+    options = _read_options(o, kind, index)
+    if kind == "UNIDIRECTIONAL_SEQUENCE_LSTM" and not o.IntermediatesIsNone():
+        # the integer LSTM's hidden state scale and zero point live on its intermediates
+        options["intermediates"] = tuple(int(i) for i in o.IntermediatesAsNumpy())
+    return Op(index, kind, inputs, outputs, options)
 
 
 # ---------------------------------------------------------------- options
@@ -508,6 +512,23 @@ def _option_readers() -> dict[str, tuple[type, int, object]]:
         tflite.BatchMatMulOptions,
         U.BatchMatMulOptions,
         lambda o: {"adj_x": bool(o.AdjX()), "adj_y": bool(o.AdjY())},
+    )
+    readers["SVDF"] = (
+        tflite.SVDFOptions,
+        U.SVDFOptions,
+        lambda o: {"rank": o.Rank()} | _activation(o),
+    )
+    readers["UNIDIRECTIONAL_SEQUENCE_LSTM"] = (
+        tflite.UnidirectionalSequenceLSTMOptions,
+        U.UnidirectionalSequenceLSTMOptions,
+        lambda o: (
+            _activation(o)
+            | {
+                "cell_clip": o.CellClip(),
+                "proj_clip": o.ProjClip(),
+                "time_major": bool(o.TimeMajor()),
+            }
+        ),
     )
     for kind in ("AVERAGE_POOL_2D", "MAX_POOL_2D", "L2_POOL_2D"):
         readers[kind] = (tflite.Pool2DOptions, U.Pool2DOptions, _pool)

@@ -41,9 +41,12 @@ def stored_weights(graph: Graph, op: Op) -> Array:
 
 
 def stored_bias(graph: Graph, op: Op) -> Array | None:
-    """The bias as the model stores it; None when the op has none."""
+    """The bias as the model stores it (int32, or int64 for 16x8); None when the op has none."""
     index = op.inputs[2] if len(op.inputs) > 2 else -1
-    return None if index < 0 else Array("int32_t", "in2", graph.constant(index))
+    if index < 0:
+        return None
+    ctype = "int64_t" if graph.tensor(index).dtype == "int64" else "int32_t"
+    return Array(ctype, "in2", graph.constant(index))
 
 
 def no_weights(graph: Graph, op: Op) -> None:
@@ -150,6 +153,25 @@ def channel_multipliers(graph: Graph, op: Op) -> tuple[np.ndarray, np.ndarray]:
     return mult, shift
 
 
+def pairs(graph: Graph, op: Op) -> Array:
+    return Array("int8_t", "pairs", paired_weights(graph, op))
+
+
+def paired_weights(graph: Graph, op: Op) -> np.ndarray:
+    """Weights as rows of K (a unit's inputs, an output channel's kh * kw * C_in taps, or for
+    TRANSPOSE_CONV one tap's C_in, which its kernel reads tap by tap), each group of four
+    w0 w1 w2 w3 stored as w0 w2 w1 w3 (a row's last K % 4 as they are): SXTB16 of a group's
+    word is then the pair (w0, w1), and with ROR 8 (w2, w3), the order of the int16 inputs two
+    words hold (the 16x8 DSP kernels)."""
+    w = np.asarray(graph.constant(op.inputs[1]), np.int8)
+    depth = w.shape[-1] if op.kind == "TRANSPOSE_CONV" else int(np.prod(w.shape[1:]))
+    rows = w.reshape(-1, depth).copy()
+    whole = rows.shape[1] // 4 * 4
+    groups = rows[:, :whole].reshape(len(rows), -1, 4)
+    rows[:, :whole] = groups[:, :, [0, 2, 1, 3]].reshape(len(rows), -1)
+    return rows.ravel()
+
+
 # ---------------------------------------------------------------- the layouts
 
 
@@ -169,6 +191,9 @@ class Layout:
 TFLITE = Layout("tflite")
 # as stored, the input offset folded into the bias
 FOLDED = Layout("folded", bias=folded)
+# 16x8 dot products on the DSP extension: each row's groups of four as w0 w2 w1 w3, the bias as
+# stored (int16 zero points are 0: nothing to fold)
+PAIRS = Layout("pairs", weights=pairs)
 # depthwise: folded, each group of four channels' taps stored together
 BLOCKED = Layout("blocked", weights=blocked, bias=folded)
 # convolution: folded, each block of four output channels' weights stored run of 16 by run of 16

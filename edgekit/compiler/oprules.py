@@ -31,6 +31,7 @@ Rule = Callable[[Graph, Op, "Target"], tuple[bool, str]]
 
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 SOFTMAX_OUTPUT = (1 / 256, -128)
+SOFTMAX_OUTPUT_S16 = (1 / 32768, 0)
 # TFLite's int8 softmax scales differences of logits to a Q5.26 value and needs a multiplier > 1.
 SOFTMAX_MIN_SCALE = 2.0**-26
 
@@ -96,15 +97,21 @@ def int8_weights(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
 
 
 def int32_bias(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
-    """The bias is absent or a constant int32 vector with one value per output channel.
+    """The bias is absent or a constant vector with one value per output channel: int32, or
+    where the activations are int16 (16x8) int64, or int32 but for DEPTHWISE_CONV_2D.
 
-    Quantize with the TFLite converter's full-integer int8 scheme (as 'edgekit quantize' does).
+    Quantize with the TFLite converter's full-integer int8 scheme (as 'edgekit quantize' does),
+    or 16x8 with its default int64 bias (--precision int16x8).
     """
     bias = _input(graph, op, 3 if op.kind == "TRANSPOSE_CONV" else 2)
     if bias is None:
         return True, ""
     channels = _output(graph, op).shape[-1]
-    if bias.data is None or bias.dtype != "int32" or bias.shape != (channels,):
+    data = _input(graph, op, 2 if op.kind == "TRANSPOSE_CONV" else 0)
+    wanted = ("int32",)
+    if data is not None and data.dtype == "int16":
+        wanted = ("int64",) if op.kind == "DEPTHWISE_CONV_2D" else ("int64", "int32")
+    if bias.data is None or bias.dtype not in wanted or bias.shape != (channels,):
         kind = "constant" if bias.data is not None else "computed"
         return False, f"its bias is a {kind} {bias.dtype} tensor of shape {list(bias.shape)}"
     return True, ""
@@ -269,15 +276,22 @@ def arg_max_axis(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
 
 
 def float_conversion(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
-    """QUANTIZE reads int8 or float32 and writes int8; DEQUANTIZE reads int8 and writes float32
-    (the converter adds them at a model's float inputs and outputs); the input is computed, not
-    a constant. Float values are quantized as TFLite's reference kernels do.
+    """QUANTIZE reads float32 and writes int8 or int16, or rescales int8 or int16 to int8, int16
+    or int32; DEQUANTIZE reads int8 or int16 and writes float32 (the converter adds them at a
+    model's float inputs and outputs, and between int8 and 16x8 layers); the input is computed,
+    not a constant. Float values are quantized as TFLite's reference kernels do.
 
-    Quantize with the TFLite converter's full-integer int8 scheme (as 'edgekit quantize' does).
+    Quantize with the TFLite converter's full-integer int8 scheme (as 'edgekit quantize' does),
+    or 16x8 with --precision int16x8.
     """
     x, y = _input(graph, op, 0), _output(graph, op)
-    want = {"QUANTIZE": (("int8", "float32"), ("int8",)), "DEQUANTIZE": (("int8",), ("float32",))}
-    ins, outs = want[op.kind]
+    quantized = ("int8", "int16")
+    if op.kind == "DEQUANTIZE":
+        ins, outs = quantized, ("float32",)
+    elif x.dtype == "float32":
+        ins, outs = ("float32",), quantized
+    else:
+        ins, outs = quantized, (*quantized, "int32")
     kind = "constant " if x.data is not None else ""
     ok = x.dtype in ins and y.dtype in outs and not kind
     return ok, f"it converts {kind}{x.dtype} to {y.dtype}"
@@ -334,15 +348,17 @@ def default_weights_layout(graph: Graph, op: Op, target: Target) -> tuple[bool, 
 
 def softmax_output(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
     """Softmax runs over the last axis, the output has the input's shape, and the output is
-    quantized with scale 1/256 and zero point -128, as TFLite's int8 softmax requires.
+    quantized with scale 1/256 and zero point -128, as TFLite's int8 softmax requires (int16:
+    scale 1/32768, zero point 0).
 
     Quantize with the TFLite converter, which sets these output parameters for int8 softmax.
     """
     x, y = _input(graph, op, 0), _output(graph, op)
+    want = SOFTMAX_OUTPUT_S16 if y.dtype == "int16" else SOFTMAX_OUTPUT
     ok = (
         x.shape == y.shape
         and len(y.shape) >= 1
-        and (y.quant.scale[0], y.quant.zero_point[0]) == SOFTMAX_OUTPUT
+        and (y.quant.scale[0], y.quant.zero_point[0]) == want
     )
     return ok, f"its output is {list(y.shape)} with {quant_text(y)}"
 
@@ -354,7 +370,10 @@ def softmax_input_scale(graph: Graph, op: Op, target: Target) -> tuple[bool, str
     The logits' range has collapsed: train the model, or condition a model without trained
     weights (edgekit.frontend.mobilenet.condition_batchnorm), before quantizing.
     """
-    scale = op.options.get("beta", 1.0) * _input(graph, op, 0).quant.scale[0]
+    x = _input(graph, op, 0)
+    scale = op.options.get("beta", 1.0) * x.quant.scale[0]
+    if x.dtype == "int16":  # TFLite's int16 softmax rescales by any factor
+        return True, ""
     return scale > SOFTMAX_MIN_SCALE, f"its input scale times beta is {scale:.3g}"
 
 
@@ -396,13 +415,62 @@ def elementwise_shape(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
 
 def logistic_output(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
     """The output is quantized with scale 1/256 and zero point -128, as TFLite's int8 LOGISTIC
-    requires.
+    requires (int16: scale 2^-15 and zero point 0, as for TANH).
 
     Quantize with the TFLite converter, which sets these output parameters for int8 sigmoid.
     """
     y = _output(graph, op)
+    if y.dtype == "int16":
+        return tanh_output(graph, op, target)
     ok = (y.quant.scale[0], y.quant.zero_point[0]) == SOFTMAX_OUTPUT
     return ok, f"its output has {quant_text(y)}"
+
+
+def tanh_output(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
+    """An int16 output has scale 2^-15 (to within TFLite's CheckedLog2) and zero point 0, as
+    TFLite's int16 LOGISTIC and TANH require (an int8 TANH takes any).
+
+    Quantize with the TFLite converter, which sets these output parameters.
+    """
+    y = _output(graph, op)
+    if y.dtype != "int16":
+        return True, ""
+    pot, log2 = tables.checked_log2(float(y.quant.scale[0]))
+    ok = pot and log2 == -15 and y.quant.zero_point[0] == 0
+    return ok, f"its output has {quant_text(y)}"
+
+
+def int16_general_add(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
+    """An int16 ADD or SUB has an input or output scale that is not a power of two (TFLite runs
+    all-power-of-two int16 scales through another, shift-only kernel when the op's
+    pot_scale_int16 option is set).
+
+    Quantize with the TFLite converter's 16x8 scheme, whose calibrated scales are not exact
+    powers of two.
+    """
+    tensors = [_input(graph, op, 0), _input(graph, op, 1), _output(graph, op)]
+    if _output(graph, op).dtype != "int16":
+        return True, ""
+    pots = [tables.checked_log2(float(t.quant.scale[0]))[0] for t in tensors]
+    return not all(pots), "its scales are all powers of two"
+
+
+def int8_to_int8(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
+    """The input and output are int8 (an int8 rescale: one table lookup per element)."""
+    x, y = _input(graph, op, 0), _output(graph, op)
+    return (x.dtype, y.dtype) == ("int8", "int8"), f"it converts {x.dtype} to {y.dtype}"
+
+
+def integer_input(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
+    """The input is int8 or int16 (a rescale between integer types)."""
+    dtype = _input(graph, op, 0).dtype
+    return dtype in ("int8", "int16"), f"its input is {dtype}"
+
+
+def int8_output(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
+    """The output is int8."""
+    dtype = _output(graph, op).dtype
+    return dtype == "int8", f"its output is {dtype}"
 
 
 def hard_swish_scales(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
@@ -847,6 +915,177 @@ def _dense_output(src: int, dst: int, view: np.ndarray, indices) -> tuple:
     """``view`` of the input copied in order into the output (when its size is the view's)."""
     out = indices(dst)
     return src, dst, view, out.reshape(view.shape) if out.size == view.size else out
+
+
+# ---------------------------------------------------------------- SVDF
+
+
+def svdf_shapes(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
+    """SVDF reads one frame [1, features]; its feature weights [filters, features] and time
+    weights [filters, memory] are constant, rank divides the filters into units (filters /
+    rank), the bias is absent or has one value per unit, the state is a variable tensor
+    [1, memory x filters] and the output is [1, units].
+
+    Export the SVDF layer with one frame per inference and batch 1, its state a variable
+    tensor, as TFLite Micro's streaming keyword models are.
+    """
+    if len(op.inputs) != 5 or op.inputs[4] < 0:
+        return False, f"it has {len(op.inputs)} inputs and no state"
+    x, wf, wt, bias, state = (_input(graph, op, k) for k in range(5))
+    y, rank = _output(graph, op), op.options.get("rank", 0)
+    if wf.data is None or wt.data is None:
+        return False, "its weights are not constant"
+    if not state.is_variable or state.data is not None:
+        return False, f"its state '{short_name(state.name)}' is not a variable tensor"
+    detail = (
+        f"its input is {list(x.shape)}, feature weights {list(wf.shape)}, time weights "
+        f"{list(wt.shape)}, rank {rank}, state {list(state.shape)}, output {list(y.shape)}"
+    )
+    if len(wf.shape) != 2 or len(wt.shape) != 2 or rank < 1 or wf.shape[0] % rank:
+        return False, detail
+    (filters, features), memory, units = wf.shape, wt.shape[1], wf.shape[0] // rank
+    ok = (
+        x.shape == (1, features)
+        and wt.shape[0] == filters
+        and memory >= 1
+        and state.shape == (1, memory * filters)
+        and y.shape == (1, units)
+        and (bias is None or bias.shape == (units,))
+    )
+    return ok, detail + ("" if bias is None else f", bias {list(bias.shape)}")
+
+
+def svdf_types(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
+    """SVDF's input and output are int8, its feature weights int8 and its time weights int16
+    (each with one scale and zero point 0), its bias constant int32 and its state int16 with
+    zero point 0: TFLite's integer SVDF.
+
+    Quantize with the TFLite converter's full-integer int8 scheme, which gives SVDF these
+    types.
+    """
+    x, wf, wt, bias, state = (_input(graph, op, k) for k in range(5))
+    y = _output(graph, op)
+    expected = ((x, "int8"), (y, "int8"), (wf, "int8"), (wt, "int16"), (state, "int16"))
+    for t, dtype in expected:
+        if t.dtype != dtype:
+            return False, f"tensor '{short_name(t.name)}' is {t.dtype}, not {dtype}"
+    for t in (wf, wt, state):
+        q = t.quant
+        if q is None or not q.per_tensor or np.any(q.zero_point != 0):
+            return False, f"tensor '{short_name(t.name)}' has {quant_text(t)}"
+        if not (np.isfinite(q.scale[0]) and q.scale[0] > 0):
+            return False, f"tensor '{short_name(t.name)}' has {quant_text(t)}"
+    if bias is not None and (bias.data is None or bias.dtype != "int32"):
+        kind = "constant" if bias.data is not None else "computed"
+        return False, f"its bias is a {kind} {bias.dtype} tensor"
+    return True, ""
+
+
+def svdf_activation(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
+    """SVDF's fused activation is RELU, the only one TFLite's integer SVDF runs (which, as the
+    C does, leaves the clamp at zero to the output's quantization).
+
+    Give the SVDF layer a ReLU activation, as TFLite Micro's keyword models do.
+    """
+    activation = op.options.get("activation", "NONE")
+    return activation == "RELU", f"its fused activation is {activation}"
+
+
+# ---------------------------------------------------------------- UNIDIRECTIONAL_SEQUENCE_LSTM
+
+LSTM_WEIGHTS, LSTM_BIASES = tuple(range(1, 9)), (12, 13, 14, 15)
+LSTM_ABSENT = (9, 10, 11, 16, 17, 20, 21, 22, 23)  # peepholes, projection, layer norms
+LSTM_OUTPUT_STATE, LSTM_CELL_STATE = 18, 19
+LSTM_CELL_EXPONENTS = (-15, -9)  # TFLite's integer tanh takes a cell with <= 6 integer bits
+
+
+def lstm_shapes(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
+    """UNIDIRECTIONAL_SEQUENCE_LSTM runs batch 1, batch major ([1, steps, features]), through
+    four gates with constant input weights [units, features], recurrent weights [units, units]
+    and biases [units]; no peephole, projection or layer normalization; its output state
+    [1, units] and cell state [1, units] are variable tensors.
+
+    Use a plain Keras LSTM (no peepholes or projection) on a batch of 1, batch major.
+    """
+    if len(op.inputs) != 24:
+        return False, f"it has {len(op.inputs)} inputs, not 24"
+    x, y = _input(graph, op, 0), _output(graph, op)
+    present = [k for k in LSTM_ABSENT if op.inputs[k] >= 0]
+    if present:
+        return False, f"it has inputs {present} (peepholes, projection or layer normalization)"
+    if len(x.shape) != 3 or x.shape[0] != 1 or op.options.get("time_major"):
+        major = "time" if op.options.get("time_major") else "batch"
+        return False, f"its input is {list(x.shape)}, {major} major"
+    steps = x.shape[1]
+    weights = [_input(graph, op, k) for k in LSTM_WEIGHTS]
+    if any(w is None or w.data is None for w in weights):
+        return False, "its weights are not constant"
+    units, features = weights[0].shape[0], x.shape[2]
+    expected = [(units, features)] * 4 + [(units, units)] * 4
+    shapes = [w.shape for w in weights]
+    if shapes != expected:
+        return False, f"its weights are {[list(s) for s in shapes]} for input {list(x.shape)}"
+    biases = [_input(graph, op, k) for k in LSTM_BIASES]
+    if any(b is None or b.data is None or b.shape != (units,) for b in biases):
+        return False, "its biases are not four constant vectors of one value per unit"
+    for k in (LSTM_OUTPUT_STATE, LSTM_CELL_STATE):
+        state = _input(graph, op, k)
+        if state is None or not state.is_variable or state.size != units:
+            return False, f"its input {k} is not a variable state tensor of {units} values"
+    out = (1, steps, units)
+    return y.shape == out, f"its output is {list(y.shape)}, not {list(out)}"
+
+
+def lstm_types(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
+    """UNIDIRECTIONAL_SEQUENCE_LSTM is TFLite's 8x8_16 integer LSTM (int8 input, output and
+    output state, int32 biases, five intermediate tensors, the last, the hidden state,
+    quantized) or TFLite Micro's 16x8 one (int16 input, output and output state, int64
+    biases): an int16 cell state with zero point 0 and a power-of-two scale from 2^-15 to
+    2^-9, int8 weights with one scale and zero point 0.
+
+    Let edgekit quantize the float LSTM model (edgekit.quantization.recurrent, int8 or
+    int16x8), which writes these types.
+    """
+    x, y = _input(graph, op, 0), _output(graph, op)
+    h, c = _input(graph, op, LSTM_OUTPUT_STATE), _input(graph, op, LSTM_CELL_STATE)
+    wide = x.dtype == "int16"
+    act, bias = ("int16", "int64") if wide else ("int8", "int32")
+    for t, dtype in ((x, act), (y, act), (h, act), (c, "int16")):
+        if t.dtype != dtype:
+            return False, f"tensor '{short_name(t.name)}' is {t.dtype}, not {dtype}"
+    exponent = np.log2(c.quant.scale[0])
+    low, high = LSTM_CELL_EXPONENTS
+    if exponent != np.round(exponent) or not low <= exponent <= high:
+        return False, f"its cell state has {quant_text(c)}"
+    for k in LSTM_WEIGHTS:
+        w = graph.tensors[op.inputs[k]]
+        q = w.quant
+        if w.dtype != "int8" or q is None or not q.per_tensor or q.zero_point[0] != 0:
+            return False, f"its weights '{short_name(w.name)}' are {w.dtype}, {quant_text(w)}"
+        if not (np.isfinite(q.scale[0]) and q.scale[0] > 0):
+            return False, f"its weights '{short_name(w.name)}' have {quant_text(w)}"
+    for k in LSTM_BIASES:
+        if graph.tensors[op.inputs[k]].dtype != bias:
+            return False, f"its bias {k} is {graph.tensors[op.inputs[k]].dtype}, not {bias}"
+    if wide:  # TFLite Micro reads no intermediates
+        return True, ""
+    intermediates = op.options.get("intermediates", ())
+    if len(intermediates) != 5:
+        return False, f"it has {len(intermediates)} intermediate tensors, not 5"
+    hidden = graph.tensors[intermediates[4]]
+    ok = hidden.quant is not None and hidden.quant.scale[0] > 0
+    return ok, f"its hidden state intermediate has {quant_text(hidden)}"
+
+
+def lstm_activation(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
+    """UNIDIRECTIONAL_SEQUENCE_LSTM's cell activation is TANH and its projection clip 0 (the
+    integer LSTM's; a cell clip is applied).
+
+    Keep the Keras LSTM's default activations (tanh, sigmoid).
+    """
+    activation = op.options.get("activation", "NONE")
+    ok = activation == "TANH" and op.options.get("proj_clip", 0.0) == 0.0
+    return ok, f"its activation is {activation}, projection clip {op.options.get('proj_clip')}"
 
 
 # ---------------------------------------------------------------- the docstrings

@@ -23,7 +23,7 @@ import numpy as np
 from edgekit.compiler import emitters
 from edgekit.compiler.emitters import Emitter
 from edgekit.compiler.ir import Graph, Op, Tensor, short_name
-from edgekit.compiler.layouts import BLOCKED, FOLDED, LANES16, TILED
+from edgekit.compiler.layouts import BLOCKED, FOLDED, LANES16, PAIRS, TILED
 from edgekit.compiler.oprules import (
     Rule,
     add_shapes,
@@ -44,9 +44,16 @@ from edgekit.compiler.oprules import (
     fused_activation,
     hard_swish_scales,
     inputs_same_quantization,
+    int8_output,
+    int8_to_int8,
     int8_weights,
+    int16_general_add,
     int32_bias,
+    integer_input,
     logistic_output,
+    lstm_activation,
+    lstm_shapes,
+    lstm_types,
     moved_quantization,
     no_fused_activation,
     pad_amounts,
@@ -65,6 +72,10 @@ from edgekit.compiler.oprules import (
     split_parts,
     squared_difference_scale,
     strided_slice_bounds,
+    svdf_activation,
+    svdf_shapes,
+    svdf_types,
+    tanh_output,
     transpose_conv_shapes,
     transpose_permutation,
     window_geometry,
@@ -82,7 +93,6 @@ from edgekit.compiler.variants import (
     channel_broadcast,
     depthwise_3x3,
     im2col_bytes,
-    int8_input,
     pick_variant,
     pointwise,
     spatial_mean,
@@ -142,11 +152,15 @@ _LUT_MVE, _LUT_DSP = ("ek_lut_mve.c", "ek_mve.h"), ("ek_lut_dsp.c", "ek_dsp.h")
 # squeeze-and-excite MUL and ADD: an HxWxC input and a 1x1xC one
 _BINARY_MVE, _BINARY_DSP = ("ek_binary_mve.c", "ek_mve.h"), ("ek_binary_dsp.c", "ek_dsp.h")
 _CHANNELS = (channel_broadcast,)
+# 16x8 (int16 activations): reference kernels of their own, before the int8 reference ones
+_DT16, _BINARY16, _INT16 = "int16", ("ek_binary_s16.c",), ("int16",)
+_REQUANTIZE = ("ek_quantize_s16.c",)
 
 
-def _lut(rules: tuple[Rule, ...], layers: str) -> OpKind:
+def _lut(rules: tuple[Rule, ...], layers: str, int16: str | None = None) -> OpKind:
     """An int8 -> int8 element-wise op: one table lookup per element, in place where the
-    planner can."""
+    planner can; ``int16`` names its 16x8 kernel (ek_activation_s16.c), if it has one."""
+    wide = (Variant(int16, ("ek_activation_s16.c",), in_place=_ELEMENTWISE, dtype=_DT16),)
     return OpKind(
         rules=rules,
         inputs=(1, 1),
@@ -155,8 +169,10 @@ def _lut(rules: tuple[Rule, ...], layers: str) -> OpKind:
         variants=(
             Variant("lut_mve", _LUT_MVE, _MVE, in_place=_ELEMENTWISE),
             Variant("lut_dsp", _LUT_DSP, _DSP, in_place=_ELEMENTWISE),
+            *(wide if int16 else ()),
             Variant("lut_ref", ("ek_lut.c",), in_place=_ELEMENTWISE),
         ),
+        dtypes=_INT16 if int16 else (),
     )
 
 
@@ -170,6 +186,7 @@ def _alias(inputs: tuple[int, int], layers: str) -> OpKind:
         layers=layers,
         emit=emitters.reshape,
         in_place=alias,
+        dtypes=_INT16,
     )
 
 
@@ -187,14 +204,75 @@ def _copy(
         params=params,
         layers=layers,
         emit=emitters.strided_copy,
-        variants=(Variant("strided_copy_ref", ("ek_strided_copy.c",)),),
+        variants=(
+            Variant("strided_copy_ref", ("ek_strided_copy.c",), dtype=_DT16),
+            Variant("strided_copy_ref", ("ek_strided_copy.c",)),
+        ),
         outputs=outputs,
+        dtypes=_INT16,
     )
 
 
 def _accumulator_bytes(graph: Graph, op: Op) -> int:
-    """TRANSPOSE_CONV's int32 accumulators: one per output value."""
-    return 4 * graph.tensor(op.outputs[0]).size
+    """TRANSPOSE_CONV's accumulators, one per output value, of its bias's type: int32, or
+    int64 for 16x8 with an int64 bias or none."""
+    out = graph.tensor(op.outputs[0])
+    wide = out.dtype == "int16" and _bias_type(graph, op) != "int32"
+    return (8 if wide else 4) * out.size
+
+
+def _bias_type(graph: Graph, op: Op) -> str | None:
+    """A convolution's or fully connected layer's bias type; None without one."""
+    k = 3 if op.kind == "TRANSPOSE_CONV" else 2
+    index = op.inputs[k] if len(op.inputs) > k else -1
+    return graph.tensor(index).dtype if index >= 0 else None
+
+
+def int64_accumulators(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
+    """The bias is int64 or absent (int64 accumulators, as TFLite's 16x8 kernels have then)."""
+    kind = _bias_type(graph, op)
+    return kind != "int32", f"its bias is {kind}"
+
+
+def int32_accumulators(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
+    """The bias is int32 (TFLite's quantized_bias_type INT32: its 16x8 kernels then accumulate
+    in int32, wrapping, and requantize in 32 bits)."""
+    kind = _bias_type(graph, op)
+    return kind == "int32", f"its bias is {kind}"
+
+
+_S16 = {"dtype": "int16"}  # the 16x8 variants
+_B64, _B32 = (int64_accumulators,), (int32_accumulators,)
+_DOT16_MVE, _DOT16_DSP = ("ek_dot_s16_mve.c", "ek_mve.h"), ("ek_dot_s16_dsp.c", "ek_dsp.h")
+
+
+def depthwise_s16_window(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
+    """The depth multiplier is 1 and the window has at most 511 taps (so that a 16x8 sum of
+    taps fits in int32)."""
+    _, kh, kw, _ = graph.tensor(op.inputs[1]).shape
+    mult = op.options.get("depth_multiplier", 1)
+    return mult == 1 and kh * kw <= 511, f"its filter is {kh}x{kw}, depth multiplier {mult}"
+
+
+def _window_column_bytes(graph: Graph, op: Op) -> int:
+    """A 16x8 im2col kernel's scratch: one output pixel's window, kh * kw * C_in int16."""
+    _, kh, kw, cin = graph.tensor(op.inputs[1]).shape
+    return 2 * kh * kw * cin
+
+
+_LSTM_MVE = ("ek_lstm_mve.c", "ek_lstm.c", "ek_mve.h")
+_LSTM_DSP = ("ek_lstm_dsp.c", "ek_lstm.c", "ek_dsp.h")
+_LSTM_S16 = ("ek_lstm_s16.c", "ek_activation_s16.c")  # TFLite Micro's 16x8 LSTM
+_LSTM_MVE16 = ("ek_lstm_s16_mve.c", "ek_mve.h", *_LSTM_S16)
+_LSTM_DSP16 = ("ek_lstm_s16_dsp.c", "ek_dsp.h", *_LSTM_S16)
+
+
+def _lstm_gate_bytes(graph: Graph, op: Op) -> int:
+    """The LSTM's four gates of one step: 4 * units int16 values."""
+    return 8 * graph.tensor(op.inputs[1]).shape[0]
+
+
+_LSTM16 = {"scratch_bytes": _lstm_gate_bytes, "dtype": "int16"}
 
 
 OPS: dict[str, OpKind] = {
@@ -213,7 +291,31 @@ OPS: dict[str, OpKind] = {
             Variant(emitters.DILATED_IM2COL_DSP, _CONV_DSP, _DSP, (), im2col_bytes, layout=FOLDED),
             Variant("conv2d_ref", ("ek_conv2d.c",), rules=_UNDILATED),
             Variant(emitters.DILATED_CONV, ("ek_conv2d.c",)),
+            Variant("conv2d_1x1_mve", _DOT16_MVE, _MVE, (pointwise, *_B64), **_S16),
+            Variant(
+                "conv2d_im2col_mve",
+                _DOT16_MVE,
+                _MVE,
+                (*_UNDILATED, *_B64),
+                _window_column_bytes,
+                **_S16,
+            ),
+            Variant("conv2d_1x1_dsp", _DOT16_DSP, _DSP, (pointwise, *_B64), layout=PAIRS, **_S16),
+            Variant(
+                "conv2d_im2col_dsp",
+                _DOT16_DSP,
+                _DSP,
+                (*_UNDILATED, *_B64),
+                _window_column_bytes,
+                layout=PAIRS,
+                **_S16,
+            ),
+            Variant("conv2d_ref", ("ek_conv2d_s16.c",), rules=(*_UNDILATED, *_B64), **_S16),
+            Variant(emitters.DILATED_CONV, ("ek_conv2d_s16.c",), rules=_B64, **_S16),
+            Variant("conv2d_b32_ref", ("ek_conv2d_s16.c",), rules=(*_UNDILATED, *_B32), **_S16),
+            Variant(emitters.DILATED_CONV_B32, ("ek_conv2d_s16.c",), **_S16),
         ),
+        dtypes=("int16",),
     ),
     "DEPTHWISE_CONV_2D": OpKind(
         rules=(depthwise_shapes, *_CONV_COMMON),
@@ -249,10 +351,30 @@ OPS: dict[str, OpKind] = {
                 ("ek_depthwise_conv2d.c",),
                 in_place=depthwise_in_place,
             ),
+            # never in place: depthwise_in_place counts one byte per element
+            Variant(
+                "depthwise_conv2d_mve",
+                ("ek_depthwise_conv2d_s16_mve.c", "ek_mve.h"),
+                _MVE,
+                (depthwise_s16_window, undilated),
+                **_S16,
+            ),
+            Variant(
+                "depthwise_conv2d_dsp",
+                ("ek_depthwise_conv2d_s16_dsp.c", "ek_dsp.h"),
+                _DSP,
+                (depthwise_s16_window, undilated),
+                **_S16,
+            ),
+            Variant(
+                "depthwise_conv2d_ref", ("ek_depthwise_conv2d_s16.c",), rules=_UNDILATED, **_S16
+            ),
+            Variant(emitters.DILATED_DEPTHWISE_CONV, ("ek_depthwise_conv2d_s16.c",), **_S16),
         ),
+        dtypes=("int16",),
     ),
     "ADD": OpKind(
-        rules=(broadcast_shapes, fused_activation),
+        rules=(broadcast_shapes, fused_activation, int16_general_add),
         inputs=(2, 2),
         layers="Add",
         emit=emitters.add,
@@ -261,16 +383,22 @@ OPS: dict[str, OpKind] = {
             Variant("add_dsp", ("ek_add_dsp.c", "ek_dsp.h"), _DSP, _SAME, in_place=_ELEMENTWISE),
             Variant("add_channels_mve", _BINARY_MVE, _MVE, _CHANNELS, in_place=_ELEMENTWISE),
             Variant("add_channels_dsp", _BINARY_DSP, _DSP, _CHANNELS, in_place=_ELEMENTWISE),
+            Variant(emitters.BROADCAST_ADD, _BINARY16, in_place=_ELEMENTWISE, dtype=_DT16),
             Variant("add_ref", ("ek_add.c",), rules=_SAME, in_place=_ELEMENTWISE),
             Variant(emitters.BROADCAST_ADD, _BINARY, in_place=_ELEMENTWISE),
         ),
+        dtypes=_INT16,
     ),
     "SUB": OpKind(
-        rules=(broadcast_shapes, fused_activation),
+        rules=(broadcast_shapes, fused_activation, int16_general_add),
         inputs=(2, 2),
         layers="Subtract",
         emit=emitters.binary,
-        variants=(Variant("sub_ref", _BINARY, in_place=_ELEMENTWISE),),
+        variants=(
+            Variant("sub_ref", _BINARY16, in_place=_ELEMENTWISE, dtype=_DT16),
+            Variant("sub_ref", _BINARY, in_place=_ELEMENTWISE),
+        ),
+        dtypes=_INT16,
     ),
     "MUL": OpKind(
         rules=(broadcast_shapes, fused_activation),
@@ -280,8 +408,10 @@ OPS: dict[str, OpKind] = {
         variants=(
             Variant("mul_channels_mve", _BINARY_MVE, _MVE, _CHANNELS, in_place=_ELEMENTWISE),
             Variant("mul_channels_dsp", _BINARY_DSP, _DSP, _CHANNELS, in_place=_ELEMENTWISE),
+            Variant("mul_ref", _BINARY16, in_place=_ELEMENTWISE, dtype=_DT16),
             Variant("mul_ref", _BINARY, in_place=_ELEMENTWISE),
         ),
+        dtypes=_INT16,
     ),
     "SQUARED_DIFFERENCE": OpKind(
         rules=(broadcast_shapes, squared_difference_scale),
@@ -313,9 +443,11 @@ OPS: dict[str, OpKind] = {
         variants=(
             Variant("mean_hw_mve", ("ek_mean_mve.c", "ek_mve.h"), _MVE, _SPATIAL),
             Variant("mean_hw_dsp", ("ek_mean_dsp.c", "ek_dsp.h"), _DSP, _SPATIAL),
+            Variant("reduce_mean_ref", ("ek_reduce_s16.c",), dtype=_DT16),
             Variant("mean_hw_ref", ("ek_mean.c",), rules=_SPATIAL),
             Variant("reduce_mean_ref", ("ek_reduce.c",)),
         ),
+        dtypes=_INT16,
     ),
     "SUM": OpKind(
         rules=(reduce_axes,),
@@ -362,15 +494,22 @@ OPS: dict[str, OpKind] = {
         inputs=(1, 1),
         layers="none: the converter adds it before a float32 output",
         emit=emitters.dequantize,
-        variants=(Variant("dequantize_ref", ("ek_quantize.c",)),),
-        dtypes=("float32",),
+        variants=(
+            Variant("dequantize_ref", ("ek_quantize_s16.c",), dtype=_DT16),
+            Variant("dequantize_ref", ("ek_quantize.c",)),
+        ),
+        dtypes=("float32", "int16"),
     ),
     "AVERAGE_POOL_2D": OpKind(
         rules=(pool_channels, same_quantization, fused_activation, window_geometry),
         inputs=(1, 1),
         layers="AveragePooling2D",
         emit=emitters.avg_pool,
-        variants=(Variant("avg_pool2d_ref", ("ek_avg_pool2d.c",)),),
+        variants=(
+            Variant("avg_pool2d_ref", ("ek_pool_s16.c",), dtype=_DT16),
+            Variant("avg_pool2d_ref", ("ek_avg_pool2d.c",)),
+        ),
+        dtypes=_INT16,
     ),
     "FULLY_CONNECTED": OpKind(
         rules=(
@@ -392,14 +531,23 @@ OPS: dict[str, OpKind] = {
                 "fully_connected_dsp", ("ek_fully_connected_dsp.c", "ek_dsp.h"), _DSP, layout=FOLDED
             ),
             Variant("fully_connected_ref", ("ek_fully_connected.c",)),
+            Variant("fully_connected_mve", _DOT16_MVE, _MVE, _B64, **_S16),
+            Variant("fully_connected_dsp", _DOT16_DSP, _DSP, _B64, layout=PAIRS, **_S16),
+            Variant("fully_connected_ref", ("ek_fully_connected_s16.c",), rules=_B64, **_S16),
+            Variant("fully_connected_b32_ref", ("ek_fully_connected_s16.c",), **_S16),
         ),
+        dtypes=("int16",),
     ),
     "SOFTMAX": OpKind(
         rules=(softmax_output, softmax_input_scale),
         inputs=(1, 1),
         layers="Softmax",
         emit=emitters.softmax,
-        variants=(Variant("softmax_ref", ("ek_softmax.c",)),),
+        variants=(
+            Variant("softmax_ref", ("ek_softmax_s16.c",), dtype=_DT16),
+            Variant("softmax_ref", ("ek_softmax.c",)),
+        ),
+        dtypes=_INT16,
     ),
     "RESHAPE": _alias((1, 2), "Reshape, Flatten"),
     "SQUEEZE": _alias((1, 1), "keras.ops.squeeze, tf.squeeze"),
@@ -423,7 +571,11 @@ OPS: dict[str, OpKind] = {
         params=(1,),
         layers="ZeroPadding2D",
         emit=emitters.pad,
-        variants=(Variant("pad_ref", ("ek_pad.c",)),),
+        variants=(
+            Variant("pad_ref", ("ek_pad.c",), dtype=_DT16),
+            Variant("pad_ref", ("ek_pad.c",)),
+        ),
+        dtypes=_INT16,
     ),
     "MAX_POOL_2D": OpKind(
         rules=(pool_channels, fused_activation, window_geometry),
@@ -433,8 +585,10 @@ OPS: dict[str, OpKind] = {
         variants=(
             Variant("max_pool2d_mve", ("ek_max_pool2d_mve.c", "ek_mve.h"), _MVE),
             Variant("max_pool2d_dsp", ("ek_max_pool2d_dsp.c", "ek_dsp.h"), _DSP),
+            Variant("max_pool2d_ref", ("ek_pool_s16.c",), dtype=_DT16),
             Variant("max_pool2d_ref", ("ek_max_pool2d.c",)),
         ),
+        dtypes=_INT16,
     ),
     "CONCATENATION": OpKind(
         rules=(concatenation_shapes, concatenation_quantization, no_fused_activation),
@@ -443,8 +597,15 @@ OPS: dict[str, OpKind] = {
         emit=emitters.concatenation,
         # no copy where the planner puts each input in its place (planner.concatenation_in_place)
         variants=(
+            Variant(
+                "concatenation_ref",
+                ("ek_concatenation.c",),
+                in_place=concatenation_in_place,
+                dtype=_DT16,
+            ),
             Variant("concatenation_ref", ("ek_concatenation.c",), in_place=concatenation_in_place),
         ),
+        dtypes=_INT16,
     ),
     "RESIZE_NEAREST_NEIGHBOR": OpKind(
         rules=(resize_shapes,),
@@ -471,31 +632,88 @@ OPS: dict[str, OpKind] = {
         variants=(  # the fast ones gather per output pixel: no accumulators
             Variant("transpose_conv_mve", ("ek_transpose_conv_mve.c", "ek_mve.h"), _MVE),
             Variant("transpose_conv_dsp", ("ek_transpose_conv_dsp.c", "ek_dsp.h"), _DSP),
+            Variant("transpose_conv_mve", _DOT16_MVE, _MVE, _B64, **_S16),
+            Variant("transpose_conv_dsp", _DOT16_DSP, _DSP, _B64, layout=PAIRS, **_S16),
             Variant(
                 "transpose_conv_ref", ("ek_transpose_conv.c",), scratch_bytes=_accumulator_bytes
             ),
+            Variant(
+                "transpose_conv_ref",
+                ("ek_transpose_conv_s16.c",),
+                rules=_B64,
+                scratch_bytes=_accumulator_bytes,
+                **_S16,
+            ),
+            Variant(
+                "transpose_conv_b32_ref",
+                ("ek_transpose_conv_s16.c",),
+                scratch_bytes=_accumulator_bytes,
+                **_S16,
+            ),
         ),
+        dtypes=("int16",),
     ),
     # int8 -> int8 element-wise ops: a 256-entry table each (edgekit.compiler.tables)
-    "LOGISTIC": _lut((elementwise_shape, logistic_output), "Activation('sigmoid')"),
-    "TANH": _lut((elementwise_shape,), "Activation('tanh')"),
+    "LOGISTIC": _lut(
+        (elementwise_shape, logistic_output), "Activation('sigmoid')", int16="logistic_ref"
+    ),
+    "TANH": _lut((elementwise_shape, tanh_output), "Activation('tanh')", int16="tanh_ref"),
     "HARD_SWISH": _lut((elementwise_shape, hard_swish_scales), "Activation('hard_swish')"),
     "RELU": _lut((elementwise_shape,), "ReLU() where the converter does not fuse it"),
     "RELU6": _lut((elementwise_shape,), "ReLU(max_value=6) where not fused"),
     "RELU_N1_TO_1": _lut((elementwise_shape,), "tf.clip_by_value(x, -1, 1) where not fused"),
-    "LEAKY_RELU": _lut((elementwise_shape,), "LeakyReLU"),
+    "LEAKY_RELU": _lut((elementwise_shape,), "LeakyReLU", int16="leaky_relu_ref"),
     "QUANTIZE": OpKind(
         rules=(float_conversion, elementwise_shape),
         inputs=(1, 1),
-        layers="none: the converter adds it to rescale (int8 to int8) and after a float32 input",
+        layers="none: the converter adds it to rescale (int8, int16) and after a float32 input",
         emit=emitters.quantize,
         variants=(
-            Variant("lut_mve", _LUT_MVE, _MVE, (int8_input,), in_place=_ELEMENTWISE),
-            Variant("lut_dsp", _LUT_DSP, _DSP, (int8_input,), in_place=_ELEMENTWISE),
-            Variant("lut_ref", ("ek_lut.c",), rules=(int8_input,), in_place=_ELEMENTWISE),
-            Variant("quantize_float_ref", ("ek_quantize.c",)),
+            Variant("lut_mve", _LUT_MVE, _MVE, (int8_to_int8,), in_place=_ELEMENTWISE),
+            Variant("lut_dsp", _LUT_DSP, _DSP, (int8_to_int8,), in_place=_ELEMENTWISE),
+            Variant("lut_ref", ("ek_lut.c",), rules=(int8_to_int8,), in_place=_ELEMENTWISE),
+            # between integer types: from int16 (any), from int8 (to int16 or int32)
+            Variant(emitters.REQUANTIZE, _REQUANTIZE, in_place=_ELEMENTWISE, dtype=_DT16),
+            Variant(emitters.REQUANTIZE, _REQUANTIZE, rules=(integer_input,)),
+            Variant("quantize_float_ref", ("ek_quantize.c",), rules=(int8_output,)),
+            Variant("quantize_float16_ref", _REQUANTIZE),  # float32 -> int16
         ),
-        dtypes=("float32",),
+        dtypes=("float32", "int16", "int32"),
+        mixed=True,
+    ),
+    # recurrent: int8 frames in and out, an int16 state kept between runs (a variable tensor)
+    "SVDF": OpKind(
+        rules=(svdf_shapes, svdf_types, svdf_activation),
+        inputs=(3, 5),  # the bias (input 3) may be absent; svdf_shapes asks for the state
+        params=(1, 2, 3),
+        layers="none: Keras has no SVDF layer (TFLite Micro's streaming keyword models)",
+        emit=emitters.svdf,
+        variants=(  # the feature product and time sums vectorized, the input offset folded
+            Variant("svdf_mve", ("ek_svdf_mve.c", "ek_mve.h"), _MVE),
+            Variant("svdf_dsp", ("ek_svdf_dsp.c", "ek_dsp.h"), _DSP),
+            Variant("svdf_ref", ("ek_svdf.c",)),
+        ),
+        dtypes=("int16",),
+        mixed=True,
+    ),
+    # int8 steps in and out (TFLite's 8x8_16), or int16 (TFLite Micro's 16x8); the output
+    # state and the int16 cell state kept between runs
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": OpKind(
+        rules=(lstm_shapes, lstm_types, lstm_activation),
+        inputs=(1, 24),  # optional ones absent; lstm_shapes asks for all 24 positions
+        params=(*range(1, 18), 20, 21, 22, 23),  # weights, biases and the absent ones
+        layers="LSTM (written by edgekit.quantization.recurrent: the converter loops instead)",
+        emit=emitters.lstm,
+        variants=(  # the fast ones differ in their gate products only (ek_lstm_steps_s8, _s16)
+            Variant("lstm_mve", _LSTM_MVE, _MVE, scratch_bytes=_lstm_gate_bytes),
+            Variant("lstm_mve", _LSTM_MVE16, _MVE, **_LSTM16),
+            Variant("lstm_dsp", _LSTM_DSP, _DSP, scratch_bytes=_lstm_gate_bytes),
+            Variant("lstm_dsp", _LSTM_DSP16, _DSP, **_LSTM16),
+            Variant("lstm_ref", ("ek_lstm.c",), scratch_bytes=_lstm_gate_bytes),
+            Variant("lstm_ref", _LSTM_S16, **_LSTM16),
+        ),
+        dtypes=("int16",),
+        mixed=True,
     ),
 }
 
@@ -703,9 +921,10 @@ def supported_ops_markdown() -> str:
         "<!-- Generated from edgekit/compiler/ops.py by `python -m edgekit.compiler.ops > "
         f"{DOCS}`; do not edit. -->",
         "",
-        "Before any code is generated, every operator of the int8 `.tflite` is checked against",
-        "the rules below. The first operator that breaks one stops the build with a one-line",
-        "error naming the operator, its layer, what it has, the rule and what to change.",
+        "Before any code is generated, every operator of the quantized `.tflite` (int8, 16x8 or",
+        "mixed) is checked against the rules below. The first operator that breaks one stops the",
+        "build with a one-line error naming the operator, its layer, what it has, the rule and",
+        "what to change.",
         "",
         "## Every operator",
         "",
@@ -724,10 +943,11 @@ def supported_ops_markdown() -> str:
         "## Kernel variants",
         "",
         "Each supported operator runs one of these kernels, picked per layer: the first one in",
-        "its list that the target has the features for (`features` in the target file) and whose",
-        "constraints the layer meets; the reference kernel, last, runs every layer. Each",
-        "computes the same bytes as the reference kernel. `--kernels ref` picks the reference",
-        "kernels only.",
+        "its list that computes in the layer's type (int8, or 16x8: int16 activations and int8",
+        "weights), that the target has the features for (`features` in the target file) and",
+        "whose constraints the layer meets; the reference kernel of its type, last, runs every",
+        "layer. Each computes the same bytes as the reference kernel. `--kernels ref` picks",
+        "the reference kernels only.",
     ]
     for name, kind in OPS.items():
         if not kind.variants:
@@ -736,13 +956,14 @@ def supported_ops_markdown() -> str:
             "",
             f"### {name} kernels",
             "",
-            "| Variant | Needs | Constraints |",
-            "|---|---|---|",
+            "| Variant | Computes in | Needs | Constraints |",
+            "|---|---|---|---|",
         ]
         for v in kind.variants:
             needs = ", ".join(v.features) or "any C99 target"
             rules = " ".join(rule_doc(rule)[0] for rule in v.rules) or "none"
-            lines.append(f"| `{v.name}` | {needs} | {rules} |")
+            computes = "16x8" if v.dtype == "int16" else "int8"
+            lines.append(f"| `{v.name}` | {computes} | {needs} | {rules} |")
     return "\n".join(lines) + "\n"
 
 

@@ -184,6 +184,8 @@ def cut_problem(graph: Graph, cut: int) -> str | None:
             shape = graph.tensor(t).shape
             if len(shape) != 4 or shape[0] != 1:
                 return f"{name} has a tensor of shape {shape}, not one image (1, H, W, C)"
+            if graph.tensor(t).dtype != "int8":  # tiles are copied as bytes of int8 values
+                return f"{name} has a {graph.tensor(t).dtype} tensor (patches run int8 layers)"
         out_shape = graph.tensor(op.outputs[0]).shape
         if op.kind == "ADD" and any(graph.tensor(t).shape != out_shape for t in tensors):
             return f"{name} broadcasts"

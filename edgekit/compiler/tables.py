@@ -242,3 +242,93 @@ def op_table(graph: Graph, op: Op) -> np.ndarray:
     )
     options = {"alpha": op.options["alpha"]} if op.kind == "LEAKY_RELU" else {}
     return TABLES[op.kind](*scales, **options)
+
+
+# ---------------------------------------------------------------- 16x8 (int16 activations)
+# int16 has 65536 values: these ops run their arithmetic in the kernels, from parameters and
+# (SOFTMAX) tables computed here as TFLite's Prepare computes them.
+
+
+def checked_log2(scale: float) -> tuple[bool, int]:
+    """TFLite's CheckedLog2 of a float32 scale, in float32 with the C library's ``logf``:
+    (whether the scale is within 1e-3 of a power of two in log2, that power)."""
+    logf = _float_function("logf")
+    f32 = np.float32
+    x_log2 = f32(logf(f32(scale))) * (f32(1.0) / f32(logf(f32(2.0))))
+    rounded = f32(round_half_away(float(x_log2)))
+    return bool(abs(x_log2 - rounded) < f32(1e-3)), int(rounded)
+
+
+def sigmoid_s16_params(input_scale: float) -> tuple[int, int]:
+    """LOGISTIC's and TANH's int16 (multiplier, left shift), as their Prepare computes them: a
+    power-of-two input scale of 2^-12 or 2^-11 keeps multiplier 0 (the kernel then multiplies by
+    3 << shift); any other scale becomes scale * 3 * 4096 doubled until above 32767 / 2 (at
+    most 31 times), truncated."""
+    pot, log2 = checked_log2(input_scale)
+    shift = 12 + log2
+    if pot and shift in (0, 1):
+        return 0, shift
+    multiplier, shift = float(np.float32(input_scale)) * 4096.0 * 3.0, 0
+    while multiplier <= 32767.0 / 2.0 and shift <= 30:
+        shift += 1
+        multiplier *= 2.0
+    return int(multiplier), shift
+
+
+def _lut_populate_s16(transform, input_scale, input_zero, output_scale, output_zero) -> np.ndarray:
+    """TFLite's LUTPopulate<int16_t> in double: 512 intervals over the input range, each entry
+    the rounded sample less half the error of interpolating the midpoint, and the last entry
+    the function at the range's end; 513 int16 values."""
+    input_min = input_scale * (INT16_MIN - input_zero)
+    input_max = input_scale * (INT16_MAX - input_zero)
+    output_min = output_scale * (INT16_MIN - output_zero)
+    output_max = output_scale * (INT16_MAX - output_zero)
+    steps = 512
+    step = (input_max - input_min) / steps
+    half_step = step / 2
+    inverse = float(INT16_MAX - INT16_MIN + 1) / (output_max - output_min)
+
+    def clamp(v: float) -> int:
+        return int(min(max(v, float(INT16_MIN)), float(INT16_MAX)))
+
+    table = []
+    for i in range(steps):
+        value = transform(input_min + i * step)
+        midpoint = transform(input_min + i * step + half_step)
+        following = transform(input_min + (i + 1) * step)
+        sample = round_half_away(value * inverse)
+        interpolated = round_half_away((following * inverse + round_half_away(value * inverse)) / 2)
+        error = interpolated - round_half_away(midpoint * inverse)
+        bias = round_half_away(error / 2)
+        table.append(clamp(sample - bias))
+    table.append(clamp(round_half_away(transform(input_max) * inverse)))
+    return np.array(table, np.int16)
+
+
+def softmax_s16_tables() -> tuple[np.ndarray, np.ndarray]:
+    """SOFTMAX's int16 tables, the same for every layer: exp on [-10, 0] and 1 / (1 + x) on
+    [0, 1], both onto [-1, 1], as TFLite's Prepare fills them (in double, with the C library's
+    ``exp``)."""
+    import math
+
+    span = INT16_MAX - INT16_MIN
+    exp = _lut_populate_s16(math.exp, 10.0 / span, INT16_MAX, 2.0 / span, 0)
+    reciprocal = _lut_populate_s16(lambda x: 1.0 / (1.0 + x), 1.0 / span, INT16_MIN, 2.0 / span, 0)
+    return exp, reciprocal
+
+
+def softmax_s16_multiplier(input_scale: float, beta: float) -> tuple[int, int]:
+    """SOFTMAX's int16 input rescale: input_scale * beta (in float32) over 10 / 65535, as a Q31
+    multiplier and shift, so that differences of [-65535, 0] span the exp table's [-10, 0]."""
+    real = float(np.float32(input_scale) * np.float32(beta)) / (10.0 / 65535.0)
+    return quantize_multiplier(real)
+
+
+def leaky_relu_s16_params(input_scale: float, output_scale: float, alpha: float):
+    """LEAKY_RELU's int16 (identity multiplier, shift, alpha multiplier, shift): each factor
+    computed in float32, as for int8."""
+    s_in, s_out, a = (np.float32(v) for v in (input_scale, output_scale, alpha))
+    return (
+        *quantize_multiplier(float(s_in / s_out)),
+        *quantize_multiplier(float(s_in * a / s_out)),
+    )

@@ -19,18 +19,19 @@ from edgekit.signature import Port, Signature
 
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 # float32 where the model quantizes and dequantizes itself; int32/int64 outputs from ARG_MAX
-IO_TYPES = ("int8", "float32")
+IO_TYPES = ("int8", "int16", "float32")
 OUTPUT_TYPES = (*IO_TYPES, "int32", "int64")
 TFLITE_MAGIC = b"TFL3"
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
 class SourceModel:
-    """A model to deploy: a float Keras model, an int8 flatbuffer, or both.
+    """A model to deploy: a float Keras model, a quantized flatbuffer, or a float one.
 
-    ``float_model`` is None for an int8 ``.tflite`` given by the user: there is then no float
-    reference and the stages that need one are skipped. ``signature``: its inputs and outputs
-    (a Keras model's are float32 and unquantized).
+    ``float_model`` is None for a ``.tflite`` given by the user. A quantized one (``tflite``)
+    then has no float reference and the stages that need one are skipped; a float one
+    (``float_tflite``) is quantized by edgekit and is the float reference. ``signature``: its
+    inputs and outputs (a float model's are float32 and unquantized).
     """
 
     name: str
@@ -40,6 +41,7 @@ class SourceModel:
     source: str
     weights: str
     config: MobileNetConfig | None = None
+    float_tflite: bytes | None = None
 
     @property
     def classes(self) -> int | None:
@@ -256,19 +258,15 @@ def _tflite(path: Path) -> SourceModel:
     from edgekit.interpreter import interpreter
 
     details = interpreter(data, allocate=False).get_tensor_details()
-    if not any(t["dtype"] == np.int8 and t["quantization"][0] for t in details):
-        raise EdgekitError(
-            f"'{path}' is not an int8 model (a float32 .tflite: no int8 tensor); pass the float "
-            "Keras model and let edgekit quantize it"
-        )
     signature = Signature.of(data)
+    if not any(t["dtype"] in (np.int8, np.int16) and t["quantization"][0] for t in details):
+        return _float_tflite(path, data, signature)
     for port in (*signature.inputs, *signature.outputs):
         if port.dtype not in (IO_TYPES if port in signature.inputs else OUTPUT_TYPES):
             raise EdgekitError(
                 f"'{path}' has a {port.dtype} {'input' if port in signature.inputs else 'output'} "
-                f"'{port.name}'; edgekit runs int8 models with int8 or float32 inputs and "
-                "outputs (16-bit activations come later): pass the float Keras model and let "
-                "edgekit quantize it"
+                f"'{port.name}'; edgekit runs quantized models with int8, int16 or float32 "
+                "inputs and outputs: pass the float model and let edgekit quantize it"
             )
     return SourceModel(
         name=path.stem,
@@ -277,4 +275,24 @@ def _tflite(path: Path) -> SourceModel:
         signature=signature,
         source=str(path),
         weights=str(path),
+    )
+
+
+def _float_tflite(path: Path, data: bytes, signature: Signature) -> SourceModel:
+    """A float ``.tflite`` (an ai-edge-torch export, a model zoo's file): edgekit quantizes it
+    with the build's data and precision, and it is the float reference."""
+    for port in (*signature.inputs, *signature.outputs):
+        if port.dtype != "float32":
+            raise EdgekitError(
+                f"'{path}' is a float model with a {port.dtype} port '{port.name}'; edgekit "
+                "quantizes float .tflite files whose inputs and outputs are float32"
+            )
+    return SourceModel(
+        name=path.stem,
+        float_model=None,
+        tflite=None,
+        signature=signature,
+        source=str(path),
+        weights=str(path),
+        float_tflite=data,
     )

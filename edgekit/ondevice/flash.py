@@ -510,23 +510,23 @@ def program_and_verify(link, image: Image) -> None:
 
 
 def run_on_board(link, inputs: np.ndarray, probe: str) -> BoardRun:
-    """Each input through the flashed firmware, one reset each; cycles from ``ticks.bin``."""
-    outputs, cycles = [], []
-    for x in np.ascontiguousarray(inputs, np.int8):
-        with tempfile.TemporaryDirectory(prefix="edgekit-flash-") as tmp:
-            work = Path(tmp)
-            (work / INPUT_FILE).write_bytes(x.tobytes())
-            status, console = link.run(work)
-            if status != 0 or not (work / OUTPUT_FILE).is_file():
-                said = last_line(console) if console.strip() else "no console output"
-                raise EdgekitError(
-                    f"the firmware failed on the board (exit status {status}): {said}"
-                )
-            outputs.append(np.frombuffer((work / OUTPUT_FILE).read_bytes(), np.int8))
-            raw = (work / TICKS_FILE).read_bytes() if (work / TICKS_FILE).is_file() else b""
-            cycles.append(struct.unpack_from("<Q", raw)[0] if len(raw) >= 8 else None)
-    counted = tuple(c for c in cycles if c is not None)
-    return BoardRun(np.stack(outputs), counted or None, None, f"pyOCD {probe}")
+    """Every input through the flashed firmware in order after one reset (a recurrent model's
+    state carries from one to the next, as in the reference); cycles from ``ticks.bin``, whose
+    blocks (a run's total, then its layers') follow one another."""
+    inputs = np.ascontiguousarray(inputs, np.int8).reshape(len(inputs), -1)
+    with tempfile.TemporaryDirectory(prefix="edgekit-flash-") as tmp:
+        work = Path(tmp)
+        (work / INPUT_FILE).write_bytes(inputs.tobytes())
+        status, console = link.run(work, RUN_TIMEOUT * max(len(inputs), 1))
+        if status != 0 or not (work / OUTPUT_FILE).is_file():
+            said = last_line(console) if console.strip() else "no console output"
+            raise EdgekitError(f"the firmware failed on the board (exit status {status}): {said}")
+        outputs = np.frombuffer((work / OUTPUT_FILE).read_bytes(), np.int8)
+        raw = (work / TICKS_FILE).read_bytes() if (work / TICKS_FILE).is_file() else b""
+    ticks = struct.unpack(f"<{len(raw) // 8}Q", raw[: len(raw) // 8 * 8])
+    per_run = len(ticks) // len(inputs) if len(inputs) else 0
+    cycles = ticks[::per_run] if per_run and per_run * len(inputs) == len(ticks) else ()
+    return BoardRun(outputs.reshape(len(inputs), -1), cycles or None, None, f"pyOCD {probe}")
 
 
 def run_emulated(p: Plan, inputs: np.ndarray) -> BoardRun:

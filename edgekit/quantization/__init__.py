@@ -17,3 +17,7 @@ class Int8Model:
 
     tflite: bytes
     onnx: OnnxModels | None = None
+    # the float .tflite it was quantized from where that, not a Keras model, is the float
+    # reference: a user's float .tflite, or a recurrent model (its state carries between runs)
+    reference: bytes | None = None
+    mixed: object | None = None  # --precision mixed: its plan (quantization.sensitivity.MixedPlan)

@@ -91,10 +91,19 @@ def report_sections(report: dict) -> list[Section]:
     """Every section of the report, in reading order (empty ones are left out when rendered)."""
     layers = report["accuracy"]["layers"]
     skipped = report["dataset"]["skipped_files"]
+    quantized = report["model"]["precision"]["computes"]
     return [
         verdict_section(report),
-        Section("Accuracy: float vs int8", _accuracy_notes(report), _accuracy_table(report)),
-        Section("Outputs: int8 vs float", [], _outputs_table(report)),
+        Section(
+            f"Accuracy: float vs {quantized}", _accuracy_notes(report), _accuracy_table(report)
+        ),
+        Section(f"Outputs: {quantized} vs float", [], _outputs_table(report)),
+        Section(
+            "Precision",
+            _precision_notes(report),
+            _precision_table(report),
+            items=_sixteen_bit_lines(report),
+        ),
         *_onnx_sections(report),
         Section(
             "Per-layer SQNR",
@@ -206,6 +215,53 @@ def _accuracy_notes(report: dict) -> list[str]:
     ]
 
 
+def _precision_notes(report: dict) -> list[str]:
+    precision = report["model"]["precision"]
+    notes = [
+        f"Asked for {precision['asked']}; the quantized model computes in {precision['computes']}."
+    ]
+    mixed = precision["mixed"]
+    if mixed is not None:
+        verdict = (
+            f"within --max-drop {mixed['max_drop']:g} points"
+            if mixed["met"]
+            else f"{mixed['missed_by_points']:.2f} points more than --max-drop "
+            f"{mixed['max_drop']:g}, even with every layer in 16x8"
+        )
+        notes.append(
+            f"Mixed plan: {len(mixed['sixteen_bit'])} of {mixed['layers']} layers kept in 16x8, "
+            f"top-1 drop {verdict}. Measured in LiteRT's reference kernels on the "
+            f"{mixed['measured_on']} (float top-1 {fmt_pct(mixed['float_top1'])})."
+        )
+    return notes
+
+
+def _precision_table(report: dict) -> Table | None:
+    """int8, 16x8 and the mixed plan side by side; None without a mixed plan."""
+    mixed = report["model"]["precision"]["mixed"]
+    if mixed is None:
+        return None
+    rows = [
+        (
+            p["precision"],
+            fmt_pct(p["top1"]),
+            fmt(p["top1_drop_points"], ".2f", " points"),
+            fmt(p["logits_sqnr_db"], ".1f", " dB"),
+            fmt_size(p["arena_bytes"]),
+            fmt_size(p["flash_bytes"]),
+            fmt(p["instructions"], ",d", "", DASH),
+        )
+        for p in mixed["precisions"]
+    ]
+    head = ("Precision", "Top-1", "Top-1 drop", "Logits SQNR", "Arena", "Flash", "Instructions")
+    return Table(head, rows, numeric=(1, 2, 3, 4, 5, 6))
+
+
+def _sixteen_bit_lines(report: dict) -> list[str]:
+    mixed = report["model"]["precision"]["mixed"]
+    return [f"{s['layer']}: {s['reason']}" for s in mixed["sixteen_bit"]] if mixed else []
+
+
 def _outputs_table(report: dict) -> Table | None:
     """Each output of the int8 model against the float model's; None without a float model."""
     outputs = report["accuracy"].get("outputs") or []
@@ -237,7 +293,7 @@ def _accuracy_table(report: dict) -> Table:
         ("Logits cosine vs float", DASH, fmt(acc["logits_cosine"], ".5f")),
         (gate, DASH, GATE_WORDS[gate_summary(report)[0]]),
     ]
-    return Table(("", "float", "int8"), rows, numeric=(1, 2))
+    return Table(("", "float", report["model"]["precision"]["computes"]), rows, numeric=(1, 2))
 
 
 def _onnx_sections(report: dict) -> list[Section]:

@@ -17,7 +17,7 @@ import numpy as np
 
 from edgekit.compiler.ir import Graph, read_tflite
 from edgekit.frontend.data import Dataset
-from edgekit.interpreter import Quantization, Runner
+from edgekit.interpreter import FloatTflite, Quantization, Runner
 from edgekit.isolated import ChildDied, Isolated
 from edgekit.signature import Signature, keras_order
 from edgekit.validation.aborts import OPTIMIZED_KERNELS, explain
@@ -145,10 +145,13 @@ def evaluate_int8(
     """
     signature = Signature.of(tflite)
     graph = read_tflite(tflite)
-    pairs = match_layers(float_model, graph) if float_model is not None else []
-    logits = logits_layer(graph, pairs) if float_model is not None else None
+    keras_model = float_model is not None and not isinstance(float_model, FloatTflite)
+    pairs = match_layers(float_model, graph) if keras_model else []
+    logits = logits_layer(graph, pairs) if keras_model else None
     probe, order = None, []
-    if float_model is not None:
+    if isinstance(float_model, FloatTflite):  # outputs only, in the quantized model's order
+        probe, order = float_model, list(range(len(signature.outputs)))
+    elif float_model is not None:
         import keras
 
         inputs = float_model.inputs
@@ -203,7 +206,7 @@ def evaluate_int8(
 
 def real(port, values: np.ndarray) -> np.ndarray:
     """An output as real numbers: dequantized where the model gives it in int8."""
-    if port.quantization is not None and port.dtype == "int8":
+    if port.quantization is not None and port.dtype in ("int8", "int16"):
         return port.quantization.dequantize(values)
     return values.astype(np.float32)
 

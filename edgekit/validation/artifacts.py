@@ -48,11 +48,12 @@ def reference(
     try:
         with Isolated(REFERENCE_INTERPRETER, stage) as child:
             child.open("loading the model", Runner, tflite, reference=True, preserve_all=layers)
-            outputs, _ = child.call("running the model", "run", inputs)
+            # one pass over the inputs in order: a recurrent model's state carries from one
+            # to the next, and the first input's layers are those of the fresh state
+            tensors = [op.outputs[0] for op in read_tflite(tflite).ops] if layers else []
+            outputs, kept = child.call("running the model", "run", inputs, tensors)
             if layers:
-                tensors = [op.outputs[0] for op in read_tflite(tflite).ops]
-                _, first = child.call("running the model", "run", inputs[:1], tensors)
-                per_layer = [t[0].ravel().view(np.int8) for t in first]
+                per_layer = [t[0].ravel().view(np.int8) for t in kept]
     except ChildDied as died:
         raise explain(died, tflite, inputs) from None
     return Reference(inputs, outputs, per_layer, Signature.of(tflite))

@@ -282,14 +282,14 @@ static EK_INLINE ek_pool_window ek_pool_window_at(const ek_avg_pool_params *p, i
     return w;
 }
 
-/* CONCATENATION, one call per input: the output is outer rows of output_row bytes; this
- * input's row of input_row bytes (its size along the axis times the size of the axes after
- * it) goes output_start bytes into each output row. Every input has the output's scale and
- * zero point (TFLite's int8 kernel requires it): a copy. */
+/* CONCATENATION, one call per input: the output is outer rows of output_row elements (int8,
+ * or int16 for 16x8); this input's row of input_row elements (its size along the axis times
+ * the size of the axes after it) goes output_start elements into each output row. Every input
+ * has the output's scale and zero point (TFLite's int8 and int16 kernels require it): a copy. */
 typedef struct {
     int32_t outer;        /* product of the dimensions before the axis */
-    int32_t input_row;    /* bytes of one row of this input */
-    int32_t output_row;   /* bytes of one row of the output */
+    int32_t input_row;    /* elements of one row of this input */
+    int32_t output_row;   /* elements of one row of the output */
     int32_t output_start; /* where this input's row starts in an output row */
 } ek_concatenation_params;
 
@@ -350,7 +350,7 @@ typedef struct {
     int32_t input_dims[4]; /* input tensor dimensions */
     int32_t before[4];     /* elements added before each dimension */
     int32_t after[4];      /* elements added after each dimension */
-    int32_t pad_value;     /* value of the added elements (int8 range) */
+    int32_t pad_value;     /* value of the added elements (the tensor type's range) */
 } ek_pad_params;
 
 /* Binary ops with broadcasting (ek_binary.c): the output is [dims[0], .., dims[3]] (shapes
@@ -532,6 +532,245 @@ void ek_dequantize_s8_ref(const ek_dequantize_params *params, const int8_t *inpu
 void ek_quantize_float_s8_ref(const ek_quantize_params *params, const float *input,
                               int8_t *output);
 
+/* ---- 16x8 element-wise, pooling, data movement, softmax, activations, QUANTIZE ------------- */
+/* int16 activations have zero point 0 (TFLite's 16x8 scheme); each kernel is the arithmetic of
+ * TFLite's reference kernel for int16 (LiteRT 2.3 BUILTIN_REF). They take the int8 kernels'
+ * parameter structs where the fields are the same; clamp bounds are then in int16 units. */
+
+/* ADD (left_shift 15, TFLite's general int16 path), SUB and MUL with broadcasting
+ * (ek_binary_s16.c); the output may alias an input of the output's shape. */
+void ek_add_broadcast_s16_ref(const ek_binary_params *params, const int16_t *input1,
+                              const int16_t *input2, int16_t *output);
+void ek_sub_s16_ref(const ek_binary_params *params, const int16_t *input1, const int16_t *input2,
+                    int16_t *output);
+void ek_mul_s16_ref(const ek_binary_params *params, const int16_t *input1, const int16_t *input2,
+                    int16_t *output);
+
+/* MAX_POOL_2D and AVERAGE_POOL_2D (ek_pool_s16.c). */
+void ek_max_pool2d_s16_ref(const ek_max_pool_params *params, const int16_t *input,
+                           int16_t *output);
+void ek_avg_pool2d_s16_ref(const ek_avg_pool_params *params, const int16_t *input,
+                           int16_t *output);
+
+/* MEAN over any axes (ek_reduce_s16.c), ek_reduce_params as for int8. */
+void ek_reduce_mean_s16_ref(const ek_reduce_params *params, const int16_t *input,
+                            int16_t *output);
+
+/* The data-movement ops on 2-byte elements: the same parameters, counted in elements. */
+void ek_strided_copy_s16_ref(const ek_strided_copy_params *params, const int16_t *input,
+                             int16_t *output);
+void ek_pad_s16_ref(const ek_pad_params *params, const int16_t *input, int16_t *output);
+void ek_concatenation_s16_ref(const ek_concatenation_params *params, const int16_t *input,
+                              int16_t *output);
+
+/* LOGISTIC and TANH, int16 (ek_activation_s16.c): TFLite's interpolation in a 256-entry
+ * sigmoid table; output scale 2^-15. input_multiplier 0 means a power-of-two input scale,
+ * input_left_shift then the shift of TFLite's Prepare (0 or 1). */
+typedef struct {
+    int32_t size;
+    int32_t input_multiplier, input_left_shift; /* as TFLite's Prepare computes them */
+} ek_sigmoid_s16_params;
+
+void ek_logistic_s16_ref(const ek_sigmoid_s16_params *params, const int16_t *input,
+                         int16_t *output);
+void ek_tanh_s16_ref(const ek_sigmoid_s16_params *params, const int16_t *input,
+                     int16_t *output);
+
+/* LEAKY_RELU, int16: non-negative inputs rescaled by identity, negative ones by alpha. The
+ * output may alias the input. */
+typedef struct {
+    int32_t size;
+    int32_t identity_multiplier, identity_shift; /* input_scale / output_scale */
+    int32_t alpha_multiplier, alpha_shift;       /* input_scale * alpha / output_scale */
+} ek_leaky_relu_s16_params;
+
+void ek_leaky_relu_s16_ref(const ek_leaky_relu_s16_params *params, const int16_t *input,
+                           int16_t *output);
+
+/* SOFTMAX int16 -> int16 (ek_softmax_s16.c): TFLite's SoftmaxInt16, two 513-entry tables
+ * (exp on [-10, 0] and 1 / (1 + x) on [0, 1]) computed at build time
+ * (edgekit/compiler/tables.py) and read with linear interpolation. */
+typedef struct {
+    int32_t rows, depth;
+    int32_t input_multiplier, input_left_shift; /* input_scale * beta / (10 / 65535) */
+    const int16_t *exp_table;                   /* 513 entries */
+    const int16_t *reciprocal_table;            /* 513 entries */
+} ek_softmax_s16_params;
+
+void ek_softmax_s16_ref(const ek_softmax_s16_params *params, const int16_t *input,
+                        int16_t *output);
+
+/* QUANTIZE between integer types (ek_quantize_s16.c): TFLite's Requantize, the input less its
+ * zero point rescaled by input_scale / output_scale, plus the output zero point, clamped to the
+ * output type (output_bytes 1, 2 or 4: int8, int16, int32). The s16 kernel reads int16, the s8
+ * one int8 (for an int8 -> int16 or int32 QUANTIZE). */
+typedef struct {
+    int32_t size;
+    int32_t input_offset;       /* minus the input zero point */
+    int32_t multiplier, shift;  /* input_scale / output_scale */
+    int32_t output_offset;      /* the output zero point */
+    int32_t output_bytes;       /* 1, 2 or 4 */
+} ek_requantize_params;
+
+void ek_requantize_s16_ref(const ek_requantize_params *params, const int16_t *input,
+                           void *output);
+void ek_requantize_s8_ref(const ek_requantize_params *params, const int8_t *input, void *output);
+
+/* QUANTIZE float32 -> int16 (AffineQuantize, as ek_quantize_float_s8_ref but clamped to
+ * int16) and DEQUANTIZE int16 -> float32 (scale * (q - zero_point), one float rounding). */
+typedef struct {
+    int32_t size;
+    float scale;
+    int32_t zero_point;
+} ek_dequantize_s16_params;
+
+void ek_quantize_float16_s8_ref(const ek_quantize_params *params, const float *input,
+                                int16_t *output);
+void ek_dequantize_s16_ref(const ek_dequantize_s16_params *params, const int16_t *input,
+                           float *output);
+
+/* ---- SVDF, int8 with int16 state (ek_svdf*.c) ----------------------------------------------- */
+
+/* SVDF of one frame, TFLite's integer SVDF: input [1, input_size] int8, weights_feature
+ * [filters, input_size] int8, weights_time [filters, memory] int16, bias [units] int32 or NULL,
+ * state [filters, memory] int16 (each filter's activations of the last `memory` frames, oldest
+ * first; a variable tensor, kept between runs), output [1, units] int8; filters = units * rank,
+ * unit u sums filters u * rank to u * rank + rank - 1. State and weights have zero point 0. */
+typedef struct {
+    int32_t input_size;                        /* features per frame */
+    int32_t units, rank;                       /* filters = units * rank */
+    int32_t memory;                            /* frames each filter keeps */
+    int32_t input_offset;                      /* minus the input zero point */
+    int32_t feature_multiplier, feature_shift; /* input x feature weights' scale / state's */
+    int32_t output_multiplier, output_shift;   /* state x time weights' scale / output's */
+    int32_t output_offset;                     /* the output zero point */
+} ek_svdf_params;
+
+void ek_svdf_s8_ref(const ek_svdf_params *params, const int8_t *input,
+                    const int8_t *weights_feature, const int16_t *weights_time,
+                    const int32_t *bias, int16_t *state, int8_t *output);
+
+/* A filter's feature product rescaled to the state's scale and saturated to int16. */
+static inline int16_t ek_svdf_state_value(const ek_svdf_params *params, int32_t acc)
+{
+    acc = ek_multiply_by_quantized_multiplier(acc, params->feature_multiplier,
+                                              params->feature_shift);
+    return (int16_t)ek_clamp(acc, INT16_MIN, INT16_MAX);
+}
+
+/* A unit's time sum (bias included, wrapped to 32 bits as TFLite's int32 sums wrap) rescaled to
+ * the output, plus the output offset (in int32, wrapping, as TFLite adds it), clamped to int8. */
+static inline int8_t ek_svdf_output_value(const ek_svdf_params *params, uint32_t acc)
+{
+    const int32_t value = ek_multiply_by_quantized_multiplier((int32_t)acc,
+                                                              params->output_multiplier,
+                                                              params->output_shift);
+    const int32_t shifted = (int32_t)((uint32_t)value + (uint32_t)params->output_offset);
+    return (int8_t)ek_clamp(shifted, INT8_MIN, INT8_MAX);
+}
+
+/* The fast variants (ek_svdf_dsp.c, ek_svdf_mve.c) take feature_offsets, the input offset folded
+ * in at build time: input_offset * the sum of each filter's feature weights. */
+void ek_svdf_s8_dsp(const ek_svdf_params *params, const int8_t *input,
+                    const int8_t *weights_feature, const int32_t *feature_offsets,
+                    const int16_t *weights_time, const int32_t *bias, int16_t *state,
+                    int8_t *output);
+void ek_svdf_s8_mve(const ek_svdf_params *params, const int8_t *input,
+                    const int8_t *weights_feature, const int32_t *feature_offsets,
+                    const int16_t *weights_time, const int32_t *bias, int16_t *state,
+                    int8_t *output);
+
+/* ---- UNIDIRECTIONAL_SEQUENCE_LSTM, TFLite's 8x8_16 integer LSTM (ek_lstm*.c) --------------- */
+
+/* One LSTM layer over `steps` time steps of batch 1: input [steps, input_size] int8, output
+ * [steps, units] int8, output state [units] int8 and cell state [units] int16 (variable tensors,
+ * kept between runs). Weights are int8, four [units, size] matrices in TFLite's gate order
+ * (input, forget, cell, output), first the input weights, then the recurrent ones; bias holds
+ * eight [units] int32 folded biases: each gate's input bias (its bias plus minus the input zero
+ * point times its weights' row sums), then its recurrent bias (minus the output state's zero
+ * point times the recurrent row sums). Multiplier/shift pairs rescale each product to the
+ * gates' Q3.12; the cell state's scale is 2^cell_exponent. scratch holds 4 * units int16. */
+typedef struct {
+    int32_t steps, input_size, units;
+    int32_t input_multiplier[4], input_shift[4];
+    int32_t recurrent_multiplier[4], recurrent_shift[4];
+    int32_t hidden_multiplier, hidden_shift; /* output gate x tanh(cell) to the output state */
+    int32_t hidden_zero_point;               /* subtracted, as TFLite's kernel does */
+    int32_t cell_exponent;                   /* in [-15, -9] */
+    int32_t cell_clip;                       /* in cell state units; 0: no clipping */
+} ek_lstm_params;
+
+void ek_lstm_s8_ref(const ek_lstm_params *params, const int8_t *input,
+                    const int8_t *input_weights, const int8_t *recurrent_weights,
+                    const int32_t *bias, int8_t *output_state, int16_t *cell_state,
+                    int8_t *output, void *scratch);
+
+/* The parts every LSTM variant shares (ek_lstm.c): one gate's product accumulated into its
+ * Q3.12 values, and the step after the gate products (gemmlowp's int16 sigmoid and tanh, the
+ * cell and output state, the step's output). */
+void ek_lstm_gate_s8(const int8_t *vector, int32_t size, const int8_t *weights,
+                     const int32_t *bias, int32_t multiplier, int32_t shift, int32_t units,
+                     int16_t *gate);
+void ek_lstm_update_s8(const ek_lstm_params *params, int16_t *gates, int16_t *cell_state,
+                       int8_t *output_state, int8_t *output);
+
+/* One gate's product: gate[r] = saturate16(gate[r] + rescale(bias[r] + weights row r . vector)).
+ * The variants differ in this product only; ek_lstm_steps_s8 runs the steps with one. */
+typedef void (*ek_lstm_gate_fn)(const int8_t *vector, int32_t size, const int8_t *weights,
+                                const int32_t *bias, int32_t multiplier, int32_t shift,
+                                int32_t units, int16_t *gate);
+void ek_lstm_steps_s8(const ek_lstm_params *params, const int8_t *input,
+                      const int8_t *input_weights, const int8_t *recurrent_weights,
+                      const int32_t *bias, int8_t *output_state, int16_t *cell_state,
+                      int8_t *output, void *scratch, ek_lstm_gate_fn gate_product);
+
+/* The gate products with SMLAD (two units per pass) and with Helium's VMLADAVA. */
+void ek_lstm_s8_dsp(const ek_lstm_params *params, const int8_t *input,
+                    const int8_t *input_weights, const int8_t *recurrent_weights,
+                    const int32_t *bias, int8_t *output_state, int16_t *cell_state,
+                    int8_t *output, void *scratch);
+void ek_lstm_s8_mve(const ek_lstm_params *params, const int8_t *input,
+                    const int8_t *input_weights, const int8_t *recurrent_weights,
+                    const int32_t *bias, int8_t *output_state, int16_t *cell_state,
+                    int8_t *output, void *scratch);
+
+/* The 16x8 LSTM, TFLite Micro's (ek_lstm_s16*.c; LiteRT has none): input, output and output
+ * state int16 (zero point 0), cell state int16, weights as for int8, bias four [units] int64
+ * gate biases (the input products'; the recurrent ones have none). The params as for int8, the
+ * hidden multiplier computed in double as TFLite Micro's Prepare does; hidden_zero_point is
+ * added. scratch holds 4 * units int16. */
+void ek_lstm_s16_ref(const ek_lstm_params *params, const int16_t *input,
+                     const int8_t *input_weights, const int8_t *recurrent_weights,
+                     const int64_t *bias, int16_t *output_state, int16_t *cell_state,
+                     int16_t *output, void *scratch);
+
+/* One 16x8 gate product: gate[r] = sat16(gate[r] + sat16(rescale(bias[r] + weights row r .
+ * vector))), bias NULL for none, the int64 sum rescaled by TFLite's int64
+ * MultiplyByQuantizedMultiplier (ek_lstm_gate_add_s16). The variants differ in this only. */
+typedef void (*ek_lstm_gate_s16_fn)(const int16_t *vector, int32_t size, const int8_t *weights,
+                                    const int64_t *bias, int32_t multiplier, int32_t shift,
+                                    int32_t units, int16_t *gate);
+int16_t ek_lstm_gate_add_s16(int16_t gate, int64_t acc, int32_t multiplier, int32_t shift);
+void ek_lstm_gate_s16(const int16_t *vector, int32_t size, const int8_t *weights,
+                      const int64_t *bias, int32_t multiplier, int32_t shift, int32_t units,
+                      int16_t *gate);
+void ek_lstm_update_s16(const ek_lstm_params *params, int16_t *gates, int16_t *cell_state,
+                        int16_t *output_state, int16_t *output);
+void ek_lstm_steps_s16(const ek_lstm_params *params, const int16_t *input,
+                       const int8_t *input_weights, const int8_t *recurrent_weights,
+                       const int64_t *bias, int16_t *output_state, int16_t *cell_state,
+                       int16_t *output, void *scratch, ek_lstm_gate_s16_fn gate_product);
+
+/* The 16x8 gate products with SMLALD (two units per pass) and with Helium's VMLALDAVA.S16. */
+void ek_lstm_s16_dsp(const ek_lstm_params *params, const int16_t *input,
+                     const int8_t *input_weights, const int8_t *recurrent_weights,
+                     const int64_t *bias, int16_t *output_state, int16_t *cell_state,
+                     int16_t *output, void *scratch);
+void ek_lstm_s16_mve(const ek_lstm_params *params, const int16_t *input,
+                     const int8_t *input_weights, const int8_t *recurrent_weights,
+                     const int64_t *bias, int16_t *output_state, int16_t *cell_state,
+                     int16_t *output, void *scratch);
+
 /* ---- variants for cores with the DSP extension (ek_*_dsp.c; Arm only) ---------------------- */
 
 /* CONV_2D with a 1x1 filter and stride 1; bias is the folded bias (bias + input_offset * the sum
@@ -648,5 +887,173 @@ void ek_add_channels_s8_mve(const ek_binary_params *params, const int8_t *input1
 void ek_transpose_conv_s8_mve(const ek_transpose_conv_params *params,
                               const ek_channel_quant *quant, const int8_t *input,
                               const int8_t *filter, const int32_t *bias, int8_t *output);
+
+/* ---- 16x8 convolutions and fully connected layers (ek_*_s16*.c) --------------------------- */
+/* int16 activations (zero point 0, so the params' input_offset and output_offset are 0 and
+ * not read), int8 weights (per channel or per tensor, zero point 0), int64 bias or NULL. The
+ * accumulators are int64, as in TFLite's reference_integer_ops for int16. CONV_2D,
+ * DEPTHWISE_CONV_2D and TRANSPOSE_CONV requantize with ek_multiply_by_quantized_multiplier_s64,
+ * FULLY_CONNECTED with ek_multiply_by_double_scale_s64; act_min/act_max are in int16 units. */
+
+/* TFLite's MultiplyByQuantizedMultiplier for an int64 accumulator: the Q31 multiplier rounded
+ * to 16 bits (half up; 0x7FFF at the top), then one rounding right shift by 15 - shift (half
+ * up). The 64-bit product wraps and the result is truncated to 32 bits, as TFLite's is. */
+static inline int32_t ek_multiply_by_quantized_multiplier_s64(int64_t x, int32_t multiplier,
+                                                              int32_t shift)
+{
+    const int64_t reduced =
+        multiplier < 0x7FFF0000 ? ((int64_t)multiplier + (1 << 15)) >> 16 : 0x7FFF;
+    const int32_t total_shift = 15 - shift;
+    const uint64_t sum = (uint64_t)x * (uint64_t)reduced + ((uint64_t)1 << (total_shift - 1));
+    return (int32_t)(uint32_t)(uint64_t)((int64_t)sum >> total_shift);
+}
+
+/* round(acc * scale) as C computes it in double for an int64 acc (LiteRT's reference
+ * FULLY_CONNECTED for int16): acc converted to double (rounded to 53 significant bits, ties to
+ * even), the product rounded to 53 bits (ties to even), then to an integer (ties away from
+ * zero); scale = mantissa * 2^exponent exactly (fixedpoint.exact_double). Results beyond the
+ * int32 range saturate. Integer arithmetic only. */
+static inline int32_t ek_multiply_by_double_scale_s64(int64_t acc, int64_t mantissa,
+                                                      int32_t exponent)
+{
+    uint64_t a = acc < 0 ? (uint64_t)0 - (uint64_t)acc : (uint64_t)acc;
+    const uint64_t m = (uint64_t)mantissa;
+    uint64_t a_lo, a_hi, m_lo, m_hi, ll, lh, hl, hh, mid, lo, hi, q, n;
+    int32_t e = exponent, bits, dropped, g;
+
+    if (a == 0 || m == 0) {
+        return 0;
+    }
+    bits = ek_bit_length(a);
+    if (bits > 53) { /* (double)acc */
+        const int32_t d = bits - 53;
+        const uint64_t rest = a & (((uint64_t)1 << d) - 1), half = (uint64_t)1 << (d - 1);
+        a >>= d;
+        if (rest > half || (rest == half && (a & 1u) != 0)) {
+            ++a;
+        }
+        e += d;
+    }
+    /* the exact product a * m (< 2^107) as hi:lo */
+    a_lo = a & 0xFFFFFFFFu, a_hi = a >> 32, m_lo = m & 0xFFFFFFFFu, m_hi = m >> 32;
+    ll = a_lo * m_lo, lh = a_lo * m_hi, hl = a_hi * m_lo, hh = a_hi * m_hi;
+    mid = (ll >> 32) + (lh & 0xFFFFFFFFu) + (hl & 0xFFFFFFFFu);
+    lo = (ll & 0xFFFFFFFFu) | (mid << 32);
+    hi = hh + (lh >> 32) + (hl >> 32) + (mid >> 32);
+    bits = hi != 0 ? 64 + ek_bit_length(hi) : ek_bit_length(lo);
+    dropped = bits > 53 ? bits - 53 : 0; /* at most 54 */
+    q = lo;
+    if (dropped > 0) { /* round to 53 bits, ties to even */
+        const uint64_t rest = lo & (((uint64_t)1 << dropped) - 1);
+        const uint64_t half = (uint64_t)1 << (dropped - 1);
+        q = (lo >> dropped) | (hi << (64 - dropped));
+        if (rest > half || (rest == half && (q & 1u) != 0)) {
+            ++q;
+        }
+    }
+    g = -(e + dropped); /* the rounded product is q / 2^g, q >= 2^52 */
+    if (g <= 0) {
+        n = INT32_MAX;
+    } else if (g > 55) {
+        n = 0;
+    } else {
+        n = (q >> g) + ((q >> (g - 1)) & 1u); /* ties away from zero */
+    }
+    if (n > INT32_MAX) {
+        n = INT32_MAX;
+    }
+    return acc < 0 ? -(int32_t)n : (int32_t)n;
+}
+
+/* CONV_2D, 16x8 (ek_conv2d_s16.c); the dilated one as its int8 counterpart. */
+void ek_conv2d_s16_ref(const ek_conv_params *params, const ek_channel_quant *quant,
+                       const int16_t *input, const int8_t *filter, const int64_t *bias,
+                       int16_t *output);
+void ek_conv2d_dilated_s16_ref(const ek_dilated_conv_params *params,
+                               const ek_channel_quant *quant, const int16_t *input,
+                               const int8_t *filter, const int64_t *bias, int16_t *output);
+
+/* DEPTHWISE_CONV_2D, 16x8 (ek_depthwise_conv2d_s16.c); never in place. */
+void ek_depthwise_conv2d_s16_ref(const ek_depthwise_conv_params *params,
+                                 const ek_channel_quant *quant, const int16_t *input,
+                                 const int8_t *filter, const int64_t *bias, int16_t *output);
+void ek_depthwise_conv2d_dilated_s16_ref(const ek_dilated_depthwise_conv_params *params,
+                                         const ek_channel_quant *quant, const int16_t *input,
+                                         const int8_t *filter, const int64_t *bias,
+                                         int16_t *output);
+
+/* FULLY_CONNECTED, 16x8 (ek_fully_connected_s16.c): int64 accumulators rescaled in double as
+ * LiteRT's reference kernel does (ek_multiply_by_double_scale_s64). */
+void ek_fully_connected_s16_ref(const ek_fully_connected_params *params,
+                                const ek_double_scale *scale, const int16_t *input,
+                                const int8_t *filter, const int64_t *bias, int16_t *output);
+
+/* The 16x8 dot-product kernels for cores with the DSP extension (ek_dot_s16_dsp.c: SMLALD,
+ * weights in layouts.pairs order) and with Helium (ek_dot_s16_mve.c: VMLALDAVA.S16, weights as
+ * stored). The 1x1 ones need a 1x1 filter and stride 1; the im2col ones any undilated window,
+ * their scratch holding filter_h * filter_w * input_c int16 (one output pixel's window). */
+void ek_fully_connected_s16_dsp(const ek_fully_connected_params *params,
+                                const ek_double_scale *scale, const int16_t *input,
+                                const int8_t *filter, const int64_t *bias, int16_t *output);
+void ek_conv2d_1x1_s16_dsp(const ek_conv_params *params, const ek_channel_quant *quant,
+                           const int16_t *input, const int8_t *filter, const int64_t *bias,
+                           int16_t *output);
+void ek_conv2d_im2col_s16_dsp(const ek_conv_params *params, const ek_channel_quant *quant,
+                              const int16_t *input, const int8_t *filter, const int64_t *bias,
+                              int16_t *output, void *scratch);
+void ek_fully_connected_s16_mve(const ek_fully_connected_params *params,
+                                const ek_double_scale *scale, const int16_t *input,
+                                const int8_t *filter, const int64_t *bias, int16_t *output);
+void ek_conv2d_1x1_s16_mve(const ek_conv_params *params, const ek_channel_quant *quant,
+                           const int16_t *input, const int8_t *filter, const int64_t *bias,
+                           int16_t *output);
+void ek_conv2d_im2col_s16_mve(const ek_conv_params *params, const ek_channel_quant *quant,
+                              const int16_t *input, const int8_t *filter, const int64_t *bias,
+                              int16_t *output, void *scratch);
+
+/* TRANSPOSE_CONV, 16x8 with an int64 bias or none, gathered per output pixel (no scratch),
+ * in the same files: DSP weights paired tap by tap (layouts.pairs), MVE weights as stored. */
+void ek_transpose_conv_s16_dsp(const ek_transpose_conv_params *params,
+                               const ek_channel_quant *quant, const int16_t *input,
+                               const int8_t *filter, const int64_t *bias, int16_t *output);
+void ek_transpose_conv_s16_mve(const ek_transpose_conv_params *params,
+                               const ek_channel_quant *quant, const int16_t *input,
+                               const int8_t *filter, const int64_t *bias, int16_t *output);
+
+/* DEPTHWISE_CONV_2D, 16x8, depth multiplier 1, at most 511 taps (their sum fits in int32),
+ * undilated, for cores with the DSP extension (ek_depthwise_conv2d_s16_dsp.c) and with Helium
+ * (ek_depthwise_conv2d_s16_mve.c); never in place. */
+void ek_depthwise_conv2d_s16_dsp(const ek_depthwise_conv_params *params,
+                                 const ek_channel_quant *quant, const int16_t *input,
+                                 const int8_t *filter, const int64_t *bias, int16_t *output);
+void ek_depthwise_conv2d_s16_mve(const ek_depthwise_conv_params *params,
+                                 const ek_channel_quant *quant, const int16_t *input,
+                                 const int8_t *filter, const int64_t *bias, int16_t *output);
+
+/* TRANSPOSE_CONV, 16x8 (ek_transpose_conv_s16.c): scratch holds output_h * output_w *
+ * output_c int64 accumulators (8 bytes each, read and written with memcpy: the arena aligns
+ * to 4 bytes), int32 ones for the _b32 kernel. */
+void ek_transpose_conv_s16_ref(const ek_transpose_conv_params *params,
+                               const ek_channel_quant *quant, const int16_t *input,
+                               const int8_t *filter, const int64_t *bias, int16_t *output,
+                               void *scratch);
+
+/* The 16x8 kernels of a layer with an int32 bias (TFLite's quantized_bias_type INT32: the
+ * accumulators are int32, wrapping; CONV_2D and TRANSPOSE_CONV requantize with the 32-bit
+ * ek_multiply_by_quantized_multiplier, FULLY_CONNECTED with ek_multiply_by_double_scale).
+ * TFLite's DEPTHWISE_CONV_2D takes no int32 bias in 16x8. */
+void ek_conv2d_b32_s16_ref(const ek_conv_params *params, const ek_channel_quant *quant,
+                           const int16_t *input, const int8_t *filter, const int32_t *bias,
+                           int16_t *output);
+void ek_conv2d_b32_dilated_s16_ref(const ek_dilated_conv_params *params,
+                                   const ek_channel_quant *quant, const int16_t *input,
+                                   const int8_t *filter, const int32_t *bias, int16_t *output);
+void ek_fully_connected_b32_s16_ref(const ek_fully_connected_params *params,
+                                    const ek_double_scale *scale, const int16_t *input,
+                                    const int8_t *filter, const int32_t *bias, int16_t *output);
+void ek_transpose_conv_b32_s16_ref(const ek_transpose_conv_params *params,
+                                   const ek_channel_quant *quant, const int16_t *input,
+                                   const int8_t *filter, const int32_t *bias, int16_t *output,
+                                   void *scratch);
 
 #endif /* EK_KERNELS_H */
