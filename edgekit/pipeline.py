@@ -180,7 +180,7 @@ def quantize_stage(
         with log.stage("quantize") as detail:
             count = min(config.calibration_samples, len(data.calibration))
             samples = representative_samples(data.calibration, count)
-            tflite, plan, reference = quantized(config, source, samples, data.calibration.labels)
+            tflite, plan, reference = quantized(config, source, samples, data.evaluation)
             detail.append(f"{config.precision} .tflite, {len(tflite) / 1024:.0f} KiB")
             if plan is not None:
                 detail.append(plan.summary())
@@ -198,7 +198,7 @@ def quantize_stage(
     return Int8Model(tflite, models, reference, plan)
 
 
-def quantized(config: BuildConfig, source: SourceModel, samples, labels):
+def quantized(config: BuildConfig, source: SourceModel, samples, evaluation: Dataset):
     """(the quantized .tflite of a float model, the mixed plan where ``--precision mixed`` made
     one, the float .tflite that is the float reference where a Keras model is not). A Keras
     model goes through the TFLite converter where it can (int8, int16x8); recurrent models,
@@ -225,7 +225,10 @@ def quantized(config: BuildConfig, source: SourceModel, samples, labels):
         from edgekit.quantization.sensitivity import plan_mixed
 
         max_drop = 1.0 if config.max_drop is None else config.max_drop
-        plan = plan_mixed(float_tflite, list(samples), labels, max_drop)
+        # judged on the evaluation split, where the report's top-1 and the --max-drop gate are
+        plan = plan_mixed(
+            float_tflite, list(samples), evaluation.labels, max_drop, list(evaluation.inputs())
+        )
         return plan.model, plan, reference
     from edgekit.quantization.tflite_ptq import quantize_tflite
 
@@ -300,7 +303,7 @@ def mixed_section(plan) -> dict:
         "met": plan.met,
         "missed_by_points": plan.missed_by,
         "float_top1": plan.float_top1 / 100,
-        "measured_on": "calibration samples",
+        "measured_on": "evaluation samples",
         "precisions": [
             score("int8", plan.int8),
             score("int16x8", plan.int16x8),

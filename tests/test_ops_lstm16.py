@@ -4,15 +4,17 @@ LiteRT's reference kernels have no 16x8 LSTM; TFLite Micro has one (int16 activa
 states, int8 weights, int64 biases), run here through ``edgekit.validation.micro``. The models
 are Keras LSTMs written by ``float_lstm_tflite`` and quantized by ``quantize_recurrent(...,
 "int16x8")``: 49 steps of 10 features into 13 units (odd) keeping the last step, one step into
-5 units with a tight cell clip, and 70 steps into 3 units whose cells grow to the widest cell
-scale. Each runs a sequence of 20 inputs (the last two at the int16 extremes), the state
-carried from each input to the next, on the host under ASan and UBSan and on the M4, M7 and M55
-boards; the outputs of every input and every layer of the first are TFLite Micro's, byte for
-byte.
+5 units with a tight cell clip, 70 steps into 3 units whose cells grow to the widest cell
+scale, and 8 steps into 4 units whose gates saturate at the extreme inputs. Each runs a
+sequence of 20 inputs (the last two at the int16 extremes), the state carried from each input
+to the next, on the host under ASan and UBSan and on the M4, M7 (DSP gate products) and M55
+(MVE) boards, with the reference kernel too; the outputs of every input and every layer of the
+first are TFLite Micro's, byte for byte.
 
 The C's other 16x8 kernels follow LiteRT's reference kernels, which rescale FULLY_CONNECTED in
-double where TFLite Micro rounds the multiplier to 16 bits, so a classifier's dense layers after
-the LSTM may differ from TFLite Micro's by a step (see test_tflm_16x8_dense_layers_...).
+double where TFLite Micro rounds the multiplier to 16 bits, so a classifier with dense layers
+after the LSTM is checked against the split reference (``SplitRunner``: the LSTM in TFLite
+Micro, the rest in LiteRT), and differs from TFLite Micro's whole-model run by a few steps.
 """
 
 from dataclasses import replace
@@ -31,8 +33,14 @@ from edgekit.interpreter import Runner as LiteRTRunner
 from edgekit.interpreter import interpreter
 from edgekit.platforms.targets import load_target
 from edgekit.quantization import Int8Model
-from edgekit.quantization.recurrent import float_lstm_tflite, quantize_recurrent
-from edgekit.validation.micro import Runner, needs_micro
+from edgekit.quantization.recurrent import (
+    _lstm_weights,
+    _model,
+    float_lstm_tflite,
+    quantize_recurrent,
+    simulate_lstm,
+)
+from edgekit.validation.micro import Runner, SplitRunner, needs_micro
 
 INPUTS = 20  # a sequence: the state carries from each input to the next
 
@@ -80,6 +88,13 @@ def long_memory():
     return _build(70, 4, 3, seed=5, edit=_saturating_cell)
 
 
+@pytest.fixture(scope="module")
+def saturating():
+    """8 steps into 4 units with weights scaled up: the extreme inputs drive the gates' Q3.12
+    sums past +-8, where the products and their sum saturate."""
+    return _build(8, 6, 4, seed=6, edit=lambda k, r, b: (k * 6.0, r * 3.0, b))
+
+
 def _int16_inputs(tflite: bytes, samples) -> np.ndarray:
     """The float samples quantized as the model's int16 input, the last two at the extremes."""
     detail = Runner(tflite).inputs[0]
@@ -99,8 +114,8 @@ def micro_sequence(tflite: bytes, inputs: np.ndarray):
     return outputs, [k[0] for k in kept]
 
 
-def _assert_matches(run, tflite: bytes, inputs: np.ndarray, layer_ops=None) -> None:
-    outputs, layers = micro_sequence(tflite, inputs)
+def _assert_matches(run, tflite, inputs, layer_ops=None, oracle=micro_sequence) -> None:
+    outputs, layers = oracle(tflite, inputs)
     same_bytes(run.outputs, outputs, "outputs")
     order = range(len(layers)) if layer_ops is None else layer_ops
     assert len(run.layers) == len(order)
@@ -188,7 +203,7 @@ def test_16x8_lstm_has_tflm_tensor_types(classifier):
 # ---------------------------------------------------------------- the C, host and boards
 
 
-@pytest.mark.parametrize("model", ["kws", "one_step", "long_memory"])
+@pytest.mark.parametrize("model", ["kws", "one_step", "long_memory", "saturating"])
 def test_lstm16_sequence_is_bit_exact_with_tflm_under_sanitizers(model, request, tmp_path):
     _, tflite, samples = request.getfixturevalue(model)
     inputs = _int16_inputs(tflite, samples)
@@ -196,8 +211,9 @@ def test_lstm16_sequence_is_bit_exact_with_tflm_under_sanitizers(model, request,
     _assert_matches(run, tflite, inputs)
 
 
-def test_lstm16_edge_cases_happen(one_step, long_memory):
-    """The clip clips (cells sit at it), and the long sequence's cells need the widest scale."""
+def test_lstm16_edge_cases_happen(one_step, long_memory, saturating):
+    """The clip clips (cells sit at it), the long sequence's cells need the widest scale, and
+    the saturating model's gates leave the Q3.12 range at the extreme inputs."""
     tflite = one_step[1]
     graph = read_tflite(tflite)
     cell_index = graph.ops[0].inputs[19]
@@ -207,31 +223,64 @@ def test_lstm16_edge_cases_happen(one_step, long_memory):
     assert np.abs(runner.tensor(cell_index).astype(int)).max() == limit
     graph = read_tflite(long_memory[1])
     assert graph.tensor(graph.ops[0].inputs[19]).quant.scale[0] == 2.0**-9
+    float_model, tflite, samples = saturating
+    model = _model(float_model)
+    weights = _lstm_weights(model.subgraphs[0], model.buffers, model.subgraphs[0].operators[0])
+    scale = Runner(tflite).inputs[0]["quantization_parameters"]["scales"][0]
+    x = _int16_inputs(tflite, samples)[-1][0].astype(np.float64) * scale
+    _, gates, *_ = simulate_lstm(weights, x, np.zeros(4), np.zeros(4))
+    assert np.abs(gates).max() > 8.0
 
 
-def test_tflm_16x8_dense_layers_round_otherwise_than_litert(classifier, tmp_path):
-    """The LSTM and its last step are TFLite Micro's on the host; the dense layers, LiteRT's
-    16x8 FULLY_CONNECTED (rescaled in double), are within a step or two of TFLite Micro's
-    (which rounds the multiplier to 16 bits)."""
+@pytest.fixture(scope="module")
+def classifier_on_host(classifier, tmp_path_factory):
+    """The classifier's sequence in the C on the host (sanitized), and its int16 inputs."""
     _, tflite, samples = classifier
     inputs = _int16_inputs(tflite, samples)
-    run, _ = sanitized_run(tflite, inputs, tmp_path)
-    outputs, layers = micro_sequence(tflite, inputs)
-    for n in (0, 1):  # the LSTM, the last step
-        same_bytes(run.layers[n], layers[n], f"op {n}")
+    run, _ = sanitized_run(tflite, inputs, tmp_path_factory.mktemp("classifier"))
+    return run, inputs
+
+
+def split_sequence(tflite: bytes, inputs: np.ndarray):
+    """The split reference (the 16x8 LSTM in TFLite Micro, the rest in LiteRT) on ``inputs``
+    in order: every output, and every op's output for the first input."""
+    graph = read_tflite(tflite)
+    outputs, kept = SplitRunner(tflite).run(
+        inputs.reshape(len(inputs), -1).view(np.int8), [op.outputs[0] for op in graph.ops]
+    )
+    return outputs, [k[0] for k in kept]
+
+
+def test_16x8_classifier_is_bit_exact_with_the_split_reference(classifier, classifier_on_host):
+    run, inputs = classifier_on_host
+    tflite = classifier[1]
+    outputs, layers = split_sequence(tflite, inputs)
+    same_bytes(run.outputs, outputs, "outputs")
+    for n, got in enumerate(run.layers):
+        same_bytes(got, layers[n], f"op {n}")
+
+
+def test_tflm_16x8_dense_layers_round_otherwise_than_litert(classifier, classifier_on_host):
+    """TFLite Micro's 16x8 FULLY_CONNECTED rounds its multiplier to 16 bits; LiteRT's (and the
+    C's) rescales in double: the whole model in TFLite Micro is within a few steps of the C,
+    not equal, which is why the reference splits the model."""
+    run, inputs = classifier_on_host
+    outputs, _ = micro_sequence(classifier[1], inputs)
     got, want = (np.asarray(a).reshape(INPUTS, -1).view(np.int16) for a in (run.outputs, outputs))
+    assert not np.array_equal(got, want)
     assert np.abs(got.astype(int) - want.astype(int)).max() <= 4
 
 
 BOARDS = [("cortex-m4", "lstm_dsp"), ("cortex-m7", "lstm_dsp"), ("cortex-m55", "lstm_mve")]
 
 
-@pytest.mark.parametrize("model", ["kws", "long_memory"])  # long_memory: the widest cell
+@pytest.mark.parametrize("model", ["kws", "long_memory", "saturating", "classifier"])
 @pytest.mark.parametrize("core, variant", BOARDS)
 @pytest.mark.parametrize("kernels", ["auto", "ref"])
 def test_lstm16_sequence_is_bit_exact_on_the_boards(
     model, core, variant, kernels, request, tmp_path
 ):
+    """TFLite Micro's bytes for the LSTM models, the split reference's for the classifier."""
     _, tflite, samples = request.getfixturevalue(model)
     target = load_target(core)
     picked = select_kernels(read_tflite(tflite), target, kernels)
@@ -241,7 +290,8 @@ def test_lstm16_sequence_is_bit_exact_on_the_boards(
     options = CompileOptions(patches="off", kernels=kernels)
     artifact = CBackend().compile(Int8Model(tflite), target, tmp_path, options)
     run = CBackend().run(artifact, target, inputs, layers=True)
-    _assert_matches(run, tflite, inputs, artifact.details["layer_ops"])
+    oracle = split_sequence if model == "classifier" else micro_sequence
+    _assert_matches(run, tflite, inputs, artifact.details["layer_ops"], oracle)
 
 
 # ---------------------------------------------------------------- the rules

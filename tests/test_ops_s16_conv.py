@@ -282,6 +282,22 @@ def test_int32_bias_layers_are_bit_exact_under_sanitizers(narrow_bias, tmp_path)
     assert_layers_match(run, narrow_bias, inputs)
 
 
+def test_a_layer_without_bias_takes_its_accumulators_from_quantized_bias_type(tmp_path):
+    """No bias tensor to say int32 or int64: the option quantized_bias_type INT32 makes TFLite
+    accumulate in int32 (wrapping), and the c backend reads it the same way."""
+    c = Chain((1, 6, 5, 37), seed=2, bias_type="int32")
+    x = c.dense(0, 9, bias=None, extreme=True)
+    tflite = c.model([x])
+    graph = read_tflite(tflite)
+    (op,) = graph.ops
+    assert op.inputs[2] == -1 and op.options["quantized_bias_type"] == "int32"
+    (choice,) = select_kernels(graph, load_target("host")).values()
+    assert choice.variant.symbol == "ek_fully_connected_b32_s16_ref"
+    inputs = edge_inputs()
+    run, _ = sanitized_run(tflite, inputs, tmp_path)
+    assert_layers_match(run, tflite, inputs)
+
+
 # ---------------------------------------------------------------- the boards
 
 BOARDS = [("cortex-m7", "dsp"), ("cortex-m55", "mve")]

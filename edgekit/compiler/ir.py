@@ -423,7 +423,14 @@ def _activation(o) -> dict:
 
 
 def _conv(o) -> dict:
-    return _window(o) | _activation(o)
+    return _window(o) | _activation(o) | _bias_type(o)
+
+
+def _bias_type(o) -> dict:
+    """TFLite's quantized_bias_type where a model sets it (TensorType INT32 = 2 or INT64 = 4):
+    which accumulators a 16x8 layer without a bias uses; absent when unset (0)."""
+    kind = {2: "int32", 4: "int64"}.get(o.QuantizedBiasType())
+    return {} if kind is None else {"quantized_bias_type": kind}
 
 
 def _depthwise(o) -> dict:
@@ -436,10 +443,14 @@ def _pool(o) -> dict:
 
 def _fully_connected(o) -> dict:
     value = o.WeightsFormat()
-    return _activation(o) | {
-        "keep_num_dims": bool(o.KeepNumDims()),
-        "weights_format": _schema()["weights_format"].get(value, str(value)),
-    }
+    return (
+        _activation(o)
+        | _bias_type(o)
+        | {
+            "keep_num_dims": bool(o.KeepNumDims()),
+            "weights_format": _schema()["weights_format"].get(value, str(value)),
+        }
+    )
 
 
 def _reshape(o) -> dict:
@@ -459,11 +470,15 @@ def _resize(o) -> dict:
 
 def _transpose_conv(o) -> dict:
     s = _schema()
-    return _activation(o) | {
-        "stride_h": o.StrideH(),
-        "stride_w": o.StrideW(),
-        "padding": s["padding"].get(o.Padding(), str(o.Padding())),
-    }
+    return (
+        _activation(o)
+        | _bias_type(o)
+        | {
+            "stride_h": o.StrideH(),
+            "stride_w": o.StrideW(),
+            "padding": s["padding"].get(o.Padding(), str(o.Padding())),
+        }
+    )
 
 
 @functools.cache

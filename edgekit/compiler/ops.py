@@ -222,10 +222,11 @@ def _accumulator_bytes(graph: Graph, op: Op) -> int:
 
 
 def _bias_type(graph: Graph, op: Op) -> str | None:
-    """A convolution's or fully connected layer's bias type; None without one."""
+    """A convolution's or fully connected layer's bias type; without one, the accumulators its
+    quantized_bias_type option names (None where it names none: int64 for 16x8)."""
     k = 3 if op.kind == "TRANSPOSE_CONV" else 2
     index = op.inputs[k] if len(op.inputs) > k else -1
-    return graph.tensor(index).dtype if index >= 0 else None
+    return graph.tensor(index).dtype if index >= 0 else op.options.get("quantized_bias_type")
 
 
 def int64_accumulators(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:

@@ -49,9 +49,9 @@ class LayerLoss:
 
     def reason(self) -> str:
         return (
-            f"{self.kind} loses {self.added_loss_db:.1f} dB in int8 (SQNR {self.sqnr_int8_db:.1f} "
-            f"dB vs {self.sqnr_int16x8_db:.1f} dB in 16x8); costs {self.extra_arena_bytes} B, "
-            f"{self.macs} MACs"
+            f"{self.kind}: SQNR {self.sqnr_int8_db:.1f} dB in int8, {self.sqnr_int16x8_db:.1f} dB "
+            f"in 16x8 ({self.added_loss_db:+.1f} dB over its inputs' loss in int8); costs "
+            f"{self.extra_arena_bytes} B more arena and {self.macs} MACs in 16x8"
         )
 
 

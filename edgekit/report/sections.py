@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from edgekit.compiler.ir import short_name
 from edgekit.report.firmware import (
     benchmark_footnotes,
     kernel_sections,
@@ -259,7 +260,9 @@ def _precision_table(report: dict) -> Table | None:
 
 def _sixteen_bit_lines(report: dict) -> list[str]:
     mixed = report["model"]["precision"]["mixed"]
-    return [f"{s['layer']}: {s['reason']}" for s in mixed["sixteen_bit"]] if mixed else []
+    if mixed is None:
+        return []
+    return [f"{short_name(s['layer'])}: {s['reason']}" for s in mixed["sixteen_bit"]]
 
 
 def _outputs_table(report: dict) -> Table | None:

@@ -21,6 +21,7 @@ from edgekit.interpreter import FloatTflite, Quantization, Runner
 from edgekit.isolated import ChildDied, Isolated
 from edgekit.signature import Signature, keras_order
 from edgekit.validation.aborts import OPTIMIZED_KERNELS, explain
+from edgekit.validation.micro import SplitRunner, needs_micro
 
 SQNR_CAP_DB = 200.0  # identical tensors have infinite SQNR; JSON has no infinity
 INT8_RUNTIME = "LiteRT builtin int8 kernels, host"
@@ -174,7 +175,9 @@ def evaluate_int8(
     tensors = [p.tensor for p in pairs]
     try:
         with Isolated(OPTIMIZED_KERNELS, "evaluate") as child:
-            child.open("loading the model", Runner, tflite, preserve_all=bool(pairs))
+            # LiteRT cannot run a 16x8 LSTM: TFLite Micro runs it (validation.micro)
+            runner = SplitRunner if needs_micro(tflite) else Runner
+            child.open("loading the model", runner, tflite, preserve_all=bool(pairs))
             for start in range(0, len(data), batch_size):
                 x = [a[start : start + batch_size] for a in data.inputs()]
                 # the child runs the int8 model while Keras runs the float one here

@@ -16,8 +16,11 @@ from edgekit.platforms.targets import Target
 from edgekit.signature import Signature
 from edgekit.validation.aborts import explain
 from edgekit.validation.accuracy import Stats, real
+from edgekit.validation.micro import SplitRunner, needs_micro
 
 REFERENCE = "LiteRT BUILTIN_REF (TFLite reference kernels)"
+# a model with a 16x8 LSTM, which only TFLite Micro runs (edgekit.validation.micro)
+SPLIT_REFERENCE = "TFLite Micro for the 16x8 LSTM, LiteRT BUILTIN_REF for every other op"
 REFERENCE_INTERPRETER = "the reference interpreter (LiteRT BUILTIN_REF)"
 
 
@@ -27,6 +30,7 @@ class Reference:
     outputs: np.ndarray  # likewise
     layers: list[np.ndarray] | None  # every op output's bytes for the first sample
     signature: Signature  # how inputs and outputs are laid out in the rows
+    engine: str = REFERENCE  # what computed it
 
 
 def input_rows(tflite: bytes, data: Dataset, count: int) -> np.ndarray:
@@ -38,16 +42,19 @@ def input_rows(tflite: bytes, data: Dataset, count: int) -> np.ndarray:
 def reference(
     tflite: bytes, inputs: np.ndarray, layers: bool = False, stage: str = "validate"
 ) -> Reference:
-    """Outputs of TFLite's reference kernels, and with ``layers`` every op's output for the
-    first input (in op order, as the generated code reports its layers).
+    """Outputs of TFLite's reference kernels (for a 16x8 LSTM, which they cannot run, TFLite
+    Micro's: ``validation.micro``), and with ``layers`` every op's output for the first input
+    (in op order, as the generated code reports its layers).
 
     The kernels run in a child process: where they abort (on a degenerate model), ``stage``
     fails with one line naming the op where it is known, and edgekit carries on.
     """
     per_layer = None
+    split = needs_micro(tflite)  # LiteRT cannot prepare a 16x8 LSTM; TFLite Micro runs it
+    runner = SplitRunner if split else Runner
     try:
         with Isolated(REFERENCE_INTERPRETER, stage) as child:
-            child.open("loading the model", Runner, tflite, reference=True, preserve_all=layers)
+            child.open("loading the model", runner, tflite, reference=True, preserve_all=layers)
             # one pass over the inputs in order: a recurrent model's state carries from one
             # to the next, and the first input's layers are those of the fresh state
             tensors = [op.outputs[0] for op in read_tflite(tflite).ops] if layers else []
@@ -56,7 +63,8 @@ def reference(
                 per_layer = [t[0].ravel().view(np.int8) for t in kept]
     except ChildDied as died:
         raise explain(died, tflite, inputs) from None
-    return Reference(inputs, outputs, per_layer, Signature.of(tflite))
+    engine = SPLIT_REFERENCE if split else REFERENCE
+    return Reference(inputs, outputs, per_layer, Signature.of(tflite), engine)
 
 
 def compare_outputs(
@@ -88,7 +96,7 @@ def compare_outputs(
     row = {
         "backend": backend,
         "runner": run.runner,
-        "reference": REFERENCE,
+        "reference": ref.engine,
         "inputs": int(len(ref.inputs)),
         "bit_exact": bool(exact),
         "max_abs_diff": int(largest) if integers else float(largest),

@@ -8,7 +8,7 @@ static EK_INLINE void ek_fully_connected_s16_run(const ek_fully_connected_params
                                                  const ek_double_scale *scale,
                                                  const int16_t *input, const int8_t *filter,
                                                  const int64_t *bias, const int32_t *bias32,
-                                                 int16_t *output)
+                                                 int wraps, int16_t *output)
 {
     const int32_t depth = params->input_depth, units = params->output_depth;
     int32_t b, u, i;
@@ -23,8 +23,9 @@ static EK_INLINE void ek_fully_connected_s16_run(const ek_fully_connected_params
             for (i = 0; i < depth; ++i) {
                 acc += ((int32_t)weights[i] + params->filter_offset) * (int32_t)row[i];
             }
-            if (bias32 != 0) { /* the int32 sum is the int64 one wrapped */
-                const int32_t narrow = (int32_t)(uint32_t)((uint64_t)acc + (uint32_t)bias32[u]);
+            if (wraps) { /* the int32 sum is the int64 one wrapped */
+                const uint32_t add = bias32 != 0 ? (uint32_t)bias32[u] : 0u;
+                const int32_t narrow = (int32_t)(uint32_t)((uint64_t)acc + add);
                 v = ek_multiply_by_double_scale(narrow, scale->mantissa[q], scale->exponent[q]);
             } else {
                 acc += bias != 0 ? bias[u] : 0;
@@ -39,12 +40,12 @@ void ek_fully_connected_s16_ref(const ek_fully_connected_params *params,
                                 const ek_double_scale *scale, const int16_t *input,
                                 const int8_t *filter, const int64_t *bias, int16_t *output)
 {
-    ek_fully_connected_s16_run(params, scale, input, filter, bias, 0, output);
+    ek_fully_connected_s16_run(params, scale, input, filter, bias, 0, 0, output);
 }
 
 void ek_fully_connected_b32_s16_ref(const ek_fully_connected_params *params,
                                     const ek_double_scale *scale, const int16_t *input,
                                     const int8_t *filter, const int32_t *bias, int16_t *output)
 {
-    ek_fully_connected_s16_run(params, scale, input, filter, 0, bias, output);
+    ek_fully_connected_s16_run(params, scale, input, filter, 0, bias, 1, output);
 }
