@@ -299,7 +299,8 @@ def _finish(report: dict, out: Path) -> int:
     gate = report["gate"]
     if gate["passed"] is False:
         print(
-            f"Error: int8 top-1 is {report['accuracy']['top1_drop_points']:.2f} points below "
+            f"Error: {report['model']['precision']['computes']} top-1 is "
+            f"{report['accuracy']['top1_drop_points']:.2f} points below "
             f"float, more than --max-drop {gate['max_drop']:g}",
             file=sys.stderr,
         )

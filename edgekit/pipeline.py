@@ -226,8 +226,14 @@ def quantized(config: BuildConfig, source: SourceModel, samples, evaluation: Dat
 
         max_drop = 1.0 if config.max_drop is None else config.max_drop
         # judged on the evaluation split, where the report's top-1 and the --max-drop gate are
+        # a Keras model gets integer I/O, as the converter's int8 and 16x8 models have
         plan = plan_mixed(
-            float_tflite, list(samples), evaluation.labels, max_drop, list(evaluation.inputs())
+            float_tflite,
+            list(samples),
+            evaluation.labels,
+            max_drop,
+            list(evaluation.inputs()),
+            float_io=keras_model is None,
         )
         return plan.model, plan, reference
     from edgekit.quantization.tflite_ptq import quantize_tflite

@@ -120,12 +120,15 @@ def plan_mixed(
     labels: np.ndarray | None = None,
     max_drop: float = 1.0,
     evaluation: Sequence[np.ndarray] | None = None,
+    float_io: bool = True,
 ) -> MixedPlan:
     """The cheapest set of 16x8 layers found whose top-1 drop is within ``max_drop`` points.
 
     ``samples``: calibration data, one float array per input (N, *shape); ``evaluation`` (the
     calibration samples by default) with ``labels`` (optional, one per evaluation sample) is
-    what the drop is measured on.
+    what the drop is measured on. The plan's models read and write float32 unless not
+    ``float_io`` (then integer I/O, as the TFLite converter's int8 models; the scores are those
+    of the float-I/O models, which compute the same but for how the inputs are rounded).
     """
     calibrated = Calibrated(float_tflite, samples)
     evaluation = samples if evaluation is None else evaluation
@@ -136,9 +139,13 @@ def plan_mixed(
 
     def plan(chosen: Sequence[str], model: bytes, score: Score) -> MixedPlan:
         kept = tuple(loss for loss in losses if loss.name in set(chosen))
-        return MixedPlan(
-            kept, tuple(losses), judge.float_top1, s8, s16, score, max_drop, model, int8, int16
-        )
+        models = (model, int8, int16)
+        if not float_io:
+            whole = calibrated.quantize("int16x8", float_io=False)
+            names = [loss.name for loss in kept]
+            mixed = whole if len(kept) == len(losses) else calibrated.quantize("int8", names, False)
+            models = (mixed, calibrated.quantize("int8", float_io=False), whole)
+        return MixedPlan(kept, tuple(losses), judge.float_top1, s8, s16, score, max_drop, *models)
 
     if s8.drop_points <= max_drop:
         return plan((), int8, s8)

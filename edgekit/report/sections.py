@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from edgekit.compiler.ir import short_name
 from edgekit.report.firmware import (
     benchmark_footnotes,
     kernel_sections,
@@ -223,16 +222,17 @@ def _precision_notes(report: dict) -> list[str]:
     ]
     mixed = precision["mixed"]
     if mixed is not None:
+        drop = mixed["precisions"][-1]["top1_drop_points"]
         verdict = (
-            f"within --max-drop {mixed['max_drop']:g} points"
+            f"within --max-drop {mixed['max_drop']:g}"
             if mixed["met"]
-            else f"{mixed['missed_by_points']:.2f} points more than --max-drop "
-            f"{mixed['max_drop']:g}, even with every layer in 16x8"
+            else f"{mixed['missed_by_points']:.2f} more than --max-drop {mixed['max_drop']:g} "
+            "even with every layer in 16x8"
         )
         notes.append(
-            f"Mixed plan: {len(mixed['sixteen_bit'])} of {mixed['layers']} layers kept in 16x8, "
-            f"top-1 drop {verdict}. Measured in LiteRT's reference kernels on the "
-            f"{mixed['measured_on']} (float top-1 {fmt_pct(mixed['float_top1'])})."
+            f"Mixed plan: {len(mixed['sixteen_bit'])} of {mixed['layers']} layers kept in 16x8; "
+            f"its top-1 drop is {drop:.2f} points, {verdict}. Measured in LiteRT's reference "
+            f"kernels on the {mixed['measured_on']} (float top-1 {fmt_pct(mixed['float_top1'])})."
         )
     return notes
 
@@ -262,7 +262,8 @@ def _sixteen_bit_lines(report: dict) -> list[str]:
     mixed = report["model"]["precision"]["mixed"]
     if mixed is None:
         return []
-    return [f"{short_name(s['layer'])}: {s['reason']}" for s in mixed["sixteen_bit"]]
+    # the first of the ';'-joined names the converter gives a fused tensor
+    return [f"{s['layer'].split(';', 1)[0]}: {s['reason']}" for s in mixed["sixteen_bit"]]
 
 
 def _outputs_table(report: dict) -> Table | None:
