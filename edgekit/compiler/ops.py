@@ -242,7 +242,6 @@ def int32_accumulators(graph: Graph, op: Op, target: Target) -> tuple[bool, str]
     return kind == "int32", f"its bias is {kind}"
 
 
-_S16 = {"dtype": "int16"}  # the 16x8 variants
 _B64, _B32 = (int64_accumulators,), (int32_accumulators,)
 _DOT16_MVE, _DOT16_DSP = ("ek_dot_s16_mve.c", "ek_mve.h"), ("ek_dot_s16_dsp.c", "ek_dsp.h")
 
@@ -292,16 +291,18 @@ OPS: dict[str, OpKind] = {
             Variant(emitters.DILATED_IM2COL_DSP, _CONV_DSP, _DSP, (), im2col_bytes, layout=FOLDED),
             Variant("conv2d_ref", ("ek_conv2d.c",), rules=_UNDILATED),
             Variant(emitters.DILATED_CONV, ("ek_conv2d.c",)),
-            Variant("conv2d_1x1_mve", _DOT16_MVE, _MVE, (pointwise, *_B64), **_S16),
+            Variant("conv2d_1x1_mve", _DOT16_MVE, _MVE, (pointwise, *_B64), dtype=_DT16),
             Variant(
                 "conv2d_im2col_mve",
                 _DOT16_MVE,
                 _MVE,
                 (*_UNDILATED, *_B64),
                 _window_column_bytes,
-                **_S16,
+                dtype=_DT16,
             ),
-            Variant("conv2d_1x1_dsp", _DOT16_DSP, _DSP, (pointwise, *_B64), layout=PAIRS, **_S16),
+            Variant(
+                "conv2d_1x1_dsp", _DOT16_DSP, _DSP, (pointwise, *_B64), layout=PAIRS, dtype=_DT16
+            ),
             Variant(
                 "conv2d_im2col_dsp",
                 _DOT16_DSP,
@@ -309,12 +310,14 @@ OPS: dict[str, OpKind] = {
                 (*_UNDILATED, *_B64),
                 _window_column_bytes,
                 layout=PAIRS,
-                **_S16,
+                dtype=_DT16,
             ),
-            Variant("conv2d_ref", ("ek_conv2d_s16.c",), rules=(*_UNDILATED, *_B64), **_S16),
-            Variant(emitters.DILATED_CONV, ("ek_conv2d_s16.c",), rules=_B64, **_S16),
-            Variant("conv2d_b32_ref", ("ek_conv2d_s16.c",), rules=(*_UNDILATED, *_B32), **_S16),
-            Variant(emitters.DILATED_CONV_B32, ("ek_conv2d_s16.c",), **_S16),
+            Variant("conv2d_ref", ("ek_conv2d_s16.c",), rules=(*_UNDILATED, *_B64), dtype=_DT16),
+            Variant(emitters.DILATED_CONV, ("ek_conv2d_s16.c",), rules=_B64, dtype=_DT16),
+            Variant(
+                "conv2d_b32_ref", ("ek_conv2d_s16.c",), rules=(*_UNDILATED, *_B32), dtype=_DT16
+            ),
+            Variant(emitters.DILATED_CONV_B32, ("ek_conv2d_s16.c",), dtype=_DT16),
         ),
         dtypes=("int16",),
     ),
@@ -358,19 +361,22 @@ OPS: dict[str, OpKind] = {
                 ("ek_depthwise_conv2d_s16_mve.c", "ek_mve.h"),
                 _MVE,
                 (depthwise_s16_window, undilated),
-                **_S16,
+                dtype=_DT16,
             ),
             Variant(
                 "depthwise_conv2d_dsp",
                 ("ek_depthwise_conv2d_s16_dsp.c", "ek_dsp.h"),
                 _DSP,
                 (depthwise_s16_window, undilated),
-                **_S16,
+                dtype=_DT16,
             ),
             Variant(
-                "depthwise_conv2d_ref", ("ek_depthwise_conv2d_s16.c",), rules=_UNDILATED, **_S16
+                "depthwise_conv2d_ref",
+                ("ek_depthwise_conv2d_s16.c",),
+                rules=_UNDILATED,
+                dtype=_DT16,
             ),
-            Variant(emitters.DILATED_DEPTHWISE_CONV, ("ek_depthwise_conv2d_s16.c",), **_S16),
+            Variant(emitters.DILATED_DEPTHWISE_CONV, ("ek_depthwise_conv2d_s16.c",), dtype=_DT16),
         ),
         dtypes=("int16",),
     ),
@@ -532,10 +538,10 @@ OPS: dict[str, OpKind] = {
                 "fully_connected_dsp", ("ek_fully_connected_dsp.c", "ek_dsp.h"), _DSP, layout=FOLDED
             ),
             Variant("fully_connected_ref", ("ek_fully_connected.c",)),
-            Variant("fully_connected_mve", _DOT16_MVE, _MVE, _B64, **_S16),
-            Variant("fully_connected_dsp", _DOT16_DSP, _DSP, _B64, layout=PAIRS, **_S16),
-            Variant("fully_connected_ref", ("ek_fully_connected_s16.c",), rules=_B64, **_S16),
-            Variant("fully_connected_b32_ref", ("ek_fully_connected_s16.c",), **_S16),
+            Variant("fully_connected_mve", _DOT16_MVE, _MVE, _B64, dtype=_DT16),
+            Variant("fully_connected_dsp", _DOT16_DSP, _DSP, _B64, layout=PAIRS, dtype=_DT16),
+            Variant("fully_connected_ref", ("ek_fully_connected_s16.c",), rules=_B64, dtype=_DT16),
+            Variant("fully_connected_b32_ref", ("ek_fully_connected_s16.c",), dtype=_DT16),
         ),
         dtypes=("int16",),
     ),
@@ -633,8 +639,8 @@ OPS: dict[str, OpKind] = {
         variants=(  # the fast ones gather per output pixel: no accumulators
             Variant("transpose_conv_mve", ("ek_transpose_conv_mve.c", "ek_mve.h"), _MVE),
             Variant("transpose_conv_dsp", ("ek_transpose_conv_dsp.c", "ek_dsp.h"), _DSP),
-            Variant("transpose_conv_mve", _DOT16_MVE, _MVE, _B64, **_S16),
-            Variant("transpose_conv_dsp", _DOT16_DSP, _DSP, _B64, layout=PAIRS, **_S16),
+            Variant("transpose_conv_mve", _DOT16_MVE, _MVE, _B64, dtype=_DT16),
+            Variant("transpose_conv_dsp", _DOT16_DSP, _DSP, _B64, layout=PAIRS, dtype=_DT16),
             Variant(
                 "transpose_conv_ref", ("ek_transpose_conv.c",), scratch_bytes=_accumulator_bytes
             ),
@@ -643,13 +649,13 @@ OPS: dict[str, OpKind] = {
                 ("ek_transpose_conv_s16.c",),
                 rules=_B64,
                 scratch_bytes=_accumulator_bytes,
-                **_S16,
+                dtype=_DT16,
             ),
             Variant(
                 "transpose_conv_b32_ref",
                 ("ek_transpose_conv_s16.c",),
                 scratch_bytes=_accumulator_bytes,
-                **_S16,
+                dtype=_DT16,
             ),
         ),
         dtypes=("int16",),
