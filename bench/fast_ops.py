@@ -1,11 +1,13 @@
-"""The fast kernel variants of issue 18 against the reference kernels on the QEMU boards.
+"""The fast kernel variants of issues 18 and 19 against the reference kernels on the QEMU boards.
 
     .venv/bin/python bench/fast_ops.py [--cores cortex-m4,cortex-m7,cortex-m55] [--only TEXT]
 
 The DSP and MVE variants of the table ops, MAX_POOL_2D, squeeze-and-excite MUL and ADD,
-TRANSPOSE_CONV and dilated CONV_2D, side by side with the reference kernels in one run, on
-single-op models the size of a small vision model's layers (the model builders of
-tests/test_ops_unary.py, tests/test_ops_fast.py and tests/test_ops_dilation.py). Each model is
+TRANSPOSE_CONV and dilated CONV_2D, and the 16x8 (int16 activations) CONV_2D, DEPTHWISE_CONV_2D,
+FULLY_CONNECTED and TRANSPOSE_CONV, side by side with the reference kernels of their type in one
+run, on single-op models the size of a small vision model's layers (the model builders of
+tests/test_ops_unary.py, tests/test_ops_fast.py, tests/test_ops_dilation.py and
+tests/test_ops_s16_conv.py). Each model is
 built layer by layer twice per core, with ``--kernels ref`` and with the default kernels, and
 run on one input on the core's board: the instructions of the measured layer (QEMU -icount,
 retired instructions, not cycles) in each build, their ratio, instructions per output element,
@@ -55,6 +57,27 @@ def cases() -> list[tuple[str, bytes, int]]:
         ("ADD 12x12x96 and 1x1x96", channels("ADD", (12, 12, 96)), 1),
         ("TRANSPOSE_CONV 3x3/2 12x12x32>16", transposed(), 0),
         ("CONV_2D 3x3 dil 2 24x24x16>16", dilated(), 0),
+        *sixteen_bit(),
+    ]  # fmt: skip
+
+
+def sixteen_bit() -> list[tuple[str, bytes, int]]:
+    """16x8 layers: int16 activations, int8 weights, int64 bias."""
+    from test_ops_s16_conv import Chain
+
+    def one(shape, build) -> bytes:
+        chain = Chain(shape)
+        return chain.model([build(chain)])
+
+    return [
+        ("16x8 CONV_2D 1x1 24x24x32>64", one((1, 24, 24, 32), lambda c: c.conv(0, 64, (1, 1))), 0),
+        ("16x8 CONV_2D 3x3 24x24x16>32",
+         one((1, 24, 24, 16), lambda c: c.conv(0, 32, (3, 3), activation="RELU")), 0),
+        ("16x8 DEPTHWISE 3x3 24x24x32",
+         one((1, 24, 24, 32), lambda c: c.depthwise(0, (3, 3), activation="RELU6")), 0),
+        ("16x8 FULLY_CONNECTED 640>100", one((1, 1, 1, 640), lambda c: c.dense(0, 100)), 0),
+        ("16x8 TRANSPOSE_CONV 3x3/2 12x12x32>16",
+         one((1, 12, 12, 32), lambda c: c.transpose(0, 16, (3, 3), (2, 2))), 0),
     ]  # fmt: skip
 
 
@@ -99,8 +122,10 @@ def main() -> None:
             if args.only not in label:
                 continue
             graph = read_tflite(tflite)
-            shape = graph.tensor(graph.inputs[0]).shape
-            x = np.random.default_rng(0).integers(-128, 128, (1, *shape[1:])).astype(np.int8)
+            port = graph.tensor(graph.inputs[0])
+            limits = np.iinfo(port.dtype)
+            x = np.random.default_rng(0).integers(limits.min, limits.max + 1, (1, *port.shape[1:]))
+            x = x.astype(port.dtype)
             want = reference(tflite, x).outputs
             elements = graph.tensor(graph.ops[op_index].outputs[0]).size
             for core in args.cores.split(","):
@@ -113,7 +138,7 @@ def main() -> None:
                     run = backend.run(artifact, target, x)
                     layer = artifact.details["layer_ops"].index(op_index)
                     counts[kernels] = run.layer_instructions[layer]
-                    exact &= bool(np.array_equal(run.outputs.ravel(), want.ravel()))
+                    exact &= bool(np.array_equal(run.outputs.view(np.uint8), want.view(np.uint8)))
                     variant = artifact.details["kernels"]["layers"][op_index]["variant"]
                 ref, fast = counts["ref"], counts["auto"]
                 print(

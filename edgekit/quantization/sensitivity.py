@@ -127,25 +127,24 @@ def plan_mixed(
     ``samples``: calibration data, one float array per input (N, *shape); ``evaluation`` (the
     calibration samples by default) with ``labels`` (optional, one per evaluation sample) is
     what the drop is measured on. The plan's models read and write float32 unless not
-    ``float_io`` (then integer I/O, as the TFLite converter's int8 models; the scores are those
-    of the float-I/O models, which compute the same but for how the inputs are rounded).
+    ``float_io`` (then integer I/O, as the TFLite converter's int8 models); the models scored
+    are the ones returned.
     """
     calibrated = Calibrated(float_tflite, samples)
     evaluation = samples if evaluation is None else evaluation
     int8, int16 = calibrated.quantize("int8"), calibrated.quantize("int16x8")
     losses = layer_losses(calibrated, int8, int16, [x[:SQNR_SAMPLES] for x in samples])
+    if not float_io:  # the per-layer SQNRs above read float-I/O models; these are deployed
+        int8 = calibrated.quantize("int8", float_io=False)
+        int16 = calibrated.quantize("int16x8", float_io=False)
     judge = Judge(calibrated.float_tflite, evaluation, labels)
     s8, s16 = judge.score(int8), judge.score(int16)
 
     def plan(chosen: Sequence[str], model: bytes, score: Score) -> MixedPlan:
         kept = tuple(loss for loss in losses if loss.name in set(chosen))
-        models = (model, int8, int16)
-        if not float_io:
-            whole = calibrated.quantize("int16x8", float_io=False)
-            names = [loss.name for loss in kept]
-            mixed = whole if len(kept) == len(losses) else calibrated.quantize("int8", names, False)
-            models = (mixed, calibrated.quantize("int8", float_io=False), whole)
-        return MixedPlan(kept, tuple(losses), judge.float_top1, s8, s16, score, max_drop, *models)
+        return MixedPlan(
+            kept, tuple(losses), judge.float_top1, s8, s16, score, max_drop, model, int8, int16
+        )
 
     if s8.drop_points <= max_drop:
         return plan((), int8, s8)
@@ -158,7 +157,7 @@ def plan_mixed(
     low, high = -1, len(steps) - 1  # steps[low] fails (int8), steps[high] meets
     while high - low > 1:
         mid = (low + high) // 2
-        model = calibrated.quantize("int8", steps[mid])
+        model = calibrated.quantize("int8", steps[mid], float_io)
         tried[mid] = (model, judge.score(model))
         if tried[mid][1].drop_points <= max_drop:
             high = mid
