@@ -23,7 +23,7 @@ from svdf_models import finish, stream, svdf_kws, svdf_options
 from test_ops_reduce import same_bytes, sanitized_run, schema_model, tensor
 
 from edgekit.backends.c import CBackend
-from edgekit.compiler import emitters
+from edgekit.compiler import recurrent
 from edgekit.compiler.ir import read_tflite
 from edgekit.compiler.ops import check_op, require_supported
 from edgekit.config import CompileOptions
@@ -181,7 +181,7 @@ def test_edge_cases_reach_what_they_name(edges):
     names = list(EDGE_CASES)
     for n, name in enumerate(names):
         assert len(np.unique([s[n] for s in steps])) >= 3, name
-    feature, output = zip(*(emitters.svdf_scales(graph, op) for op in graph.ops), strict=True)
+    feature, output = zip(*(recurrent.svdf_scales(graph, op) for op in graph.ops), strict=True)
     shifts = {name: (f[1], o[1]) for name, f, o in zip(names, feature, output, strict=True)}
     assert shifts["state saturates"][0] > 0 and shifts["output left shift"][1] > 0
     assert shifts["rank 1, memory 1"][0] < 0 and shifts["rank 1, memory 1"][1] < 0
@@ -190,7 +190,7 @@ def test_edge_cases_reach_what_they_name(edges):
     op = graph.ops[names.index("state saturates")]
     weights = graph.constant(op.inputs[1]).astype(np.int64)
     products = (frames[:, 0].astype(np.int64) + 5) @ weights.T
-    (m, s), _ = emitters.svdf_scales(graph, op)
+    (m, s), _ = recurrent.svdf_scales(graph, op)
     assert np.abs(products * m * 2.0 ** (s - 31)).max() > 32767
     # the wrapping case's time sums, from the reference's state after each frame: beyond int32
     op = graph.ops[names.index("time sums wrap")]

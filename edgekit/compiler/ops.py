@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from edgekit.compiler import emitters
+from edgekit.compiler import emitters, recurrent
 from edgekit.compiler.emitters import Emitter
 from edgekit.compiler.ir import Graph, Op, Tensor, short_name
 from edgekit.compiler.layouts import BLOCKED, FOLDED, LANES16, PAIRS, TILED
@@ -51,9 +51,6 @@ from edgekit.compiler.oprules import (
     int32_bias,
     integer_input,
     logistic_output,
-    lstm_activation,
-    lstm_shapes,
-    lstm_types,
     moved_quantization,
     no_fused_activation,
     pad_amounts,
@@ -72,9 +69,6 @@ from edgekit.compiler.oprules import (
     split_parts,
     squared_difference_scale,
     strided_slice_bounds,
-    svdf_activation,
-    svdf_shapes,
-    svdf_types,
     tanh_output,
     transpose_conv_shapes,
     transpose_permutation,
@@ -86,6 +80,14 @@ from edgekit.compiler.planner import (
     concatenation_in_place,
     depthwise_in_place,
     elementwise_in_place,
+)
+from edgekit.compiler.recurrent import (
+    lstm_activation,
+    lstm_shapes,
+    lstm_types,
+    svdf_activation,
+    svdf_shapes,
+    svdf_types,
 )
 from edgekit.compiler.variants import (
     Choice,
@@ -694,7 +696,7 @@ OPS: dict[str, OpKind] = {
         inputs=(3, 5),  # the bias (input 3) may be absent; svdf_shapes asks for the state
         params=(1, 2, 3),
         layers="none: Keras has no SVDF layer (TFLite Micro's streaming keyword models)",
-        emit=emitters.svdf,
+        emit=recurrent.svdf,
         variants=(  # the feature product and time sums vectorized, the input offset folded
             Variant("svdf_mve", ("ek_svdf_mve.c", "ek_mve.h"), _MVE),
             Variant("svdf_dsp", ("ek_svdf_dsp.c", "ek_dsp.h"), _DSP),
@@ -710,7 +712,7 @@ OPS: dict[str, OpKind] = {
         inputs=(1, 24),  # optional ones absent; lstm_shapes asks for all 24 positions
         params=(*range(1, 18), 20, 21, 22, 23),  # weights, biases and the absent ones
         layers="LSTM (written by edgekit.quantization.recurrent: the converter loops instead)",
-        emit=emitters.lstm,
+        emit=recurrent.lstm,
         variants=(  # the fast ones differ in their gate products only (ek_lstm_steps_s8, _s16)
             Variant("lstm_mve", _LSTM_MVE, _MVE, scratch_bytes=_lstm_gate_bytes),
             Variant("lstm_mve", _LSTM_MVE16, _MVE, **_LSTM16),
