@@ -174,6 +174,12 @@ def quantize_stage(
         source.float_model.save(out / FLOAT_MODEL)
     plan = reference = None
     if source.tflite is not None:
+        computes = model_precision(source.tflite)
+        if config.precision not in ("int8", computes):
+            raise EdgekitError(
+                f"--precision {config.precision} quantizes a float model; '{source.source}' is "
+                f"already quantized ({computes}): leave --precision out, or pass the float model"
+            )
         log.skip("quantize", "the model is already a quantized .tflite")
         tflite = source.tflite
     else:

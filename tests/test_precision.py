@@ -192,3 +192,13 @@ def test_model_reset_starts_a_sequence_again(tmp_path):
     np.testing.assert_array_equal(outputs[0], reference(tflite, rows).outputs)
     np.testing.assert_array_equal(outputs[1], outputs[0])
     assert not np.array_equal(outputs[2], outputs[0])
+
+
+def test_precision_is_refused_for_a_model_already_quantized_otherwise(cli, tmp_path, tiny_int8):
+    path = tmp_path / "tiny.tflite"
+    path.write_bytes(tiny_int8)
+    code, _, err = cli("build", "--target", "cortex-m7", "--model", path, "--precision",
+                       "int16x8", "--out", tmp_path / "out")  # fmt: skip
+    assert code == 2 and not (tmp_path / "out").exists()
+    (line,) = [x for x in err.splitlines() if x.startswith("Error:")]
+    assert "already quantized (int8)" in line and "--precision" in line
