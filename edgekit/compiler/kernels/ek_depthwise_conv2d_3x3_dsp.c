@@ -57,14 +57,31 @@ static void ek_dw_edge4(const ek_depthwise_conv_params *params, const int8_t *in
     acc[3] = a3;
 }
 
-/* Channels c..c+3 of output row oy (window rows from y0), every pixel of the row. */
+/* The output pixels of a row whose window lies inside the input columns, [lo, hi): the loop
+ * over them checks no padding. */
+static void ek_dw_interior(const ek_depthwise_conv_params *params, int32_t *lo, int32_t *hi)
+{
+    const int32_t s = params->stride_w, pad = params->pad_left, last = params->input_w - 3 + pad;
+    int32_t a = (pad + s - 1) / s, b = last >= 0 ? last / s + 1 : 0;
+    if (b > params->output_w) {
+        b = params->output_w;
+    }
+    if (a > b) {
+        a = b;
+    }
+    *lo = a;
+    *hi = b;
+}
+
+/* Channels c..c+3 of output row oy (window rows from y0), every pixel of the row: the border
+ * pixels through ek_dw_edge4, the interior ones with one pointer stepping along the row. */
 static EK_INLINE void ek_dw_row4(const ek_depthwise_conv_params *params, const ek_dw_requant *r,
                                  const int8_t *input, const int8_t *w, const int32_t *bias,
                                  int8_t *out_row, int32_t y0, int32_t c, int row_edge,
-                                 uint32_t zero4, int fast)
+                                 uint32_t zero4, int32_t in_lo, int32_t in_hi, int fast)
 {
-    const int32_t ch = params->input_c, in_w = params->input_w, row = in_w * ch;
-    const int32_t out_w = params->output_w;
+    const int32_t ch = params->input_c, row = params->input_w * ch;
+    const int32_t out_w = params->output_w, step = params->stride_w * ch;
     const int32_t offset = r->offset, lo = r->lo, hi = r->hi;
     const ek_channel q0 = ek_channel_at(r->multiplier, r->shift, c, offset, fast);
     const ek_channel q1 = ek_channel_at(r->multiplier, r->shift, c + 1, offset, fast);
@@ -72,37 +89,46 @@ static EK_INLINE void ek_dw_row4(const ek_depthwise_conv_params *params, const e
     const ek_channel q3 = ek_channel_at(r->multiplier, r->shift, c + 3, offset, fast);
     const int32_t b0 = bias[c], b1 = bias[c + 1], b2 = bias[c + 2], b3 = bias[c + 3];
     int8_t *out = out_row + c;
-    int32_t ox;
-    for (ox = 0; ox < out_w; ++ox, out += ch) {
-        const int32_t x0 = ox * params->stride_w - params->pad_left;
-        int32_t a0 = b0, a1 = b1, a2 = b2, a3 = b3;
-        if (row_edge || x0 < 0 || x0 + 3 > in_w) {
-            int32_t acc[4];
-            acc[0] = a0;
-            acc[1] = a1;
-            acc[2] = a2;
-            acc[3] = a3;
-            ek_dw_edge4(params, input, w, y0, x0, c, zero4, acc);
-            a0 = acc[0];
-            a1 = acc[1];
-            a2 = acc[2];
-            a3 = acc[3];
+    int32_t ox = 0;
+    if (row_edge) {
+        in_lo = in_hi = out_w;
+    }
+    while (ox < out_w) {
+        if (ox == in_lo && in_lo < in_hi) {
+            const int8_t *r0 =
+                input + y0 * row + (ox * params->stride_w - params->pad_left) * ch + c;
+            for (; ox < in_hi; ++ox, r0 += step, out += ch) {
+                const int8_t *r1 = r0 + row, *r2 = r1 + row;
+                int32_t a0 = b0, a1 = b1, a2 = b2, a3 = b3;
+                EK_DW_TAP(ek_load4(r0), ek_load4(w));
+                EK_DW_TAP(ek_load4(r0 + ch), ek_load4(w + 4));
+                EK_DW_TAP(ek_load4(r0 + 2 * ch), ek_load4(w + 8));
+                EK_DW_TAP(ek_load4(r1), ek_load4(w + 12));
+                EK_DW_TAP(ek_load4(r1 + ch), ek_load4(w + 16));
+                EK_DW_TAP(ek_load4(r1 + 2 * ch), ek_load4(w + 20));
+                EK_DW_TAP(ek_load4(r2), ek_load4(w + 24));
+                EK_DW_TAP(ek_load4(r2 + ch), ek_load4(w + 28));
+                EK_DW_TAP(ek_load4(r2 + 2 * ch), ek_load4(w + 32));
+                out[0] = ek_requantize_to(q0, a0, lo, hi, fast);
+                out[1] = ek_requantize_to(q1, a1, lo, hi, fast);
+                out[2] = ek_requantize_to(q2, a2, lo, hi, fast);
+                out[3] = ek_requantize_to(q3, a3, lo, hi, fast);
+            }
         } else {
-            const int8_t *r0 = input + y0 * row + x0 * ch + c, *r1 = r0 + row, *r2 = r1 + row;
-            EK_DW_TAP(ek_load4(r0), ek_load4(w));
-            EK_DW_TAP(ek_load4(r0 + ch), ek_load4(w + 4));
-            EK_DW_TAP(ek_load4(r0 + 2 * ch), ek_load4(w + 8));
-            EK_DW_TAP(ek_load4(r1), ek_load4(w + 12));
-            EK_DW_TAP(ek_load4(r1 + ch), ek_load4(w + 16));
-            EK_DW_TAP(ek_load4(r1 + 2 * ch), ek_load4(w + 20));
-            EK_DW_TAP(ek_load4(r2), ek_load4(w + 24));
-            EK_DW_TAP(ek_load4(r2 + ch), ek_load4(w + 28));
-            EK_DW_TAP(ek_load4(r2 + 2 * ch), ek_load4(w + 32));
+            int32_t acc[4];
+            acc[0] = b0;
+            acc[1] = b1;
+            acc[2] = b2;
+            acc[3] = b3;
+            ek_dw_edge4(params, input, w, y0, ox * params->stride_w - params->pad_left, c, zero4,
+                        acc);
+            out[0] = ek_requantize_to(q0, acc[0], lo, hi, fast);
+            out[1] = ek_requantize_to(q1, acc[1], lo, hi, fast);
+            out[2] = ek_requantize_to(q2, acc[2], lo, hi, fast);
+            out[3] = ek_requantize_to(q3, acc[3], lo, hi, fast);
+            ++ox;
+            out += ch;
         }
-        out[0] = ek_requantize_to(q0, a0, lo, hi, fast);
-        out[1] = ek_requantize_to(q1, a1, lo, hi, fast);
-        out[2] = ek_requantize_to(q2, a2, lo, hi, fast);
-        out[3] = ek_requantize_to(q3, a3, lo, hi, fast);
     }
 }
 
@@ -134,15 +160,16 @@ static EK_INLINE void ek_dw_run(const ek_depthwise_conv_params *params, const ek
     const int32_t out_w = params->output_w;
     const int32_t zero = -params->input_offset;
     const uint32_t zero4 = (uint32_t)(uint8_t)zero * 0x01010101u;
-    int32_t oy, ox, c;
+    int32_t oy, ox, c, in_lo, in_hi;
 
+    ek_dw_interior(params, &in_lo, &in_hi);
     for (oy = 0; oy < params->output_h; ++oy) {
         const int32_t y0 = oy * params->stride_h - params->pad_top;
         const int row_edge = y0 < 0 || y0 + 3 > params->input_h;
         int8_t *out_row = output + oy * out_w * channels;
         for (c = 0; c < blocks; c += 4) {
             ek_dw_row4(params, r, input, filter + c * 9, bias, out_row, y0, c, row_edge, zero4,
-                       fast);
+                       in_lo, in_hi, fast);
         }
         for (c = blocks; c < channels; ++c) {
             for (ox = 0; ox < out_w; ++ox) {
