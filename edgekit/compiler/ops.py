@@ -155,7 +155,7 @@ _LUT_MVE, _LUT_DSP = ("ek_lut_mve.c", "ek_mve.h"), ("ek_lut_dsp.c", "ek_dsp.h")
 _BINARY_MVE, _BINARY_DSP = ("ek_binary_mve.c", "ek_mve.h"), ("ek_binary_dsp.c", "ek_dsp.h")
 _CHANNELS = (channel_broadcast,)
 # 16x8 (int16 activations): reference kernels of their own, before the int8 reference ones
-_DT16, _BINARY16, _INT16 = "int16", ("ek_binary_s16.c",), ("int16",)
+_DT16, _INT16 = "int16", ("int16",)
 _REQUANTIZE = ("ek_quantize_s16.c",)
 
 
@@ -392,7 +392,7 @@ OPS: dict[str, OpKind] = {
             Variant("add_dsp", ("ek_add_dsp.c", "ek_dsp.h"), _DSP, _SAME, in_place=_ELEMENTWISE),
             Variant("add_channels_mve", _BINARY_MVE, _MVE, _CHANNELS, in_place=_ELEMENTWISE),
             Variant("add_channels_dsp", _BINARY_DSP, _DSP, _CHANNELS, in_place=_ELEMENTWISE),
-            Variant(emitters.BROADCAST_ADD, _BINARY16, in_place=_ELEMENTWISE, dtype=_DT16),
+            Variant(emitters.BROADCAST_ADD, _BINARY, in_place=_ELEMENTWISE, dtype=_DT16),
             Variant("add_ref", ("ek_add.c",), rules=_SAME, in_place=_ELEMENTWISE),
             Variant(emitters.BROADCAST_ADD, _BINARY, in_place=_ELEMENTWISE),
         ),
@@ -404,7 +404,7 @@ OPS: dict[str, OpKind] = {
         layers="Subtract",
         emit=emitters.binary,
         variants=(
-            Variant("sub_ref", _BINARY16, in_place=_ELEMENTWISE, dtype=_DT16),
+            Variant("sub_ref", _BINARY, in_place=_ELEMENTWISE, dtype=_DT16),
             Variant("sub_ref", _BINARY, in_place=_ELEMENTWISE),
         ),
         dtypes=_INT16,
@@ -417,7 +417,7 @@ OPS: dict[str, OpKind] = {
         variants=(
             Variant("mul_channels_mve", _BINARY_MVE, _MVE, _CHANNELS, in_place=_ELEMENTWISE),
             Variant("mul_channels_dsp", _BINARY_DSP, _DSP, _CHANNELS, in_place=_ELEMENTWISE),
-            Variant("mul_ref", _BINARY16, in_place=_ELEMENTWISE, dtype=_DT16),
+            Variant("mul_ref", _BINARY, in_place=_ELEMENTWISE, dtype=_DT16),
             Variant("mul_ref", _BINARY, in_place=_ELEMENTWISE),
         ),
         dtypes=_INT16,

@@ -1,4 +1,6 @@
-/* Binary int8 operators with broadcasting: ADD, SUB, MUL, SQUARED_DIFFERENCE, MAXIMUM, MINIMUM.
+/* Binary int8 operators with broadcasting: ADD, SUB, MUL, SQUARED_DIFFERENCE, MAXIMUM, MINIMUM;
+ * and ADD, SUB, MUL of int16 tensors (16x8: TFLite's general int16 path, reference_ops::Add and
+ * BroadcastAdd6DSlow, SUB as ADD with input 2's multiplier negated).
  * One loop over the output (up to 4-D, outermost first) reads each input through its own
  * strides, 0 on the axes it is broadcast along, as TFLite's reference kernels do after
  * normalizing both shapes to 4-D (NdArrayDesc). Each op's per-element arithmetic is that of
@@ -60,30 +62,34 @@ static EK_INLINE int32_t ek_binary_element(int32_t op, const ek_binary_params *p
     }
 }
 
-/* The one broadcast loop; ``op`` is a constant in each caller, so each kernel gets its own
- * specialized copy. */
-static EK_INLINE void ek_binary_loop(int32_t op, const ek_binary_params *p, const int8_t *input1,
-                                     const int8_t *input2, int8_t *output)
-{
-    int32_t i0, i1, i2, i3;
-    int8_t *out = output;
-
-    for (i0 = 0; i0 < p->dims[0]; ++i0) {
-        for (i1 = 0; i1 < p->dims[1]; ++i1) {
-            for (i2 = 0; i2 < p->dims[2]; ++i2) {
-                const int8_t *a = input1 + i0 * p->strides1[0] + i1 * p->strides1[1] +
-                                  i2 * p->strides1[2];
-                const int8_t *b = input2 + i0 * p->strides2[0] + i1 * p->strides2[1] +
-                                  i2 * p->strides2[2];
-                for (i3 = 0; i3 < p->dims[3]; ++i3) {
-                    const int32_t value = ek_binary_element(op, p, a[i3 * p->strides1[3]],
-                                                            b[i3 * p->strides2[3]]);
-                    *out++ = (int8_t)ek_clamp(value, p->act_min, p->act_max);
-                }
-            }
-        }
+/* The one broadcast loop, over int8 or int16 elements (16x8 ADD, SUB and MUL: TFLite's int16
+ * arithmetic is the int8 one with its own left shift, 15, in the parameters); ``op`` is a
+ * constant in each caller, so each kernel gets its own specialized copy. */
+#define EK_BINARY_LOOP(NAME, TYPE)                                                               \
+    static EK_INLINE void NAME(int32_t op, const ek_binary_params *p, const TYPE *input1,      \
+                               const TYPE *input2, TYPE *output)                               \
+    {                                                                                          \
+        int32_t i0, i1, i2, i3;                                                                \
+        TYPE *out = output;                                                                    \
+        for (i0 = 0; i0 < p->dims[0]; ++i0) {                                                  \
+            for (i1 = 0; i1 < p->dims[1]; ++i1) {                                              \
+                for (i2 = 0; i2 < p->dims[2]; ++i2) {                                          \
+                    const TYPE *a = input1 + i0 * p->strides1[0] + i1 * p->strides1[1] +       \
+                                    i2 * p->strides1[2];                                       \
+                    const TYPE *b = input2 + i0 * p->strides2[0] + i1 * p->strides2[1] +       \
+                                    i2 * p->strides2[2];                                       \
+                    for (i3 = 0; i3 < p->dims[3]; ++i3) {                                      \
+                        const int32_t value = ek_binary_element(op, p, a[i3 * p->strides1[3]], \
+                                                                b[i3 * p->strides2[3]]);       \
+                        *out++ = (TYPE)ek_clamp(value, p->act_min, p->act_max);                \
+                    }                                                                          \
+                }                                                                              \
+            }                                                                                  \
+        }                                                                                      \
     }
-}
+
+EK_BINARY_LOOP(ek_binary_loop, int8_t)
+EK_BINARY_LOOP(ek_binary_s16_loop, int16_t)
 
 void ek_add_broadcast_s8_ref(const ek_binary_params *params, const int8_t *input1,
                              const int8_t *input2, int8_t *output)
@@ -119,4 +125,22 @@ void ek_minimum_s8_ref(const ek_binary_params *params, const int8_t *input1,
                        const int8_t *input2, int8_t *output)
 {
     ek_binary_loop(EK_MINIMUM, params, input1, input2, output);
+}
+
+void ek_add_broadcast_s16_ref(const ek_binary_params *params, const int16_t *input1,
+                              const int16_t *input2, int16_t *output)
+{
+    ek_binary_s16_loop(EK_ADD, params, input1, input2, output);
+}
+
+void ek_sub_s16_ref(const ek_binary_params *params, const int16_t *input1, const int16_t *input2,
+                    int16_t *output)
+{
+    ek_binary_s16_loop(EK_ADD, params, input1, input2, output);
+}
+
+void ek_mul_s16_ref(const ek_binary_params *params, const int16_t *input1, const int16_t *input2,
+                    int16_t *output)
+{
+    ek_binary_s16_loop(EK_MUL, params, input1, input2, output);
 }

@@ -538,7 +538,7 @@ void ek_quantize_float_s8_ref(const ek_quantize_params *params, const float *inp
  * parameter structs where the fields are the same; clamp bounds are then in int16 units. */
 
 /* ADD (left_shift 15, TFLite's general int16 path), SUB and MUL with broadcasting
- * (ek_binary_s16.c); the output may alias an input of the output's shape. */
+ * (ek_binary.c); the output may alias an input of the output's shape. */
 void ek_add_broadcast_s16_ref(const ek_binary_params *params, const int16_t *input1,
                               const int16_t *input2, int16_t *output);
 void ek_sub_s16_ref(const ek_binary_params *params, const int16_t *input1, const int16_t *input2,
