@@ -155,15 +155,20 @@ def _check_methods(chosen: tuple[str, ...]) -> str | None:
     return f"takes a comma-separated list of {', '.join(ONNX_METHODS)}; got '{','.join(chosen)}'"
 
 
+# --patches: how the c backend chooses patch-based execution (edgekit.compiler.patches)
+PATCH_MODES = ("auto", "smallest", "off")
+
+
 def patch_grid(mode: str) -> tuple[int, int] | None:
-    """(rows, columns) of ``--patches RxC``; None for auto or off. Anything else is an error."""
-    if mode in ("auto", "off"):
+    """(rows, columns) of ``--patches RxC``; None for auto, smallest or off. Anything else is
+    an error."""
+    if mode in PATCH_MODES:
         return None
     match = re.fullmatch(r"(\d+)x(\d+)", mode)
     if not match or int(match[1]) * int(match[2]) < 2:
         raise EdgekitError(
-            f"--patches takes off, auto or a grid RxC of at least two tiles, such as 3x3; "
-            f"got '{mode}'"
+            f"--patches takes auto, smallest, off or a grid RxC of at least two tiles, such as "
+            f"3x3; got '{mode}'"
         )
     return int(match[1]), int(match[2])
 
@@ -236,11 +241,26 @@ class CompileOptions(Checked):
     )
     patches: str = option(
         "auto",
-        "c backend: run the first layers patch by patch to shrink the arena; auto picks the cut "
-        "and grid with the smallest arena within --patch-overhead on microcontroller targets "
-        "(off elsewhere), RxC a grid of R x C tiles on any target, off layer by layer",
-        metavar="off|auto|RxC",
+        "c backend: run the first layers patch by patch to shrink the arena. auto: the fastest "
+        "plan whose arena fits (--arena-limit, or on a microcontroller the board's RAM less "
+        "the stack and --ram-reserve): layer by layer when that fits; smallest: the smallest "
+        "arena within --patch-overhead; RxC: a grid of R x C tiles; off: layer by layer",
+        metavar="auto|smallest|off|RxC",
         check=_check_grid,
+    )
+    arena_limit: int | None = option(
+        None,
+        "c backend: the most arena bytes the model may take; --patches auto picks the fastest "
+        "plan under it (default: what the microcontroller's RAM leaves; no limit elsewhere)",
+        metavar="BYTES",
+        check=at_least(1),
+    )
+    ram_reserve: int = option(
+        0,
+        "c backend on a microcontroller: RAM bytes --patches auto leaves free for your "
+        "application, besides the stack",
+        metavar="BYTES",
+        check=at_least(0),
     )
     patch_cut: str | None = option(
         None,
@@ -250,7 +270,7 @@ class CompileOptions(Checked):
     )
     patch_overhead: float = option(
         0.20,
-        "the most extra work, estimated, that --patches auto may spend",
+        "the most extra work, estimated, that --patches smallest may spend",
         metavar="P%",
         parse=percent,
         show=lambda v: f"{v * 100:g}%",

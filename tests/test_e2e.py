@@ -28,12 +28,9 @@ def test_default_build_keeps_int8_within_a_point_of_float(cortex_m7_build):
     [bench] = report["benchmark"]
     c = next(a for a in report["artifacts"] if a["backend"] == "c")
     assert c["fits"]["ok"] and c["arena_bytes"] < c["arena_lower_bound"]
-    # patches (issue 12): a third of TFLite Micro's 204,756 B arena at most 20% more instructions,
-    # measured against the same model layer by layer on the same inputs; every layer the
-    # firmware reports (the cut, then every layer after it) counted
-    patches = c["patches"]
-    assert c["arena_bytes"] <= 71_600 and patches["arena_bytes_without"] == 130_176
-    assert 0 < bench["patch_overhead"] <= 0.20 and bench["instructions"] > 10e6
-    assert len(bench["layers"]) == len(ops) - patches["cut_op"]
+    # the fastest plan that fits the board's 320 KiB of RAM: layer by layer (issue 20), every
+    # layer counted
+    assert "patches" not in c and c["arena_bytes"] == 130_176
+    assert bench["instructions"] > 10e6 and len(bench["layers"]) == len(ops)
     assert (out / "c" / "firmware" / "firmware.elf").is_file()
     assert (out / "c" / "src" / "model.c").is_file()

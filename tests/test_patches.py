@@ -108,9 +108,9 @@ def test_bands_are_even_and_cover_the_axis():
 @pytest.mark.parametrize(
     "mode, cut, message",
     [
-        ("3y3", None, "--patches takes off, auto or a grid RxC"),
+        ("3y3", None, "--patches takes auto, smallest, off or a grid RxC"),
         ("1x1", None, "at least two tiles"),
-        ("off", "block_1", "needs --patches auto or RxC"),
+        ("off", "block_1", "needs --patches auto, smallest or RxC"),
         ("auto", "no_such_layer", "names no layer"),
         ("auto", "block_2_depthwise", "cannot end a patch stage"),
         ("auto", "logits", "cannot end a patch stage"),
@@ -125,16 +125,18 @@ def test_bad_patch_options_say_what_to_do(mobilenet, mode, cut, message):
         )
 
 
-def test_auto_takes_the_smallest_arena_within_the_overhead_budget(mobilenet):
+def test_smallest_takes_the_smallest_arena_within_the_overhead_budget(mobilenet):
     graph = read_tflite(mobilenet)
     kernels = select_kernels(graph, load_target("cortex-m7"))
-    plan = patches.plan_patches(graph, kernels, CompileOptions())
-    assert plan.plan.arena_bytes <= 71_600 < plan.plain.arena_bytes == 130_176
+    plan = patches.plan_patches(graph, kernels, CompileOptions(patches="smallest"))
+    assert plan.plan.arena_bytes <= 40_000 < plan.plain.arena_bytes == 130_176
     assert 0 < plan.overhead <= CompileOptions().patch_overhead
     # a smaller budget: fewer, larger tiles
-    tight = patches.plan_patches(graph, kernels, CompileOptions(patch_overhead=0.03))
+    tight = patches.plan_patches(
+        graph, kernels, CompileOptions(patches="smallest", patch_overhead=0.03)
+    )
     assert tight.overhead <= 0.03 and tight.plan.arena_bytes > plan.plan.arena_bytes
-    free = CompileOptions(patch_overhead=0.0)
+    free = CompileOptions(patches="smallest", patch_overhead=0.0)
     assert patches.plan_patches(graph, kernels, free) is None  # nothing is free
     # the tiles partition the cut tensor, and every tile fits the patch area
     h, w = graph.tensor(plan.cut_tensor).shape[1:3]
@@ -147,6 +149,52 @@ def test_auto_takes_the_smallest_arena_within_the_overhead_budget(mobilenet):
         and max(live["with"]) <= plan.plan.arena_bytes
     )
     assert max(live["with"]) < max(live["without"])
+
+
+def test_auto_takes_the_fastest_plan_that_fits(mobilenet):
+    """--patches auto: layer by layer when the arena fits (no limit, or a limit above it);
+    under --arena-limit or the room a board leaves, the plan with the least estimated work
+    that fits, which costs less than the smallest plan; a limit nothing fits is an error."""
+    graph = read_tflite(mobilenet)
+    kernels = select_kernels(graph, load_target("cortex-m7"))
+    auto = CompileOptions()
+    assert patches.plan_patches(graph, kernels, auto) is None
+    assert patches.plan_patches(graph, kernels, auto, room=130_176) is None
+    smallest = patches.plan_patches(graph, kernels, CompileOptions(patches="smallest"))
+    limited = patches.plan_patches(graph, kernels, CompileOptions(arena_limit=71_600))
+    assert limited.plan.arena_bytes <= 71_600 < limited.plain.arena_bytes
+    assert 0 < limited.work < smallest.work
+    room = patches.plan_patches(graph, kernels, auto, room=71_600)
+    assert (room.cut, room.grid) == (limited.cut, limited.grid)
+    # --arena-limit wins over the room; the room alone never fails (the RAM check says why)
+    over = CompileOptions(arena_limit=200_000)
+    assert patches.plan_patches(graph, kernels, over, room=71_600) is None
+    fallback = patches.plan_patches(graph, kernels, auto, room=1_000)
+    assert fallback.plan.arena_bytes == smallest.plan.arena_bytes
+    with pytest.raises(EdgekitError, match="no plan fits --arena-limit 1000: the smallest"):
+        patches.plan_patches(graph, kernels, CompileOptions(arena_limit=1_000))
+
+
+def test_auto_fits_the_boards_ram_less_the_reserve(mobilenet, tmp_path):
+    """On the M7 board (320 KiB): layer by layer by default; with --ram-reserve the fastest
+    plan that leaves the reserve free, its layer-by-layer firmware kept beside; a reserve no
+    plan leaves is one line that names it, and no firmware is left behind."""
+    m7 = load_target("cortex-m7")
+    plain = CBackend().compile(Int8Model(mobilenet), m7, tmp_path / "a")
+    assert "patches" not in plain.details and not (tmp_path / "a" / BASELINE).exists()
+    reserve = 200_000
+    kept = CBackend().compile(
+        Int8Model(mobilenet), m7, tmp_path / "b", CompileOptions(ram_reserve=reserve)
+    )
+    assert kept.ram_bytes + reserve <= m7.ram_bytes < plain.ram_bytes + reserve
+    assert kept.details["patches"]["estimated_overhead"] < 0.05
+    assert (tmp_path / "b" / BASELINE / "firmware.elf").is_file()
+    with pytest.raises(EdgekitError) as err:
+        CBackend().compile(
+            Int8Model(mobilenet), m7, tmp_path / "c", CompileOptions(ram_reserve=300_000)
+        )
+    assert "\n" not in str(err.value) and "--ram-reserve 300000" in str(err.value)
+    assert not (tmp_path / "c" / "firmware").exists()
 
 
 def test_patches_are_off_by_default_on_linux_and_host_targets(mobilenet, tmp_path):

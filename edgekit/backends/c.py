@@ -55,13 +55,25 @@ class CBackend(BaseBackend):
         graph, origin = without_shape_computations(read_tflite(model.tflite))
         require_supported(graph, target)
         kernels = select_kernels(graph, target, options.kernels)
-        # auto runs patches on microcontrollers only, where the arena decides what fits; a grid
-        # or a cut the user names runs them on any target
-        auto = options.patches == "auto" and options.patch_cut is None
-        patches = None
-        if not auto or target.family in ("mcu", "npu"):
-            patches = plan_patches(graph, kernels, options)
-        cmodel = generate_c(graph, kernels, patches, options.prefix)
+        plain = generate_c(graph, kernels, prefix=options.prefix)
+        room, built = None, None
+        if _fits_board(target, options):
+            # what the board's RAM leaves for the arena: the RAM less the rest of the firmware
+            # (stack, state, the program's own data) and --ram-reserve, measured on the firmware
+            # that runs layer by layer; --patches auto then takes the fastest plan within it
+            built = _firmware(
+                plain, write_c_folder(plain, out / "src"), target, out=out / "firmware"
+            )
+            room = (
+                target.ram_bytes - options.ram_reserve - (built.ram_bytes - plain.plan.arena_bytes)
+            )
+        patches = plan_patches(graph, kernels, options, room)
+        cmodel = plain
+        if patches is not None:
+            cmodel = generate_c(graph, kernels, patches, options.prefix)
+            if built is not None:  # kept beside, to measure what the patches cost
+                shutil.rmtree(out / "src")
+                (out / "firmware").rename(out / BASELINE)
         folder = write_c_folder(cmodel, out / "src")
         details = {
             "arena_bytes": cmodel.plan.arena_bytes,
@@ -87,13 +99,22 @@ class CBackend(BaseBackend):
             return Artifact(self.name, out, self.precision, None, cmodel.plan.arena_bytes, details)
         from edgekit.platforms.qemu import code_bytes
 
-        fw = _firmware(cmodel, folder, target, out=out / "firmware", force=options.force)
+        if built is not None and patches is None:
+            fw = built
+        else:
+            fw = _firmware(cmodel, folder, target, out=out / "firmware")
+        try:
+            _check_room(fw, target, options)
+        except EdgekitError:  # no firmware is left that the board cannot hold
+            for folder_name in ("firmware", BASELINE):
+                shutil.rmtree(out / folder_name, ignore_errors=True)
+            raise
         details["kernel_code_bytes"] = code_bytes(fw.elf, kernel_functions(cmodel))
         if patches is not None:  # the same model layer by layer, to measure what patches cost
-            with tempfile.TemporaryDirectory(prefix="edgekit-plain-") as tmp:
-                plain = generate_c(graph, kernels, prefix=options.prefix)
-                plain_src = write_c_folder(plain, Path(tmp) / "src")
-                _firmware(plain, plain_src, target, out=out / BASELINE)
+            if built is None:
+                with tempfile.TemporaryDirectory(prefix="edgekit-plain-") as tmp:
+                    plain_src = write_c_folder(plain, Path(tmp) / "src")
+                    _firmware(plain, plain_src, target, out=out / BASELINE)
             details["patches"]["baseline_firmware"] = f"{BASELINE}/firmware.elf"
         details["firmware"] = {
             "elf": str(fw.elf.relative_to(out)),
@@ -115,14 +136,41 @@ class CBackend(BaseBackend):
         return _run_qemu(artifact, target, inputs, layers=layers)
 
 
-def _firmware(cmodel: CModel, folder: Path, target: Target, *, out: Path, force: bool = True):
+def _firmware(cmodel: CModel, folder: Path, target: Target, *, out: Path):
     """The C folder ``folder`` (``cmodel``'s) with the semihosting main as the target's QEMU
-    board firmware in ``out``."""
+    board firmware in ``out``, whatever its size (``_check_room`` checks it)."""
     from edgekit.platforms.qemu import boards_dir, build_firmware
 
     sources = [folder / n for n in cmodel.files if n.endswith(".c")]
     sources.append(folder / "main_semihosting.c")
-    return build_firmware(sources, [folder, boards_dir()], target, out, force=force)
+    return build_firmware(sources, [folder, boards_dir()], target, out, force=True)
+
+
+def _fits_board(target: Target, options: CompileOptions) -> bool:
+    """Whether --patches auto fits the plan to the board's RAM (no --arena-limit given)."""
+    return (
+        target.family in ("mcu", "npu")
+        and target.ram_bytes is not None
+        and options.patches == "auto"
+        and options.arena_limit is None
+    )
+
+
+def _check_room(fw, target: Target, options: CompileOptions) -> None:
+    """Raise unless ``--force`` if the firmware with --ram-reserve left free does not fit the
+    target's RAM and flash."""
+    from edgekit.platforms.qemu import check_budget
+
+    if options.force:
+        return
+    check_budget(fw, target)
+    if target.ram_bytes is not None and fw.ram_bytes + options.ram_reserve > target.ram_bytes:
+        raise EdgekitError(
+            f"firmware {fw.elf.name} needs {fw.ram_bytes} bytes of RAM, which leaves "
+            f"{target.ram_bytes - fw.ram_bytes} of {target.name}'s {target.ram_bytes} free, less "
+            f"than --ram-reserve {options.ram_reserve}; lower the reserve, pass --arena-limit, "
+            "or shrink the model"
+        )
 
 
 def kernel_functions(cmodel: CModel) -> set[str]:

@@ -85,6 +85,9 @@ class PatchPlan:
     plain: MemoryPlan  # the same model layer by layer, without patches
     work: int  # estimated work of one inference with patches (see ``op_work``)
     plain_work: int  # and without
+    chosen: str = "smallest"  # how: "fastest" within ``limit``, "smallest", or a named "grid"
+    limit: int | None = None  # the arena limit it was chosen within
+    limit_from: str | None = None  # "arena-limit" or "board RAM"
 
     @property
     def overhead(self) -> float:
@@ -441,29 +444,81 @@ def stage_graph(graph: Graph, cut: int) -> Graph:
     return replace(graph, ops=(stage, *graph.ops[cut + 1 :]))
 
 
-EXACT = 8  # auto plans this many candidates with the smallest estimated arenas exactly
+EXACT = 8  # smallest plans this many candidates with the smallest estimated arenas exactly
+FASTEST = 24  # auto plans at most this many candidates exactly, the least work first
 
 
 def plan_patches(
-    graph: Graph, kernels: Mapping[int, Choice], options: CompileOptions
+    graph: Graph, kernels: Mapping[int, Choice], options: CompileOptions, room: int | None = None
 ) -> PatchPlan | None:
-    """The patch plan ``options`` ask for: ``--patches`` off, auto or RxC, ``--patch-cut``.
+    """The patch plan ``options`` ask for: ``--patches`` auto, smallest, off or RxC, and
+    ``--patch-cut``; None to run layer by layer.
 
-    auto tries every cut and grid up to MAX_GRID x MAX_GRID whose estimated overhead is within
-    ``--patch-overhead``, and takes the smallest arena (or one within ARENA_SLACK of it that
-    costs less); None when no plan beats the arena without patches. A grid or cut the user
-    names must work, or it is an error that says why."""
-    mode, cut, budget = options.patches, options.patch_cut, options.patch_overhead
+    auto takes the plan with the least estimated work whose arena is within ``--arena-limit``,
+    or else within ``room`` (what a microcontroller's RAM leaves for the arena): layer by layer
+    when that fits, no patches when there is no limit. When nothing fits ``--arena-limit`` it is
+    an error; when nothing fits ``room``, auto falls back to smallest, and the firmware's RAM
+    check says by how much it misses. smallest tries every cut and grid up to MAX_GRID x
+    MAX_GRID whose estimated overhead is within ``--patch-overhead`` and takes the smallest
+    arena (or one within ARENA_SLACK of it that costs less); None when no plan beats the arena
+    without patches. A grid or cut the user names must work, or it is an error that says why."""
+    mode, cut = options.patches, options.patch_cut
     if mode == "off":
         if cut is not None:
             raise EdgekitError(
-                "--patch-cut names where the patches end; it needs --patches auto or RxC"
+                "--patch-cut names where the patches end; it needs --patches auto, smallest or RxC"
             )
         return None
     grid = patch_grid(mode)
-    cuts = [resolve_cut(graph, cut)] if cut is not None else valid_cuts(graph)
+    limit = options.arena_limit if options.arena_limit is not None else room
+    rules, scratch = plan_inputs(graph, kernels)
+    plain = plan_memory(graph, rules=rules, scratch=scratch)
+    if mode == "auto" and not grid:
+        if limit is None and cut is None:
+            return None
+        if limit is not None and plain.arena_bytes <= limit and cut is None:
+            return None
     search = _Search(graph, kernels)
-    limit = search.plain_work * (1 + budget)
+    found, reasons = _candidates(graph, search, grid, cut)
+    source = "arena-limit" if options.arena_limit is not None else "board RAM"
+    if mode == "auto" and limit is not None and found:
+        fastest = _fastest(graph, kernels, search, plain, found, limit)
+        if fastest is not None:
+            return replace(fastest, chosen="fastest", limit=limit, limit_from=source)
+        if options.arena_limit is not None:
+            least = _smallest(graph, kernels, search, plain, found)
+            raise EdgekitError(
+                f"no plan fits --arena-limit {options.arena_limit}: the smallest arena found is "
+                f"{least.plan.arena_bytes} bytes ({least.grid_text} tiles to "
+                f"{graph.layer_name(graph.ops[least.cut])}); raise the limit or shrink the model "
+                "(alpha, resolution)"
+            )
+    budget = options.patch_overhead
+    if not grid:  # smallest, or auto's fallback: within the overhead budget
+        found = [c for c in found if c.work <= search.plain_work * (1 + budget)]
+    if not found:
+        if grid or cut is not None:
+            what = f"--patches {mode}" + (f" --patch-cut {cut}" if cut is not None else "")
+            why = reasons[0] if reasons else f"no plan is within --patch-overhead {budget:.0%}"
+            raise EdgekitError(
+                f"{what} cannot run: {why}; try --patches auto, another grid or another cut"
+            )
+        return None
+    best = _smallest(graph, kernels, search, plain, found)
+    if not grid and cut is None and best.plan.arena_bytes >= plain.arena_bytes:
+        return None
+    if grid or (cut is not None and mode != "smallest"):
+        return replace(best, chosen="grid")
+    if limit is not None:  # auto's fallback: the board's RAM check says by how much it misses
+        return replace(best, limit=limit, limit_from=source)
+    return best
+
+
+def _candidates(
+    graph: Graph, search: _Search, grid: tuple[int, int] | None, cut: str | None
+) -> tuple[list[_Candidate], list[str]]:
+    """Every cut and grid that works (only the named ones, when named), and why others do not."""
+    cuts = [resolve_cut(graph, cut)] if cut is not None else valid_cuts(graph)
     found, reasons = [], []
     if not cuts:  # not even the first op can be a stage: say why
         reasons.append(cut_problem(graph, 0) or "no op can end a patch stage")
@@ -477,26 +532,38 @@ def plan_patches(
             candidate = search.candidate(c, g)
             if isinstance(candidate, str):
                 reasons.append(candidate)
-            elif grid or candidate.work <= limit:
+            else:
                 found.append(candidate)
-    rules, scratch = plan_inputs(graph, kernels)
-    plain = plan_memory(graph, rules=rules, scratch=scratch)
-    if not found:
-        if grid or cut is not None:
-            what = f"--patches {mode}" + (f" --patch-cut {cut}" if cut is not None else "")
-            why = reasons[0] if reasons else f"no plan is within --patch-overhead {budget:.0%}"
-            raise EdgekitError(
-                f"{what} cannot run: {why}; try --patches auto, another grid or another cut"
-            )
-        return None
-    found.sort(key=lambda c: (c.arena_estimate, c.work))
+    return found, reasons
+
+
+def _smallest(graph, kernels, search: _Search, plain: MemoryPlan, found: list) -> PatchPlan:
+    """The plan with the smallest arena of ``found`` (or one within ARENA_SLACK of it that
+    costs less), the EXACT smallest estimates planned exactly."""
+    found = sorted(found, key=lambda c: (c.arena_estimate, c.work))
     plans = [_plan(graph, kernels, c, search.plain_work, plain) for c in found[:EXACT]]
     least = min(p.plan.arena_bytes for p in plans)
     near = [p for p in plans if p.plan.arena_bytes <= least * (1 + ARENA_SLACK)]
-    best = min(near, key=lambda p: (p.work, p.plan.arena_bytes))
-    if not grid and cut is None and best.plan.arena_bytes >= plain.arena_bytes:
-        return None
-    return best
+    return min(near, key=lambda p: (p.work, p.plan.arena_bytes))
+
+
+def _fastest(
+    graph, kernels, search: _Search, plain: MemoryPlan, found: list, limit: int
+) -> PatchPlan | None:
+    """The plan with the least estimated work of ``found`` whose arena is within ``limit``;
+    None when none of the FASTEST least-work candidates that may fit does."""
+    tried = 0
+    for candidate in sorted(found, key=lambda c: (c.work, c.arena_estimate)):
+        # the floor only grows with the patch area: a cut whose floor is over cannot fit
+        if search.floor(candidate.cut) > limit or candidate.arena_estimate > 2 * limit:
+            continue
+        plan = _plan(graph, kernels, candidate, search.plain_work, plain)
+        if plan.plan.arena_bytes <= limit:
+            return plan
+        tried += 1
+        if tried == FASTEST:
+            break
+    return None
 
 
 def valid_cuts(graph: Graph) -> list[int]:
@@ -580,5 +647,8 @@ def patch_details(patches: PatchPlan, graph: Graph) -> dict:
         "peak": "patch stage" if peak == patches.cut else graph.layer_name(graph.ops[peak]),
         "peak_without": graph.layer_name(graph.ops[plain_peak]),
         "estimated_overhead": round(patches.overhead, 4),
+        "chosen": patches.chosen,
+        "limit_bytes": patches.limit,
+        "limit_from": patches.limit_from,
         "live_bytes": live_profile(patches, graph),
     }

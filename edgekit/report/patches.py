@@ -27,7 +27,8 @@ def patch_sections(report: dict) -> list[Section]:
             f"{short_layer_name(p['cut'])} (output {_shape(p['cut_shape'])}), run patch by "
             f"patch: a {p['grid']} grid of {p['tiles']} tiles of that "
             "output, each computing the part of every earlier layer it needs, the overlap with its "
-            "neighbours computed again. The later layers run layer by layer on the whole output.",
+            "neighbours computed again. The later layers run layer by layer on the whole output. "
+            + _chosen(p),
             f"Arena {fmt_size(arena)} with patches, {fmt_size(without)} layer by layer"
             + (f" ({arena / without:.0%})." if without else ".")
             + f" The patch buffers take {fmt_size(p['patch_bytes'])} of it; the peak is now "
@@ -61,6 +62,23 @@ def patch_sections(report: dict) -> list[Section]:
             )
         )
     return sections
+
+
+def _chosen(p: dict) -> str:
+    """How --patches chose the plan, in one sentence."""
+    within = {"arena-limit": "--arena-limit", "board RAM": "what the board's RAM leaves"}
+    limit = p.get("limit_bytes")
+    where = f"{fmt_size(limit)} ({within.get(p.get('limit_from'), '')})" if limit else ""
+    if p.get("chosen") == "fastest":
+        return f"The plan is the one with the least estimated work whose arena fits {where}."
+    if p.get("chosen") == "grid":
+        return "The grid or cut was named on the command line."
+    if limit:
+        return (
+            f"No plan fits {where}: this is the smallest arena within --patch-overhead, "
+            "built with --force."
+        )
+    return "The plan is the smallest arena within --patch-overhead (--patches smallest)."
 
 
 def _shape(shape: list[int]) -> str:
