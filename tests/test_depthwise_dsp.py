@@ -1,12 +1,16 @@
-"""The DSP 3x3 depthwise kernel (Cortex-M4, M7) on its edge cases, bit-exact with the reference
-kernels on the M7 board, every layer compared byte for byte.
+"""The DSP depthwise kernels (Cortex-M4, M7) on their edge cases, bit-exact with the reference
+kernels on both boards, every layer compared byte for byte.
 
-The kernel takes the interior pixels of a row two at a time and the border pixels one at a
-time, so the cases are widths of 1, 2 and 3 (no interior pair, one pair, a pair and a border),
-odd widths (an interior pixel left after the pairs), both strides, SAME and VALID padding and
-MobileNetV2's padding before a stride-2 layer, channel counts below four and not a multiple of
-four (the one-channel tail), and layers run in place, one after the other. Multipliers above
-one half (weights scaled up) take the general requantization rather than the fast one.
+For each output row and group of four channels the kernels gather the input rows the row reads
+into scratch, padding included, then run the row's pixels without padding checks. So the cases
+are maps one pixel wide or tall (every tap row or column but one in the padding), widths of 2
+and 3, odd sizes at stride 2, SAME and VALID padding and MobileNetV2's padding before a stride-2
+layer; channel counts below four and not a multiple of four (the last group zero-padded, stored
+channel by channel), up to 99 channels (the scratch row is sized per layer); layers run in
+place, one after the other. Multipliers above one half (weights scaled up) take the general
+requantization rather than the one-step one. The 3x3 kernel takes 3x3 layers with equal strides
+of 1 or 2; the other kernel every other window (5x5, 7x7, 1x1, 3x1, 1x3, 1x5, 4x2, 2x2: odd and
+even filter heights) and strides (3, unequal ones).
 """
 
 import numpy as np
@@ -16,37 +20,54 @@ from test_ops_fast import _run_on_board, _variants
 
 from edgekit.quantization.converter import quantize
 
-# input h, w, c; then each layer: stride, padding ("same", "valid" or "pad": zero padding after,
-# then valid), weight gain
+# input h, w, c; then each layer: window, strides (an int for both), padding ("same", "valid"
+# or "pad": zero padding after, then valid), weight gain. The 3x3 layers with equal strides of 1
+# or 2 run ek_depthwise_conv2d_3x3_dsp.c, the others ek_depthwise_conv2d_dsp.c (odd filter
+# heights there add a row of zero weights).
 CASES = {
-    "narrow": ((5, 1, 6), [(1, "same", 1), (1, "same", 40), (2, "same", 1)]),
-    "two_three": ((4, 3, 13), [(1, "same", 1), (1, "valid", 1), (1, "same", 1)]),
-    "wide": ((7, 11, 9), [(1, "same", 1), (2, "same", 1), (1, "valid", 40), (1, "same", 1)]),
-    "stride2": ((9, 12, 3), [(2, "pad", 1), (1, "same", 1), (2, "valid", 1)]),
-    "blocks": ((6, 8, 20), [(1, "same", 1), (2, "pad", 1), (1, "same", 1)]),
-}
+    "narrow": ((5, 1, 6), [(3, 1, "same", 1), (3, 1, "same", 40), ((3, 1), 1, "same", 1),
+                           ((1, 3), 1, "same", 1), (3, 2, "same", 1)]),
+    "two_three": ((4, 3, 13), [(3, 1, "same", 1), (3, 1, "valid", 1), (3, 1, "same", 1)]),
+    "wide": ((7, 11, 9), [(3, 1, "same", 1), ((1, 5), (1, 2), "valid", 1), (3, 2, "same", 1),
+                          (3, 1, "same", 40), ((4, 2), 1, "same", 1)]),
+    "stride2": ((9, 12, 3), [(3, 2, "pad", 1), (3, 1, "same", 1), (3, 2, "valid", 1)]),
+    "blocks": ((6, 8, 20), [(3, 1, "same", 1), (3, 2, "pad", 1), (3, 1, "same", 1),
+                            (3, (2, 1), "same", 1), (1, 1, "same", 1)]),
+    "flat": ((1, 5, 24), [(3, 1, "same", 1), (3, 2, "same", 1), (3, 1, "same", 1)]),
+    "deep": ((9, 11, 37), [(5, 2, "same", 1), (3, 1, "same", 1), (5, 1, "same", 40),
+                           (3, 2, "same", 1), (3, 1, "valid", 1)]),
+    "wider": ((10, 13, 99), [(7, 3, "same", 1), (3, 2, "pad", 1), (3, 1, "same", 1),
+                             (2, 1, "valid", 1)]),
+}  # fmt: skip
+CORES = ("cortex-m7", "cortex-m4")
 
 
-def _model(name: str) -> bytes:
+def _variant(window, strides) -> str:
+    """The DSP variant a layer of this window and these strides runs."""
+    three = window in (3, (3, 3)) and strides in (1, 2)
+    return "depthwise_conv2d_3x3_dsp" if three else "depthwise_conv2d_dsp"
+
+
+def _model(name: str, bias: float = 0.0) -> bytes:
     import keras
 
     (h, w, c), layers = CASES[name]
     rng = np.random.default_rng(sum(map(ord, name)))
     x = inp = keras.Input((h, w, c), batch_size=1)
     convs = []
-    for stride, padding, gain in layers:
+    for window, strides, padding, gain in layers:
         if padding == "pad":
             x = keras.layers.ZeroPadding2D(((0, 1), (0, 1)))(x)
         layer = keras.layers.DepthwiseConv2D(
-            3, strides=stride, padding="valid" if padding == "pad" else padding
+            window, strides=strides, padding="valid" if padding == "pad" else padding
         )
         x = keras.layers.ReLU(6.0)(layer(x))
         convs.append((layer, gain))
     model = keras.Model(inp, x)
     for layer, gain in convs:
         randomize(layer, rng, channel_axes=2)
-        kernel, bias = layer.get_weights()
-        layer.set_weights([kernel * gain, bias])
+        kernel, b = layer.get_weights()
+        layer.set_weights([kernel * gain, b + bias])
     return quantize(model, samples(rng, (h, w, c), spread=4.0))
 
 
@@ -55,10 +76,19 @@ def models() -> dict[str, bytes]:
     return {name: _model(name) for name in CASES}
 
 
+@pytest.mark.parametrize("core", CORES)
 @pytest.mark.parametrize("name", list(CASES))
-def test_depthwise_dsp_is_bit_exact_on_the_m7(models, tmp_path, name):
+def test_depthwise_dsp_is_bit_exact_on_the_boards(models, tmp_path, name, core):
     tflite = models[name]
-    assert set(_variants(tflite, "cortex-m7")) - {"pad_ref"} == {"depthwise_conv2d_3x3_dsp"}
+    picked = [v for v in _variants(tflite, core) if v != "pad_ref"]
+    assert picked == [_variant(window, strides) for window, strides, *_ in CASES[name][1]]
     shape = CASES[name][0]
     inputs = np.random.default_rng(3).integers(-128, 128, (2, *shape)).astype(np.int8)
-    _run_on_board(tflite, "cortex-m7", inputs, tmp_path)
+    _run_on_board(tflite, core, inputs, tmp_path)
+
+
+def test_a_huge_bias_keeps_the_reference_kernel():
+    """A folded bias beyond 2^24 would overflow the kernels' doubled sums: the layer runs the
+    reference kernel instead."""
+    tflite = _model("two_three", bias=1e7)
+    assert set(_variants(tflite, "cortex-m7")) == {"depthwise_conv2d_ref"}

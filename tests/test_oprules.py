@@ -219,7 +219,8 @@ def _missing_input(g):
 
 
 def _float_activations(g):
-    return g["float"], 0
+    """An int8 convolution with a float32 output: float32 and int8 mixed in one op."""
+    return _edit_output(g["ok"], "CONV_2D", dtype="float32", quant=None)
 
 
 def _batch_two(g):
@@ -397,9 +398,11 @@ def test_unsupported_op_is_one_line_naming_op_layer_and_remedy(graphs, target):
     assert f"({more} more ops fail too" in message
 
 
-def test_a_float_model_is_told_to_quantize(graphs, target):
-    with pytest.raises(EdgekitError, match="is float32.*edgekit quantize") as info:
-        require_supported(graphs["float"], target)
+def test_a_float_model_passes_and_an_op_mixing_float32_and_int8_is_refused(graphs, target):
+    require_supported(graphs["float"], target)  # the float reference (tests/test_float_c.py)
+    graph, _ = _float_activations(graphs)
+    with pytest.raises(EdgekitError, match="mix float32 and int8.*edgekit quantize") as info:
+        require_supported(graph, target)
     assert "\n" not in str(info.value)
 
 

@@ -16,7 +16,7 @@ from importlib import resources
 
 from edgekit import __version__
 from edgekit.compiler.emitters import C_TYPES, Emit, Emitter, scale_and_zero
-from edgekit.compiler.ir import Graph, short_name
+from edgekit.compiler.ir import Graph, Op, short_name
 from edgekit.compiler.ops import OPS, plan_inputs, reference_kernels
 from edgekit.compiler.patches import PatchPlan
 from edgekit.compiler.planner import (
@@ -50,6 +50,9 @@ class CModel:
     prefix: str
     layer_ops: tuple[int, ...] = ()  # the op index of each reported layer
     patches: PatchPlan | None = None
+    # what the kernels compute in: "float32" for a float model (every kernel a float32 one),
+    # "mixed" where some are (float ops between an int8 model's DEQUANTIZE and QUANTIZE)
+    precision: str = "int8"
 
 
 def generate_c(
@@ -86,7 +89,7 @@ def generate_c(
             _patch_stage(ctx, patches)
         else:
             ctx.calls.append(f"/* {op.index}: {op.kind} {graph.layer_name(op)} */")
-            _emitter(op.kind)(ctx, op)
+            _emitter(ctx, op)(ctx, op)
         ctx.calls.append(
             f"LAYER_DONE({len(layer_ops)}, {ctx.pointer(op.outputs[0], True)}, "
             f"{tensor_bytes(graph, op.outputs[0])});"
@@ -106,8 +109,18 @@ def generate_c(
     for name in sources:
         files[name] = _kernel_source(name)
     sizes = tuple(tensor_bytes(graph, graph.ops[i].outputs[0]) for i in layer_ops)
+    floats = [c.variant.dtype == "float32" for c in kernels.values()]
+    precision = "float32" if floats and all(floats) else "mixed" if any(floats) else "int8"
     return CModel(
-        files, plan, ctx.weight_bytes, tuple(layers), sizes, prefix, tuple(layer_ops), patches
+        files,
+        plan,
+        ctx.weight_bytes,
+        tuple(layers),
+        sizes,
+        prefix,
+        tuple(layer_ops),
+        patches,
+        precision,
     )
 
 
@@ -138,7 +151,7 @@ def _patch_stage(ctx: Emit, patches: PatchPlan) -> None:
         ctx.graph, ctx.plan, ctx.base = tile.graph, tile.plan, area
         try:
             for op in tile.graph.ops:
-                _emitter(op.kind)(ctx, op)
+                _emitter(ctx, op)(ctx, op)
         finally:
             ctx.graph, ctx.plan, ctx.base = graph, whole, 0
         ctx.calls.append(
@@ -150,12 +163,14 @@ def _patch_stage(ctx: Emit, patches: PatchPlan) -> None:
         )  # fmt: skip
 
 
-def _emitter(kind: str) -> Emitter:
-    if kind not in OPS:
+def _emitter(ctx: Emit, op: Op) -> Emitter:
+    """The op's chosen variant's own emitter (the float32 kernels'), else its kind's."""
+    if op.kind not in OPS:
         raise InternalError(
-            f"no emitter for {kind}: generate_c needs a graph that passed the op rules"
+            f"no emitter for {op.kind}: generate_c needs a graph that passed the op rules"
         )
-    return OPS[kind].emit
+    choice = ctx.kernels.get(op.index)
+    return choice.variant.emit if choice and choice.variant.emit else OPS[op.kind].emit
 
 
 def _copy_box(dst: int, dst_stride: int, src: int, src_stride: int, rows: int, n: int) -> str:

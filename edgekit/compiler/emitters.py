@@ -476,6 +476,12 @@ def softmax(ctx: Emit, op: Op) -> None:
         return
     p = fixedpoint.softmax_params(op.options["beta"], scale_and_zero(src)[0])
     depth = src.shape[-1]
+    if ctx.variant(op).name == "softmax_dsp":  # the exps looked up: the table instead of p
+        exp = tables.softmax_exp_table(p.input_multiplier, p.input_left_shift, p.diff_min)
+        table = ctx.data(f"{ctx.prefix}_op{op.index}_exp", "int32_t", exp)
+        fields = {"rows": src.size // depth, "depth": depth, "exp_table": table}
+        _params_call(ctx, op, "ek_softmax_table_params", fields)
+        return
     _params_call(
         ctx, op, "ek_softmax_params", {"rows": src.size // depth, "depth": depth, **vars(p)}
     )

@@ -74,19 +74,132 @@ def folded_bias(graph: Graph, op: Op, input_offset: int) -> np.ndarray:
     return ((total + 2**31) % 2**32 - 2**31).astype(np.int32)
 
 
-def blocked(graph: Graph, op: Op) -> Array:
-    return Array("int8_t", "blocked", blocked_depthwise(graph, op))
+# ek_conv2d_dsp.c's mode word: the accumulators hold twice the sum; the fast requantization
+PAIRS_DOUBLED, PAIRS_FAST = 1, 2
 
 
-def blocked_depthwise(graph: Graph, op: Op) -> np.ndarray:
-    """Depthwise weights [1, kh, kw, C] as [C / 4][kh * kw][4] (each group of four channels'
-    taps together), then [kh * kw][C % 4] for the last channels."""
+def pair_rows(graph: Graph, op: Op) -> Array:
+    return Array("int8_t", "pair_rows", pair_rows_weights(graph, op))
+
+
+def pair_rows_weights(graph: Graph, op: Op) -> np.ndarray:
+    """Convolution weights [C_out, kh, kw, C_in] as rows of K = kh * kw * C_in zero-padded to
+    K4, a multiple of 4, and C_out to a multiple of 2; per pair of output channels, per group
+    of four of K, the first channel's four weights then the second's: [C_out / 2][K4 / 4][2][4]."""
     w = np.asarray(graph.constant(op.inputs[1]), np.int8)
-    taps, channels = w.shape[1] * w.shape[2], w.shape[3]
-    w = w.reshape(taps, channels)
-    blocks = channels // 4 * 4
-    head = w[:, :blocks].reshape(taps, -1, 4).transpose(1, 0, 2)
-    return np.concatenate([head.ravel(), w[:, blocks:].ravel()])
+    rows = w.reshape(w.shape[0], -1)
+    out_c, depth = rows.shape
+    padded = np.zeros((-(-out_c // 2) * 2, -(-depth // 4) * 4), np.int8)
+    padded[:out_c, :depth] = rows
+    return padded.reshape(-1, 2, padded.shape[1] // 4, 4).transpose(0, 2, 1, 3).ravel()
+
+
+def pair_constants(graph: Graph, op: Op) -> Array:
+    return Array("int32_t", "pair_constants", pair_constant_words(graph, op))
+
+
+def pair_constant_words(graph: Graph, op: Op) -> np.ndarray:
+    """ek_conv2d_dsp.c's constants: the mode word, then per pair of output channels (the last
+    one padded) 8 words: the two accumulator starts (the folded bias, doubled in the doubled
+    mode), then for each channel its multiplier m, c = 2^(e-1) + output_zero * 2^e and right
+    shift e (in the fast mode; zeros otherwise: the kernel reads the multipliers and shifts).
+
+    Doubled when every accumulator stays within +-2^30 (|folded bias| + K * 2^14), so that
+    twice it fits in int32; fast when, besides, every shift is a right one and h + c stays in
+    int32 for every |h| below that bound (h: the rounding doubling high multiply, |h| <= |acc|)."""
+    weights = graph.constant(op.inputs[1])
+    depth = int(np.prod(weights.shape[1:]))
+    out_zero = int(graph.tensor(op.outputs[0]).quant.zero_point[0])
+    in_zero = int(graph.tensor(op.inputs[0]).quant.zero_point[0])
+    bias = folded_bias(graph, op, -in_zero).astype(np.int64)
+    multipliers, shifts = channel_multipliers(graph, op)
+    shifts = np.asarray(shifts, np.int64)
+    bound = int(np.max(np.abs(bias), initial=0)) + depth * 2**14
+    doubled = bound < 2**30
+    e = np.maximum(-shifts, 1)
+    c = 2 ** (e - 1) + out_zero * 2**e
+    fast = doubled and bool(np.all(shifts < 0)) and bool(np.all(bound + np.abs(c) + 1 < 2**31))
+    out_c = len(bias)
+    fields = np.zeros((-(-out_c // 2) * 2, 4), np.int64)
+    fields[:out_c, 0] = bias * 2 if doubled else bias
+    if fast:
+        fields[:out_c, 1], fields[:out_c, 2], fields[:out_c, 3] = multipliers, c, e
+    pairs = fields.reshape(-1, 2, 4)
+    words = np.concatenate([pairs[:, :, 0], pairs[:, 0, 1:], pairs[:, 1, 1:]], axis=1)
+    mode = (PAIRS_DOUBLED if doubled else 0) | (PAIRS_FAST if fast else 0)
+    return np.concatenate([[mode], words.ravel()]).astype(np.int32)
+
+
+def blocked(graph: Graph, op: Op) -> Array:
+    return Array("int32_t", "blocked", dsp_depthwise_3x3(graph, op))
+
+
+def dsp_depthwise_3x3(graph: Graph, op: Op) -> np.ndarray:
+    """A depthwise 3x3 layer for the DSP kernel as one int32 array: per group of four channels
+    (the last group zero-padded) the requantization header (``_dsp_depthwise_head``), then per
+    filter column kx the weights doubled as 16-bit pairs [3][6]: rows 0 and 1 of channels 0, 1,
+    2, 3 (SMLAD's pairs), then row 2 of channels (0, 2) and (1, 3); after the groups, 1 where
+    the one-step requantization applies, else 0."""
+    head, g, fast = _dsp_depthwise_head(graph, op)  # g: [ky][kx][group][channel], halfwords
+    rows01 = g[0] | (g[1] << 16)  # [kx][group][4]: (row 0, row 1) of each channel
+    row2 = g[2][..., [0, 1]] | (g[2][..., [2, 3]] << 16)  # [kx][group][2]: (c0, c2), (c1, c3)
+    columns = np.concatenate([rows01, row2], axis=2).transpose(1, 0, 2)
+    groups = np.concatenate([head, columns.reshape(len(head), -1)], axis=1)
+    return _words(np.append(groups.ravel(), int(fast)))
+
+
+def window(graph: Graph, op: Op) -> Array:
+    return Array("int32_t", "window", dsp_depthwise_window(graph, op))
+
+
+def dsp_depthwise_window(graph: Graph, op: Op) -> np.ndarray:
+    """A depthwise layer of any window for the DSP kernel as one int32 array: per group of four
+    channels (the last group zero-padded) the requantization header (``_dsp_depthwise_head``),
+    then the weights doubled, per filter column kx and pair of filter rows (2j, 2j + 1), as the
+    16-bit pair of each channel [kw][ceil(kh / 2)][4] (a row past an odd height is zero); after
+    the groups, 1 where the one-step requantization applies, else 0."""
+    head, g, fast = _dsp_depthwise_head(graph, op)
+    if len(g) % 2:
+        g = np.concatenate([g, np.zeros_like(g[:1])])
+    pairs = g[0::2] | (g[1::2] << 16)  # [pair][kx][group][4]
+    groups = np.concatenate([head, pairs.transpose(2, 1, 0, 3).reshape(len(head), -1)], axis=1)
+    return _words(np.append(groups.ravel(), int(fast)))
+
+
+def _dsp_depthwise_head(graph: Graph, op: Op) -> tuple[np.ndarray, np.ndarray, bool]:
+    """The DSP depthwise kernels' 13 words per group of four channels: twice the folded bias
+    [4]; each channel's multiplier and rounding constant 2^(e-1) + output_zero_point * 2^e
+    [4][2]; one word of four bytes, each channel's right shift e = -shift where every shift of
+    the layer is in [-23, -1] (``fast``: the one-step requantization), else its shift. Doubling
+    lets one SMMLAR do TFLite's rounding doubling high multiply; the rule
+    ``variants.depthwise_dsp_bias`` keeps the doubled sums inside int32. Also the weights
+    doubled, zero-padded to whole groups, as halfwords [kh][kw][group][4]."""
+    in_zero = int(graph.tensor(op.inputs[0]).quant.zero_point[0])
+    out_zero = int(graph.tensor(op.outputs[0]).quant.zero_point[0])
+    multipliers, shifts = channel_multipliers(graph, op)
+    w = np.asarray(graph.constant(op.inputs[1]), np.int64)[0]  # [kh][kw][C]
+    kh, kw, channels = w.shape
+    groups = -(-channels // 4)
+    e = -np.asarray(shifts, np.int64)
+    fast = bool(np.all((e >= 1) & (e <= 23)))
+    half, unit = 1 << np.clip(e - 1, 0, 30), 1 << np.clip(e, 0, 30)
+    fields = np.zeros((4, groups * 4), np.int64)  # bias, multiplier, rounding, shift
+    fields[0, :channels] = 2 * folded_bias(graph, op, -in_zero).astype(np.int64)
+    fields[1, :channels] = multipliers
+    fields[2, :channels] = half + out_zero * unit if fast else 0
+    fields[3, :channels] = e if fast else -e
+    f = fields.reshape(4, groups, 4)
+    mr = np.stack([f[1], f[2]], axis=-1).reshape(groups, 8)
+    shift_bytes = ((f[3] & 0xFF) << np.array([0, 8, 16, 24])).sum(axis=1, keepdims=True)
+    taps = np.zeros((kh, kw, groups * 4), np.int64)
+    taps[:, :, :channels] = 2 * w
+    head = np.concatenate([f[0], mr, shift_bytes], axis=1)
+    return head, taps.reshape(kh, kw, groups, 4) & 0xFFFF, fast
+
+
+def _words(values: np.ndarray) -> np.ndarray:
+    """Values in [-2^31, 2^32) as the int32 words of their low 32 bits, flattened."""
+    return ((values + 2**31) % 2**32 - 2**31).astype(np.int32).ravel()
 
 
 def tiled(graph: Graph, op: Op) -> Array:
@@ -118,7 +231,9 @@ def lanes16_depthwise(graph: Graph, op: Op) -> np.ndarray:
     leaves the channels in its lanes (lane 4 * r + i: channel 4 * i + r), then the weights
     [9][16] as bytes. After the blocks, 16 bytes of the input zero point per block (what a tap
     in the padding reads), then one word of the requantization steps the shifts need, as
-    ek_mve.h's flags: EK_MVE_LEFT (1) where a shift is > 0, EK_MVE_ZERO (2) where one is >= 0."""
+    ek_mve.h's flags: EK_MVE_LEFT (1) where a shift is > 0, EK_MVE_ZERO (2) where one is >= 0.
+    With 8 channels, then one more block's 100 words with the channels twice (lanes 8 + c read
+    channel c), by which the kernel computes two neighbouring pixels at once."""
     in_zero = int(graph.tensor(op.inputs[0]).quant.zero_point[0])
     multipliers, shifts = channel_multipliers(graph, op)
     w = np.asarray(graph.constant(op.inputs[1]), np.int8).reshape(9, -1)
@@ -137,7 +252,13 @@ def lanes16_depthwise(graph: Graph, op: Op) -> np.ndarray:
     words = np.concatenate([lanes.astype(np.int32), taps.view(np.int32)], axis=1)
     zero = np.full(padded, in_zero, np.int8).view(np.int32)
     flags = (MVE_LEFT if np.any(shifts > 0) else 0) | (MVE_ZERO if np.any(shifts >= 0) else 0)
-    return np.concatenate([words.ravel(), zero, np.array([flags], np.int32)])
+    parts = [words.ravel(), zero, np.array([flags], np.int32)]
+    if channels == 8:
+        twice = np.concatenate([fields[:, :8], fields[:, :8]], axis=1)
+        pair_lanes = twice.reshape(4, 4, 4).transpose(0, 2, 1).reshape(64)
+        pair_taps = np.concatenate([w, w], axis=1).reshape(144)
+        parts += [pair_lanes.astype(np.int32), pair_taps.view(np.int32)]
+    return np.concatenate(parts)
 
 
 def channel_multipliers(graph: Graph, op: Op) -> tuple[np.ndarray, np.ndarray]:
@@ -172,6 +293,57 @@ def paired_weights(graph: Graph, op: Op) -> np.ndarray:
     return rows.ravel()
 
 
+def fc_quads(graph: Graph, op: Op) -> Array:
+    return Array("int32_t", "quads", fc_quad_words(graph, op))
+
+
+def fc_quad_words(graph: Graph, op: Op) -> np.ndarray:
+    """FULLY_CONNECTED weights [units, K] for ek_fully_connected_s8_dsp, as int32 words: units
+    zero-padded to a multiple of 4 and K to a multiple of 8; per block of four units, per group
+    of four inputs i0..i3, four words: units (0, 1) at inputs (i0, i2), then at (i1, i3), then
+    units (2, 3) likewise. A word's bytes are w0[i], w1'[i], w0[j], w1'[j] with w1' = w1 -
+    [w0 < 0] (the kernel's comment says why); weights in [-127, 127] keep w1' in int8."""
+    w = np.asarray(graph.constant(op.inputs[1]), np.int16)
+    units, depth = w.shape
+    padded = np.zeros((-(-units // 4) * 4, -(-depth // 8) * 8), np.int16)
+    padded[:units, :depth] = w
+    even, odd = padded[0::2], padded[1::2] - (padded[0::2] < 0)
+    blocks, groups = padded.shape[0] // 4, padded.shape[1] // 4
+
+    def words(rows: np.ndarray) -> np.ndarray:  # [block][group][pair][(i0, i2) | (i1, i3)][2]
+        r = rows.reshape(blocks, 2, groups, 4).transpose(0, 2, 1, 3)[..., [0, 2, 1, 3]]
+        return r.reshape(blocks, groups, 2, 2, 2)
+
+    quads = np.stack([words(even), words(odd)], axis=-1)  # each input's two units together
+    return quads.astype(np.int8).ravel().view(np.int32)
+
+
+def fc_quad_bias(graph: Graph, op: Op) -> Array:
+    return Array("int32_t", "quad_bias", fc_quad_fields(graph, op))
+
+
+def fc_quad_fields(graph: Graph, op: Op) -> np.ndarray:
+    """Four int32 fields per unit (units zero-padded to a multiple of 4): the folded bias, then
+    ek_fully_connected_dsp.c's fast rescaling of the unit's exact double scale (``fixedpoint.
+    fully_connected_scales``): m, the top 32 bits of its 53-bit mantissa; h = 2^(s - 1); and
+    s = -exponent - 53, in [1, 30], or h = s = 0 for a scale it leaves to the exact rounding
+    (zero, one half or more, or below 2^-31)."""
+    src, filt, out = (graph.tensor(i) for i in (op.inputs[0], op.inputs[1], op.outputs[0]))
+    mantissa, exponent = fixedpoint.fully_connected_scales(
+        float(src.quant.scale[0]), filt.quant.scale, float(out.quant.scale[0])
+    )
+    units = filt.shape[0]
+    mantissa = np.broadcast_to(mantissa, units).astype(np.int64)
+    shift = np.broadcast_to(-exponent.astype(np.int64) - 53, units)
+    shift = np.where((mantissa != 0) & (shift >= 1) & (shift <= 30), shift, 0)
+    fields = np.zeros((-(-units // 4) * 4, 4), np.int64)
+    fields[:units, 0] = folded_bias(graph, op, -int(src.quant.zero_point[0]))
+    fields[:units, 1] = mantissa >> 21
+    fields[:units, 2] = np.where(shift > 0, 2 ** np.maximum(shift - 1, 0), 0)
+    fields[:units, 3] = shift
+    return (fields.ravel() % 2**32).astype(np.uint32).view(np.int32)
+
+
 # ---------------------------------------------------------------- the layouts
 
 
@@ -191,13 +363,23 @@ class Layout:
 TFLITE = Layout("tflite")
 # as stored, the input offset folded into the bias
 FOLDED = Layout("folded", bias=folded)
+# convolution on the DSP extension: each pair of output channels' weights interleaved word by
+# word, its folded biases and requantization constants in the bias array (ek_conv2d_dsp.c)
+CHANNEL_PAIRS = Layout("channel_pairs", weights=pair_rows, bias=pair_constants)
 # 16x8 dot products on the DSP extension: each row's groups of four as w0 w2 w1 w3, the bias as
 # stored (int16 zero points are 0: nothing to fold)
 PAIRS = Layout("pairs", weights=pairs)
-# depthwise: folded, each group of four channels' taps stored together
-BLOCKED = Layout("blocked", weights=blocked, bias=folded)
+# depthwise 3x3 on the DSP extension: per group of four channels the doubled folded bias, the
+# requantization constants and the doubled weights as 16-bit pairs, all in the bias array
+BLOCKED = Layout("blocked", weights=no_weights, bias=blocked, carries_quant=True)
 # convolution: folded, each block of four output channels' weights stored run of 16 by run of 16
 TILED = Layout("tiled", weights=tiled, bias=folded)
 # depthwise 3x3: folded, blocks of 16 channels with their taps, bias, multipliers and shifts in
 # the order the kernel's lanes hold them, all in the bias array
 LANES16 = Layout("lanes16", weights=no_weights, bias=lanes16, carries_quant=True)
+# depthwise, any window, on the DSP extension: per group of four channels the 3x3 layout's
+# requantization header, then the doubled weights as pairs of rows, in the bias array
+WINDOW = Layout("window", weights=no_weights, bias=window, carries_quant=True)
+# fully connected on the DSP extension: four units' weights interleaved as int32 words, their
+# folded bias and fast-rescaling fields together
+FC_QUADS = Layout("fc_quads", weights=fc_quads, bias=fc_quad_bias)

@@ -15,15 +15,24 @@ picks, and docs/supported-ops.md, written from the rules' docstrings by
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from edgekit.compiler import emitters, recurrent
+from edgekit.compiler import emitters, floats, recurrent
 from edgekit.compiler.emitters import Emitter
 from edgekit.compiler.ir import Graph, Op, Tensor, short_name
-from edgekit.compiler.layouts import BLOCKED, FOLDED, LANES16, PAIRS, TILED
+from edgekit.compiler.layouts import (
+    BLOCKED,
+    CHANNEL_PAIRS,
+    FC_QUADS,
+    FOLDED,
+    LANES16,
+    PAIRS,
+    TILED,
+    WINDOW,
+)
 from edgekit.compiler.oprules import (
     Rule,
     add_shapes,
@@ -93,7 +102,13 @@ from edgekit.compiler.variants import (
     Choice,
     Variant,
     channel_broadcast,
+    computes_float,
     depthwise_3x3,
+    depthwise_dsp_bias,
+    depthwise_dsp_window,
+    depthwise_rows_bytes,
+    depthwise_window_bytes,
+    fc_pairs_bytes,
     im2col_bytes,
     pick_variant,
     pointwise,
@@ -121,7 +136,9 @@ class OpKind:
     in-place rule is then ``in_place``); ``outputs`` is (fewest, most) outputs; ``dtypes`` the
     types besides int8 its activations may have (its own rules say which tensor has which;
     "int16" for an op with 16x8 kernels); ``mixed`` lets one op have int8 and int16 activations
-    (QUANTIZE between them, the recurrent ops' int16 cell state).
+    (QUANTIZE between them, the recurrent ops' int16 cell state); ``float_rules`` the rules a
+    float32 op of the kind meets in place of ``rules`` (for the kinds with float32 kernels:
+    ``edgekit.compiler.floats``).
     """
 
     rules: tuple[Rule, ...]
@@ -134,6 +151,7 @@ class OpKind:
     outputs: tuple[int, int] = (1, 1)
     dtypes: tuple[str, ...] = ()
     mixed: bool = False
+    float_rules: tuple[Rule, ...] | None = None
 
 
 # ---------------------------------------------------------------- the registry
@@ -141,7 +159,9 @@ class OpKind:
 _CONV_COMMON = (int8_weights, int32_bias, fused_activation, window_geometry)
 _MVE, _DSP = ("mve",), ("dsp",)
 _CONV_MVE = ("ek_conv2d_mve.c", "ek_mve.h", "ek_im2col.h")
-_CONV_DSP = ("ek_conv2d_dsp.c", "ek_dsp.h", "ek_im2col.h")
+# the DSP convolutions' sources and features; their weights in channel pairs (layouts.py)
+_CONV_DSP = (("ek_conv2d_dsp.c", "ek_dsp.h", "ek_im2col.h"), _DSP)
+_PAIRS = CHANNEL_PAIRS
 _DEPTHWISE_MVE = ("ek_depthwise_conv2d_3x3_mve.c", "ek_mve.h")
 _DEPTHWISE_DSP = ("ek_depthwise_conv2d_3x3_dsp.c", "ek_dsp.h")
 # a 1x1 filter reads one pixel whatever its dilation; other windows dilate in their own
@@ -256,6 +276,25 @@ def depthwise_s16_window(graph: Graph, op: Op, target: Target) -> tuple[bool, st
     return mult == 1 and kh * kw <= 511, f"its filter is {kh}x{kw}, depth multiplier {mult}"
 
 
+def _pair_rows_bytes(graph: Graph, op: Op) -> int:
+    """The DSP 1x1 kernel's scratch: a pair of pixels widened to int16, 16 bytes per four of K."""
+    return 16 * -(-int(np.prod(graph.tensor(op.inputs[1]).shape[1:])) // 4)
+
+
+def _pair_window_bytes(graph: Graph, op: Op) -> int:
+    """The DSP im2col kernels' scratch: a pair of pixels' windows (with four bytes to spare
+    each), and the same widened to int16: 24 bytes per four of K = kh * kw * C_in, and 8."""
+    return 24 * -(-int(np.prod(graph.tensor(op.inputs[1]).shape[1:])) // 4) + 8
+
+
+def _im2col_rows_bytes(graph: Graph, op: Op) -> int:
+    """ek_conv2d_im2col_s8_mve's scratch: the windows of as many output rows as make 48 pixels
+    where they fit in 4 KiB, else of one row (im2col_bytes); the kernel counts the rows the same
+    way from its own (patch's) output width, which is never wider than the layer's."""
+    _, kh, kw, cin = graph.tensor(op.inputs[1]).shape
+    return max(im2col_bytes(graph, op), min(48 * kh * kw * cin, 4096))
+
+
 def _window_column_bytes(graph: Graph, op: Op) -> int:
     """A 16x8 im2col kernel's scratch: one output pixel's window, kh * kw * C_in int16."""
     _, kh, kw, cin = graph.tensor(op.inputs[1]).shape
@@ -286,11 +325,13 @@ OPS: dict[str, OpKind] = {
         emit=emitters.conv,
         variants=(
             Variant("conv2d_1x1_mve", _CONV_MVE, _MVE, (pointwise,), layout=TILED),
-            Variant("conv2d_im2col_mve", _CONV_MVE, _MVE, _UNDILATED, im2col_bytes, layout=TILED),
+            Variant(
+                "conv2d_im2col_mve", _CONV_MVE, _MVE, _UNDILATED, _im2col_rows_bytes, layout=TILED
+            ),
             Variant(emitters.DILATED_IM2COL_MVE, _CONV_MVE, _MVE, (), im2col_bytes, layout=TILED),
-            Variant("conv2d_1x1_dsp", _CONV_DSP, _DSP, (pointwise,), layout=FOLDED),
-            Variant("conv2d_im2col_dsp", _CONV_DSP, _DSP, _UNDILATED, im2col_bytes, layout=FOLDED),
-            Variant(emitters.DILATED_IM2COL_DSP, _CONV_DSP, _DSP, (), im2col_bytes, layout=FOLDED),
+            Variant("conv2d_1x1_dsp", *_CONV_DSP, (pointwise,), _pair_rows_bytes, layout=_PAIRS),
+            Variant("conv2d_im2col_dsp", *_CONV_DSP, _UNDILATED, _pair_window_bytes, layout=_PAIRS),
+            Variant(emitters.DILATED_IM2COL_DSP, *_CONV_DSP, (), _pair_window_bytes, layout=_PAIRS),
             Variant("conv2d_ref", ("ek_conv2d.c",), rules=_UNDILATED),
             Variant(emitters.DILATED_CONV, ("ek_conv2d.c",)),
             Variant("conv2d_1x1_mve", _DOT16_MVE, _MVE, (pointwise, *_B64), dtype=_DT16),
@@ -342,9 +383,19 @@ OPS: dict[str, OpKind] = {
                 "depthwise_conv2d_3x3_dsp",
                 _DEPTHWISE_DSP,
                 _DSP,
-                (depthwise_3x3, undilated),
+                (depthwise_3x3, undilated, depthwise_dsp_bias),
+                depthwise_rows_bytes,
                 in_place=depthwise_in_place,
                 layout=BLOCKED,
+            ),
+            Variant(
+                "depthwise_conv2d_dsp",
+                ("ek_depthwise_conv2d_dsp.c", "ek_dsp.h"),
+                _DSP,
+                (depthwise_dsp_window, undilated, depthwise_dsp_bias),
+                depthwise_window_bytes,
+                in_place=depthwise_in_place,
+                layout=WINDOW,
             ),
             Variant(
                 "depthwise_conv2d_ref",
@@ -516,6 +567,8 @@ OPS: dict[str, OpKind] = {
         emit=emitters.avg_pool,
         variants=(
             Variant("avg_pool2d_ref", ("ek_pool_s16.c",), dtype=_DT16),
+            Variant("avg_pool2d_mve", ("ek_avg_pool2d_mve.c", "ek_mve.h"), _MVE),
+            Variant("avg_pool2d_dsp", ("ek_avg_pool2d_dsp.c", "ek_dsp.h"), _DSP),
             Variant("avg_pool2d_ref", ("ek_avg_pool2d.c",)),
         ),
         dtypes=_INT16,
@@ -537,7 +590,18 @@ OPS: dict[str, OpKind] = {
                 "fully_connected_mve", ("ek_fully_connected_mve.c", "ek_mve.h"), _MVE, layout=FOLDED
             ),
             Variant(
-                "fully_connected_dsp", ("ek_fully_connected_dsp.c", "ek_dsp.h"), _DSP, layout=FOLDED
+                "fully_connected_dsp",
+                ("ek_fully_connected_dsp.c", "ek_dsp.h"),
+                _DSP,
+                (weights_symmetric,),
+                fc_pairs_bytes,
+                layout=FC_QUADS,
+            ),
+            Variant(
+                "fully_connected_x2_dsp",
+                ("ek_fully_connected_dsp.c", "ek_dsp.h"),
+                _DSP,
+                layout=FOLDED,
             ),
             Variant("fully_connected_ref", ("ek_fully_connected.c",)),
             Variant("fully_connected_mve", _DOT16_MVE, _MVE, _B64, dtype=_DT16),
@@ -554,6 +618,7 @@ OPS: dict[str, OpKind] = {
         emit=emitters.softmax,
         variants=(
             Variant("softmax_ref", ("ek_softmax_s16.c",), dtype=_DT16),
+            Variant("softmax_dsp", ("ek_softmax_dsp.c", "ek_dsp.h"), _DSP),
             Variant("softmax_ref", ("ek_softmax.c",)),
         ),
         dtypes=_INT16,
@@ -727,6 +792,19 @@ OPS: dict[str, OpKind] = {
 }
 
 
+# float32 models (the float reference on the board): each kind's float32 reference kernel,
+# after its int8 and 16x8 ones, and its rules with those about quantization replaced. One table
+# in edgekit.compiler.floats keeps the float set in one place, beside its emitters.
+for _name, _variant in floats.KERNELS.items():
+    _kind = OPS[_name]
+    OPS[_name] = replace(
+        _kind,
+        variants=_kind.variants + ((_variant,) if _variant else ()),
+        dtypes=(*_kind.dtypes, "float32"),
+        float_rules=floats.float_rules(_kind.rules),
+    )
+
+
 # ---------------------------------------------------------------- rules for every operator
 
 
@@ -772,16 +850,18 @@ def activation_types(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
     """Activations are int8 with one positive scale and one zero point in [-128, 127] per
     tensor, or for 16x8 operators int16 with one positive scale and zero point 0; an op's
     int8 and int16 activations are of one type, but for QUANTIZE and the recurrent ops, which
-    mix them (ARG_MAX's indices and the float32 side of QUANTIZE and DEQUANTIZE aside).
+    mix them (ARG_MAX's indices and the float32 side of QUANTIZE and DEQUANTIZE aside); or, in
+    a float model, float32 throughout the op for the operators with float32 kernels.
 
     Quantize with the TFLite converter's full-integer int8 scheme (as 'edgekit quantize' does),
     or 16x8 with --precision int16x8.
     """
-    kind, types = OPS[op.kind], set()
+    kind, types, real = OPS[op.kind], set(), False
     for t in _activations(graph, op):
         quantized = t.dtype == "int8" or (t.dtype == "int16" and "int16" in kind.dtypes)
         if not quantized:
             if t.dtype in kind.dtypes:  # the op's own rules check its other types
+                real = real or t.dtype == "float32"
                 continue
             return False, f"tensor '{short_name(t.name)}' is {t.dtype}"
         types.add(t.dtype)
@@ -794,6 +874,8 @@ def activation_types(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
             return False, f"tensor '{short_name(t.name)}' ({t.dtype}) has {quant_text(t)}"
     if len(types) > 1 and not kind.mixed:
         return False, "its activations mix int8 and int16"
+    if real and types and op.kind not in ("QUANTIZE", "DEQUANTIZE"):
+        return False, f"its activations mix float32 and {min(types)}"
     return True, ""
 
 
@@ -821,9 +903,14 @@ GENERIC_RULES: tuple[Rule, ...] = (
 )
 
 
-def rules_for(kind: str) -> tuple[Rule, ...]:
-    """Every rule an op of ``kind`` is checked against, in order."""
-    return GENERIC_RULES + (OPS[kind].rules if kind in OPS else ())
+def rules_for(kind: str, dtype: str = "int8") -> tuple[Rule, ...]:
+    """Every rule an op of ``kind`` is checked against, in order; ``dtype`` "float32" for an
+    op that computes in float32, which meets its kind's float rules."""
+    entry = OPS.get(kind)
+    own = () if entry is None else entry.rules
+    if entry is not None and dtype == "float32" and entry.float_rules is not None:
+        own = entry.float_rules
+    return GENERIC_RULES + own
 
 
 # ---------------------------------------------------------------- checking a graph
@@ -846,7 +933,8 @@ def check_op(graph: Graph, op: Op, target: Target) -> list[Finding]:
     """The op's findings, rule by rule, up to and including its first failure."""
     layer = graph.layer_name(op)
     findings = []
-    for rule in rules_for(op.kind):
+    dtype = "float32" if computes_float(graph, op) else "int8"
+    for rule in rules_for(op.kind, dtype):
         ok, detail = rule(graph, op, target)
         constraint, fix = rule_doc(rule)
         message = constraint
@@ -947,6 +1035,18 @@ def supported_ops_markdown() -> str:
     ]
     for name, kind in OPS.items():
         lines += ["", f"### {name}", "", *(f"- {rule_doc(rule)[0]}" for rule in kind.rules)]
+    floats = [name for name, kind in OPS.items() if kind.float_rules is not None]
+    lines += [
+        "",
+        "## Float32 models",
+        "",
+        "A float `.tflite` (the plain converter's, no quantization) compiles too, for the float",
+        "reference's figures on the board: float32 throughout, its operators run float32",
+        "reference kernels. These operators have them, and a float one meets its rules above",
+        "but those about quantization:",
+        "",
+        ", ".join(floats) + ".",
+    ]
     lines += [
         "",
         "## Kernel variants",
@@ -971,7 +1071,7 @@ def supported_ops_markdown() -> str:
         for v in kind.variants:
             needs = ", ".join(v.features) or "any C99 target"
             rules = " ".join(rule_doc(rule)[0] for rule in v.rules) or "none"
-            computes = "16x8" if v.dtype == "int16" else "int8"
+            computes = {"int16": "16x8"}.get(v.dtype, v.dtype)
             lines.append(f"| `{v.name}` | {computes} | {needs} | {rules} |")
     return "\n".join(lines) + "\n"
 

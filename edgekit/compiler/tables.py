@@ -332,3 +332,47 @@ def leaky_relu_s16_params(input_scale: float, output_scale: float, alpha: float)
         *quantize_multiplier(float(s_in / s_out)),
         *quantize_multiplier(float(s_in * a / s_out)),
     )
+
+
+# ---------------------------------------------------------------- int8 SOFTMAX's exp
+
+
+def _exp_on_quarter_interval(a: int) -> int:
+    """gemmlowp's exp on [-1/4, 0), Q0.31 in and out (ek_softmax.c's exp_on_quarter_interval)."""
+    exp_minus_one_eighth, one_third = 1895147668, 715827883
+    x = a + (1 << 28)
+    x2 = doubling_high_mul(x, x)
+    x3 = doubling_high_mul(x2, x)
+    x4 = doubling_high_mul(x2, x2)
+    x4_over_4 = rounding_divide_by_pot(x4, 2)
+    poly = rounding_divide_by_pot(doubling_high_mul(_wrap(x4_over_4 + x3, 32), one_third) + x2, 1)
+    return _wrap(exp_minus_one_eighth + doubling_high_mul(exp_minus_one_eighth, x + poly), 32)
+
+
+_EXP_OF_MINUS_POT = (1672461947, 1302514674, 790015084, 290630308, 39332535, 720401, 242)
+
+
+def _exp_on_negative_values(a: int) -> int:
+    """gemmlowp's exp for a <= 0 in Q5.26, Q0.31 out (ek_softmax.c's exp_on_negative_values)."""
+    quarter = 1 << 24
+    rest = (a & (quarter - 1)) - quarter
+    quarters = rest - a
+    result = _exp_on_quarter_interval(rest << 5)  # rest in [-2^24, 0): no saturation
+    for k, factor in enumerate(_EXP_OF_MINUS_POT):
+        if quarters & (1 << (24 + k)):
+            result = doubling_high_mul(result, factor)
+    return INT32_MAX if a == 0 else result
+
+
+def softmax_exp_table(input_multiplier: int, input_left_shift: int, diff_min: int) -> np.ndarray:
+    """int8 SOFTMAX's exp of each difference to the row maximum, 0, -1, ..., -255, as TFLite's
+    reference kernel computes it (the difference rescaled to Q5.26, gemmlowp's fixed-point exp,
+    Q0.31), 0 below ``diff_min`` (where the reference adds nothing and outputs -128, as a 0
+    does): 256 int32 for ek_softmax_s8_dsp, the layer's parameters from
+    ``fixedpoint.softmax_params``."""
+    table = np.zeros(256, np.int64)
+    for d in range(256):
+        if -d >= diff_min:
+            scaled = multiply_by_quantized_multiplier(-d, input_multiplier, input_left_shift)
+            table[d] = _exp_on_negative_values(scaled)
+    return table.astype(np.int32)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from edgekit.compiler.ir import Graph, Op
-from edgekit.compiler.layouts import TFLITE, Layout
+from edgekit.compiler.layouts import TFLITE, Layout, folded_bias
 from edgekit.compiler.oprules import Rule, rule_doc
 from edgekit.compiler.planner import InPlaceRule
 from edgekit.errors import InternalError
@@ -41,7 +41,10 @@ class Variant:
     """One kernel for one op kind, named ``<kernel>_<features>`` (``conv2d_1x1_dsp``) or
     ``<kernel>_ref``; ``layout`` is how the emitter writes its weights and bias. ``dtype`` is
     the activation type it computes in: "int8", or "int16" for 16x8 (int16 activations, int8
-    weights), matched against the op's first computed input (``data_type``)."""
+    weights), matched against the op's first computed input (``data_type``), or "float32" for
+    a float op (float32 in and out: ``computes_float``). ``emit``, where set, writes the op in
+    place of its kind's emitter (the float32 variants' parameters are their own:
+    ``edgekit.compiler.floats``)."""
 
     name: str
     sources: tuple[str, ...]
@@ -51,6 +54,7 @@ class Variant:
     in_place: InPlaceRule | None = None
     layout: Layout = TFLITE
     dtype: str = "int8"
+    emit: Callable[..., None] | None = None
 
     @property
     def reference(self) -> bool:
@@ -58,15 +62,17 @@ class Variant:
 
     @property
     def symbol(self) -> str:
-        """Its C function: the name with ``_s8`` (``_s16`` for 16x8) before its last part
-        (ek_conv2d_1x1_s8_dsp, ek_conv2d_s16_ref)."""
+        """Its C function: the name with ``_s8`` (``_s16`` for 16x8, ``_f32`` for float32)
+        before its last part (ek_conv2d_1x1_s8_dsp, ek_conv2d_s16_ref, ek_conv2d_f32_ref)."""
         kernel, _, suffix = self.name.rpartition("_")
-        return f"ek_{kernel}_s{BITS[self.dtype]}_{suffix}"
+        return f"ek_{kernel}_{TYPE_SUFFIX[self.dtype]}_{suffix}"
 
     def accepts(self, graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
         """(ok, why not): the first constraint the op fails, as its rule and this op's detail."""
         computes = data_type(graph, op)
         if (computes == "int16") != (self.dtype == "int16"):
+            return False, f"it computes in {self.dtype}; the op's input is {computes}"
+        if (self.dtype == "float32") != computes_float(graph, op):
             return False, f"it computes in {self.dtype}; the op's input is {computes}"
         for rule in self.rules:
             ok, detail = rule(graph, op, target)
@@ -76,6 +82,7 @@ class Variant:
 
 
 BITS = {"int8": 8, "int16": 16}
+TYPE_SUFFIX = {"int8": "s8", "int16": "s16", "float32": "f32"}  # of the kernels' C names
 
 
 def data_type(graph: Graph, op: Op) -> str:
@@ -85,6 +92,12 @@ def data_type(graph: Graph, op: Op) -> str:
         if index >= 0 and graph.tensor(index).data is None:
             return graph.tensor(index).dtype
     return graph.tensor(op.inputs[0]).dtype
+
+
+def computes_float(graph: Graph, op: Op) -> bool:
+    """Whether the op computes in float32: its first computed input and its first output are
+    float32 (QUANTIZE of a float32 input computes in its integer output's kernels)."""
+    return data_type(graph, op) == "float32" and graph.tensor(op.outputs[0]).dtype == "float32"
 
 
 # ---------------------------------------------------------------- constraints
@@ -149,10 +162,47 @@ def weights_symmetric(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
     return lowest >= -127, f"a weight is {lowest}"
 
 
+def depthwise_dsp_bias(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
+    """Each channel's bias plus the input offset times the sum of its weights is within
+    +-2^24 (so that the DSP kernel's doubled sums stay inside int32)."""
+    zero = int(graph.tensor(op.inputs[0]).quant.zero_point[0])
+    largest = int(np.max(np.abs(folded_bias(graph, op, -zero).astype(np.int64))))
+    return largest <= 1 << 24, f"one is {largest}"
+
+
+def depthwise_rows_bytes(graph: Graph, op: Op) -> int:
+    """The three input rows of four channels, padded, as the DSP kernel's 16-bit pairs: 24 *
+    ((output_w - 1) * stride_w + 3) bytes."""
+    return 24 * ((graph.tensor(op.outputs[0]).shape[2] - 1) * op.options["stride_w"] + 3)
+
+
+def depthwise_dsp_window(graph: Graph, op: Op, target: Target) -> tuple[bool, str]:
+    """The depth multiplier is 1 and the window has at most 1024 taps (so that the DSP
+    kernel's doubled sums stay inside int32)."""
+    _, kh, kw, _ = graph.tensor(op.inputs[1]).shape
+    mult = op.options.get("depth_multiplier", 1)
+    return mult == 1 and kh * kw <= 1024, f"its filter is {kh}x{kw}, depth multiplier {mult}"
+
+
+def depthwise_window_bytes(graph: Graph, op: Op) -> int:
+    """The window's input rows for four channels, padded, as the DSP kernel's pairs of rows:
+    16 * ceil(filter_h / 2) * ((output_w - 1) * stride_w + filter_w) bytes."""
+    _, kh, kw, _ = graph.tensor(op.inputs[1]).shape
+    width = (graph.tensor(op.outputs[0]).shape[2] - 1) * op.options["stride_w"] + kw
+    return 16 * ((kh + 1) // 2) * width
+
+
 def im2col_bytes(graph: Graph, op: Op) -> int:
     """One output row's windows: output_w * filter_h * filter_w * input_c bytes."""
     _, kh, kw, cin = graph.tensor(op.inputs[1]).shape
     return graph.tensor(op.outputs[0]).shape[2] * kh * kw * cin
+
+
+def fc_pairs_bytes(graph: Graph, op: Op) -> int:
+    """One input row widened to int16, its length rounded up to a multiple of eight: 2 * 8 *
+    ceil(K / 8) bytes (ek_fully_connected_s8_dsp)."""
+    depth = graph.tensor(op.inputs[1]).shape[-1]
+    return 16 * -(-depth // 8)
 
 
 # ---------------------------------------------------------------- picking

@@ -22,6 +22,8 @@
  * intrinsics. Output rows are written in order
  * and row y reads input rows from y * stride - pad_top on, so the reference kernel's in-place
  * rule holds. */
+#include <stddef.h>
+
 #include "ek_mve.h"
 
 /* The asm needs GCC's extended asm and nearly every register: no frame pointer (-O1 and up). */
@@ -350,12 +352,46 @@ static void ek_dw_row_fast(ek_dw_run_at *run, const ek_dw_rows *r, int8_t *out,
         }
     }
 }
+
+/* One output row of the usual layer with 8 channels and stride 1: the pixels inside the
+ * input's columns two at a time, as one block of 16 lanes (the taps of a pixel and its right
+ * neighbour are 16 adjacent bytes, and so are their outputs) with the paired record; the
+ * border pixels, and the last one of an odd count inside, one at a time. */
+static void ek_dw_row_paired(ek_dw_run_at *run, const ek_dw_rows *r, const int32_t *records,
+                             int8_t *out, const ek_dw_layer *l, int32_t inner, int32_t stop,
+                             int32_t out_w, int32_t pad, int32_t in_w, const int8_t *zero)
+{
+    const int32_t pairs = (stop - inner) / 2;
+    const int8_t *t[9];
+    int32_t ox = 0, ky;
+    for (; ox < inner; ++ox) {
+        ek_dw_taps(t, r, ox - pad, in_w, zero, 0);
+        out = ek_dw_pixels(t, r, records, out, 1, 1, l);
+    }
+    if (pairs > 0) {
+        ek_dw_segment seg;
+        int moves = 0;
+        for (ky = 0; ky < 3; ++ky) { /* two pixels on, from where the asm leaves the taps */
+            run->next[ky] = 2 * r->step[ky] - EK_DW_BLOCK;
+            moves |= run->next[ky] != 0;
+        }
+        ek_dw_taps(seg.t, r, ox - pad, in_w, zero, 1);
+        seg.end = out + pairs * EK_DW_BLOCK;
+        out = ek_dw_run_fast(run, &seg, 1, out, moves);
+        ox += 2 * pairs;
+    }
+    for (; ox < out_w; ++ox) {
+        ek_dw_taps(t, r, ox - pad, in_w, zero, ox < stop);
+        out = ek_dw_pixels(t, r, records, out, 1, 1, l);
+    }
+}
 #endif
 
 /* ---------------------------------------------------------------- rows */
 
 static void ek_dw_run(const ek_depthwise_conv_params *params, const int8_t *input,
-                      const int32_t *records, int8_t *output, const ek_dw_layer *l, int fast)
+                      const int32_t *records, int8_t *output, const ek_dw_layer *l, int fast,
+                      const int32_t *paired)
 {
     const int32_t ch = params->input_c, in_w = params->input_w, in_h = params->input_h;
     const int32_t out_w = params->output_w, s = params->stride_w, pad = params->pad_left;
@@ -368,11 +404,12 @@ static void ek_dw_run(const ek_depthwise_conv_params *params, const int8_t *inpu
     int32_t oy, ox, ky;
 #if EK_DW_ASM
     ek_dw_run_at run;
-    run.records = records;
-    run.blocks = l->full;
+    run.records = paired != NULL ? paired : records;
+    run.blocks = paired != NULL ? 1 : l->full;
     run.offset = l->offset;
 #else
     (void)fast;
+    (void)paired;
 #endif
 
     for (oy = 0; oy < params->output_h; ++oy) {
@@ -387,6 +424,10 @@ static void ek_dw_run(const ek_depthwise_conv_params *params, const int8_t *inpu
             r.step[ky] = inside ? ch : 0;
         }
 #if EK_DW_ASM
+        if (paired != NULL) {
+            ek_dw_row_paired(&run, &r, records, out, l, inner, stop, out_w, pad, in_w, zero);
+            continue;
+        }
         if (fast) {
             for (ky = 0; ky < 3; ++ky) { /* from one pixel's taps, as the asm leaves them */
                 run.next[ky] = s * r.step[ky] - l->full * EK_DW_BLOCK;
@@ -422,5 +463,9 @@ void ek_depthwise_conv2d_3x3_s8_mve(const ek_depthwise_conv_params *params,
     l.offset = params->output_offset;
     l.lo = vdupq_n_s8((int8_t)params->act_min);
     l.hi = vdupq_n_s8((int8_t)params->act_max);
-    ek_dw_run(params, input, bias, output, &l, shifts == 0 && !clamp && l.full > 0);
+    /* 8 channels, stride 1: the paired record after the flags word (layouts.lanes16_depthwise) */
+    ek_dw_run(params, input, bias, output, &l, shifts == 0 && !clamp && l.full > 0,
+              shifts == 0 && !clamp && params->input_c == 8 && params->stride_w == 1
+                  ? bias + blocks * (EK_DW_RECORD + EK_DW_BLOCK / 4) + 1
+                  : NULL);
 }

@@ -153,4 +153,20 @@ static EK_INLINE int8_t ek_requantize_to(ek_channel ch, int32_t acc, int32_t lo,
     return (int8_t)(fast ? __ssat(v, 8) : ek_clamp(v, lo, hi));
 }
 
+/* The depthwise kernels' one-step requantization of a doubled accumulator a2 = 2 * acc (their
+ * weights and bias are doubled at build time) for a right shift e in [1, 23] and the int8
+ * clamp, same bytes as ek_requantize_to. SMMLAR's rounding high multiply of 2 * acc by m is
+ * floor((acc * m + 2^30) / 2^31), TFLite's rounding doubling high multiply h (as
+ * ek_requantize_raw explains); TFLite's rounding divide by 2^e then rounds half away from
+ * zero: floor((h + 2^(e-1) - [h < 0]) / 2^e), where [acc < 0] may stand for [h < 0] (h has
+ * acc's sign or is 0, and 0 gives 0 either way). rounding = 2^(e-1) + offset * 2^e adds the
+ * output offset inside the floor. The caller keeps |acc| below 2^25 (every sum then fits). */
+static EK_INLINE int8_t ek_requantize_doubled(int32_t a2, int32_t m, int32_t rounding, int32_t e)
+{
+    int32_t t; /* SMMLAR: (a2 * m + 2^31) / 2^32 rounded down, plus rounding */
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(t) : "r"(a2), "r"(m), "r"(rounding));
+    t -= (int32_t)((uint32_t)a2 >> 31);
+    return (int8_t)__ssat(t >> e, 8);
+}
+
 #endif /* EK_DSP_H */

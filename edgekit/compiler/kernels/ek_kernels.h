@@ -773,14 +773,18 @@ void ek_lstm_s16_mve(const ek_lstm_params *params, const int16_t *input,
 
 /* ---- variants for cores with the DSP extension (ek_*_dsp.c; Arm only) ---------------------- */
 
-/* CONV_2D with a 1x1 filter and stride 1; bias is the folded bias (bias + input_offset * the sum
- * of each output channel's weights, never NULL) and params->input_offset is not read. */
+/* CONV_2D with a 1x1 filter and stride 1, in layouts.py's channel_pairs layout: filter holds
+ * the weights of each pair of output channels interleaved word by word (rows zero-padded to a
+ * multiple of four), bias the mode word and each pair's accumulator starts (the folded bias)
+ * and requantization constants; quant is read in the general mode only, params->input_offset
+ * never. scratch holds 16 * ceil(K / 4) bytes, word-aligned (K = input_c). */
 void ek_conv2d_1x1_s8_dsp(const ek_conv_params *params, const ek_channel_quant *quant,
                           const int8_t *input, const int8_t *filter, const int32_t *bias,
-                          int8_t *output);
+                          int8_t *output, int8_t *scratch);
 
-/* CONV_2D, any window, through im2col: scratch holds output_w * filter_h * filter_w * input_c
- * bytes (in the arena); bias is the folded bias, as for ek_conv2d_1x1_s8_dsp. */
+/* CONV_2D, any window, through im2col, in the channel_pairs layout as ek_conv2d_1x1_s8_dsp:
+ * scratch holds 24 * ceil(K / 4) + 8 bytes, word-aligned (K = filter_h * filter_w * input_c).
+ */
 void ek_conv2d_im2col_s8_dsp(const ek_conv_params *params, const ek_channel_quant *quant,
                              const int8_t *input, const int8_t *filter, const int32_t *bias,
                              int8_t *output, int8_t *scratch);
@@ -800,10 +804,34 @@ void ek_add_s8_mve(const ek_add_params *params, const int8_t *input1, const int8
                    int8_t *output);
 
 /* FULLY_CONNECTED; bias is the folded bias (bias + input_offset * the sum of each unit's
- * weights, never NULL) and params->input_offset and filter_offset (0) are not read. */
+ * weights, never NULL) and params->input_offset and filter_offset (0) are not read. The _dsp
+ * kernel takes its weights as layouts.fc_quads words, the folded bias in layouts.fc_quad_fields
+ * (with each unit's fast-rescaling fields) and 16 * ceil(input_depth / 8) bytes of word-aligned
+ * scratch; the _x2_dsp kernel the weights as stored. */
 void ek_fully_connected_s8_dsp(const ek_fully_connected_params *params,
                                const ek_double_scale *scale, const int8_t *input,
-                               const int8_t *filter, const int32_t *bias, int8_t *output);
+                               const int32_t *filter, const int32_t *bias, int8_t *output,
+                               void *scratch);
+void ek_fully_connected_x2_s8_dsp(const ek_fully_connected_params *params,
+                                  const ek_double_scale *scale, const int8_t *input,
+                                  const int8_t *filter, const int32_t *bias, int8_t *output);
+
+/* AVERAGE_POOL_2D for cores with the DSP extension (ek_avg_pool2d_dsp.c) and with Helium
+ * (ek_avg_pool2d_mve.c). */
+void ek_avg_pool2d_s8_dsp(const ek_avg_pool_params *params, const int8_t *input, int8_t *output);
+void ek_avg_pool2d_s8_mve(const ek_avg_pool_params *params, const int8_t *input, int8_t *output);
+
+/* SOFTMAX for cores with the DSP extension (ek_softmax_dsp.c): ek_softmax_s8_ref's arithmetic
+ * with the exp of each difference to the row maximum looked up. */
+typedef struct {
+    int32_t rows;              /* independent rows (product of the leading dimensions) */
+    int32_t depth;             /* entries per row */
+    const int32_t *exp_table;  /* 256 Q0.31 exps of the differences 0, -1, ..., -255 (0 below
+                                  diff_min; edgekit/compiler/tables.py softmax_exp_table) */
+} ek_softmax_table_params;
+
+void ek_softmax_s8_dsp(const ek_softmax_table_params *params, const int8_t *input,
+                       int8_t *output);
 
 /* FULLY_CONNECTED for cores with Helium (MVE, ek_fully_connected_mve.c); bias is the folded
  * bias, as for ek_fully_connected_s8_dsp. */
@@ -817,12 +845,25 @@ void ek_mean_hw_s8_dsp(const ek_mean_params *params, const int8_t *input, int8_t
 /* MEAN over height and width, for cores with Helium (MVE, ek_mean_mve.c). */
 void ek_mean_hw_s8_mve(const ek_mean_params *params, const int8_t *input, int8_t *output);
 
-/* DEPTHWISE_CONV_2D with a 3x3 filter and depth multiplier 1; filter blocked as [C / 4][9][4]
- * then [9][C % 4]; bias is the folded bias, as for ek_conv2d_1x1_s8_dsp. Same in-place rule as
+/* DEPTHWISE_CONV_2D with a 3x3 filter and depth multiplier 1; filter is NULL and bias holds,
+ * per group of four channels (the last one zero-padded), the doubled folded bias, the one-step
+ * requantization constants and the weights widened to 16-bit pairs (layouts.dsp_depthwise_3x3);
+ * scratch holds 12 * ((output_w - 1) * stride_w + 3) bytes, word-aligned. Same in-place rule as
  * the reference kernel. */
 void ek_depthwise_conv2d_3x3_s8_dsp(const ek_depthwise_conv_params *params,
                                     const ek_channel_quant *quant, const int8_t *input,
-                                    const int8_t *filter, const int32_t *bias, int8_t *output);
+                                    const int8_t *filter, const int32_t *bias, int8_t *output,
+                                    int8_t *scratch);
+
+/* DEPTHWISE_CONV_2D with any window and strides, depth multiplier 1, undilated; filter is NULL
+ * and bias holds, per group of four channels, the 3x3 kernel's requantization header and the
+ * doubled weights as pairs of rows (layouts.dsp_depthwise_window); scratch holds
+ * 16 * ceil(filter_h / 2) * ((output_w - 1) * stride_w + filter_w) bytes, word-aligned. Same
+ * in-place rule as the reference kernel. */
+void ek_depthwise_conv2d_s8_dsp(const ek_depthwise_conv_params *params,
+                                const ek_channel_quant *quant, const int8_t *input,
+                                const int8_t *filter, const int32_t *bias, int8_t *output,
+                                int8_t *scratch);
 
 /* The int8 -> int8 table ops, four elements per word; the output may alias the input. */
 void ek_lut_s8_dsp(const ek_lut_params *params, const int8_t *input, int8_t *output);
@@ -1055,5 +1096,139 @@ void ek_transpose_conv_b32_s16_ref(const ek_transpose_conv_params *params,
                                    const ek_channel_quant *quant, const int16_t *input,
                                    const int8_t *filter, const int32_t *bias, int16_t *output,
                                    void *scratch);
+
+/* ---- float32 reference kernels (ek_*_f32.c) ------------------------------------------------
+ * The float model's kernels, for the float32 figures a build reports beside the int8 ones: the
+ * arithmetic of TFLite's reference float kernels (sums in float32, in their order; bias added
+ * after the sum; fused activations as clamps), plain loops, no tuning. Equal to LiteRT's float
+ * results to within float rounding (exp and tanh are edgekit's own, without libm). */
+
+/* A fused activation as float clamp bounds (-FLT_MAX and FLT_MAX for none). */
+typedef struct {
+    float min, max;
+} ek_f32_range;
+
+/* CONV_2D and DEPTHWISE_CONV_2D; a tap at (y0 + ky * dilation_h, x0 + kx * dilation_w) outside
+ * the input reads nothing. depth_multiplier is DEPTHWISE_CONV_2D's (output_c = input_c * it). */
+typedef struct {
+    int32_t input_h, input_w, input_c;
+    int32_t output_h, output_w, output_c;
+    int32_t filter_h, filter_w;
+    int32_t stride_h, stride_w;
+    int32_t dilation_h, dilation_w;
+    int32_t pad_top, pad_left;
+    int32_t depth_multiplier;
+    ek_f32_range act;
+} ek_conv_f32_params;
+
+/* filter: CONV_2D [output_c][filter_h][filter_w][input_c], DEPTHWISE_CONV_2D
+ * [filter_h][filter_w][output_c]; bias may be NULL. */
+void ek_conv2d_f32_ref(const ek_conv_f32_params *params, const float *input, const float *filter,
+                       const float *bias, float *output);
+void ek_depthwise_conv2d_f32_ref(const ek_conv_f32_params *params, const float *input,
+                                 const float *filter, const float *bias, float *output);
+
+typedef struct {
+    int32_t batches, input_depth, output_depth;
+    ek_f32_range act;
+} ek_fully_connected_f32_params;
+
+/* filter [output_depth][input_depth]; bias may be NULL. */
+void ek_fully_connected_f32_ref(const ek_fully_connected_f32_params *params, const float *input,
+                                const float *filter, const float *bias, float *output);
+
+/* Binary ops with broadcasting (ek_binary_f32.c), up to 6-D: ek_binary_params' strides; the
+ * output may alias an input of the output's shape. */
+#define EK_F32_RANK 6
+typedef struct {
+    int32_t dims[EK_F32_RANK];                         /* output dims, padded with leading 1s */
+    int32_t strides1[EK_F32_RANK], strides2[EK_F32_RANK]; /* 0 along broadcast axes */
+    ek_f32_range act;
+} ek_binary_f32_params;
+
+void ek_add_f32_ref(const ek_binary_f32_params *params, const float *input1, const float *input2,
+                    float *output);
+void ek_sub_f32_ref(const ek_binary_f32_params *params, const float *input1, const float *input2,
+                    float *output);
+void ek_mul_f32_ref(const ek_binary_f32_params *params, const float *input1, const float *input2,
+                    float *output);
+void ek_maximum_f32_ref(const ek_binary_f32_params *params, const float *input1,
+                        const float *input2, float *output);
+void ek_minimum_f32_ref(const ek_binary_f32_params *params, const float *input1,
+                        const float *input2, float *output);
+void ek_squared_difference_f32_ref(const ek_binary_f32_params *params, const float *input1,
+                                   const float *input2, float *output);
+
+/* AVERAGE_POOL_2D and MAX_POOL_2D (ek_pool_f32.c): the average over the window's positions
+ * inside the input. */
+typedef struct {
+    int32_t input_h, input_w, channels;
+    int32_t output_h, output_w;
+    int32_t filter_h, filter_w;
+    int32_t stride_h, stride_w;
+    int32_t pad_top, pad_left;
+    ek_f32_range act;
+} ek_pool_f32_params;
+
+void ek_avg_pool2d_f32_ref(const ek_pool_f32_params *params, const float *input, float *output);
+void ek_max_pool2d_f32_ref(const ek_pool_f32_params *params, const float *input, float *output);
+
+/* MEAN, SUM and REDUCE_MAX over any axes (ek_reduce_f32.c), ek_reduce_params' geometry: the
+ * sum of each output's inputs in the input's order (MEAN divides it by count). */
+typedef struct {
+    int32_t outer[4], outer_strides[4];
+    int32_t inner[4], inner_strides[4];
+    int32_t count;
+} ek_reduce_f32_params;
+
+void ek_reduce_mean_f32_ref(const ek_reduce_f32_params *params, const float *input,
+                            float *output);
+void ek_reduce_sum_f32_ref(const ek_reduce_f32_params *params, const float *input,
+                           float *output);
+void ek_reduce_max_f32_ref(const ek_reduce_f32_params *params, const float *input,
+                           float *output);
+
+/* Element-wise ops (ek_activation_f32.c); the output may alias the input. clamp runs RELU,
+ * RELU6 and RELU_N1_TO_1 (bounds in act); alpha is LEAKY_RELU's. */
+typedef struct {
+    int32_t size;
+    ek_f32_range act;
+    float alpha;
+} ek_unary_f32_params;
+
+void ek_clamp_f32_ref(const ek_unary_f32_params *params, const float *input, float *output);
+void ek_logistic_f32_ref(const ek_unary_f32_params *params, const float *input, float *output);
+void ek_tanh_f32_ref(const ek_unary_f32_params *params, const float *input, float *output);
+void ek_hard_swish_f32_ref(const ek_unary_f32_params *params, const float *input,
+                           float *output);
+void ek_leaky_relu_f32_ref(const ek_unary_f32_params *params, const float *input, float *output);
+
+/* SOFTMAX along the last axis of [rows, depth], exp((x - max) * beta) / sum. */
+typedef struct {
+    int32_t rows, depth;
+    float beta;
+} ek_softmax_f32_params;
+
+void ek_softmax_f32_ref(const ek_softmax_f32_params *params, const float *input, float *output);
+
+/* The data-movement ops on float32 elements (ek_copy_f32.c): ek_strided_copy_params,
+ * ek_concatenation_params as for int8; PAD with a float value. */
+typedef struct {
+    int32_t input_dims[4];
+    int32_t before[4];
+    int32_t after[4];
+    float pad_value;
+} ek_pad_f32_params;
+
+void ek_strided_copy_f32_ref(const ek_strided_copy_params *params, const float *input,
+                             float *output);
+void ek_concatenation_f32_ref(const ek_concatenation_params *params, const float *input,
+                              float *output);
+void ek_pad_f32_ref(const ek_pad_f32_params *params, const float *input, float *output);
+
+/* TRANSPOSE_CONV in float32 (ek_transpose_conv_f32.c): ek_transpose_conv_params' geometry (its
+ * offsets unused), filter [output_c][filter_h][filter_w][input_c], bias NULL or output_c. */
+void ek_transpose_conv_f32_ref(const ek_transpose_conv_params *params, const float *input,
+                               const float *filter, const float *bias, float *output);
 
 #endif /* EK_KERNELS_H */
