@@ -591,9 +591,11 @@ def report_stage(
     out: Path,
     log: Log,
     earlier: list[dict] | tuple = (),
+    float32: dict | None = None,
 ) -> dict:
     """report.json, report.md and report.html from what the stages returned; ``earlier``: stage
-    records of a previous run that this one did not repeat (``edgekit report``)."""
+    records of a previous run that this one did not repeat (``edgekit report``); ``float32``:
+    the float32 stage's section (``float32_stage``)."""
     from edgekit.report import write_reports
 
     accuracy = evaluation.accuracy
@@ -627,6 +629,7 @@ def report_stage(
         "validation": [o.validation for o in outcomes if o.validation is not None],
         "benchmark": [o.benchmark for o in outcomes if o.benchmark is not None],
         "failures": [{"backend": o.backend, **f} for o in outcomes for f in o.failures],
+        "float32": float32,
     }
     if evaluation.onnx is not None:
         report["onnx"] = evaluation.onnx
@@ -773,6 +776,7 @@ def build(config: BuildConfig, out: Path, *, quiet: bool = False) -> dict:
             float_predictions=evaluation.float_predictions,
             classifier=evaluation.classes is not None,
         )
+        float32 = float32_stage(source, model, outcomes, target, data, config.compile, log)
         report = report_stage(
             config,
             target,
@@ -782,8 +786,31 @@ def build(config: BuildConfig, out: Path, *, quiet: bool = False) -> dict:
             outcomes=outcomes,
             out=tmp,
             log=log,
+            float32=float32,
         )
     return report
+
+
+def float32_stage(
+    source: SourceModel,
+    model: Int8Model,
+    outcomes: list[Outcome],
+    target: Target,
+    data: Splits,
+    options: CompileOptions,
+    log: Log,
+) -> dict | None:
+    """int8 against float32 where the model runs (``edgekit.floatref``): report.json's
+    "float32" section, or None for targets that are neither microcontrollers nor Linux."""
+    from edgekit import floatref
+
+    c = next((o for o in outcomes if o.backend == "c"), None)
+    built = (c.artifact, c.benchmark) if c is not None else (None, None)
+    with log.stage("float32") as detail:
+        section = floatref.compare(source, model, target, data.evaluation, options, built)
+        if section is not None:
+            detail.append(floatref.summary(section))
+    return section
 
 
 def prepare(
@@ -847,6 +874,10 @@ def report_only(folder: Path, max_drop: float | None, *, quiet: bool = False) ->
     model = Int8Model(tflite, load_models(folder), reference)
     evaluation = evaluate_stage(source, model, data, log)
     outcomes, earlier = recorded_outcomes(folder)
+    try:  # the float32 stage's figures, which this command does not measure again
+        float32 = json.loads((folder / REPORT_FILE).read_text()).get("float32")
+    except (OSError, ValueError):
+        float32 = None
     return report_stage(
         config,
         target,
@@ -857,6 +888,7 @@ def report_only(folder: Path, max_drop: float | None, *, quiet: bool = False) ->
         out=folder,
         log=log,
         earlier=earlier,
+        float32=float32,
     )
 
 

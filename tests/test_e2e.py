@@ -32,5 +32,14 @@ def test_default_build_keeps_int8_within_a_point_of_float(cortex_m7_build):
     # layer counted
     assert "patches" not in c and c["arena_bytes"] == 130_176
     assert bench["instructions"] > 10e6 and len(bench["layers"]) == len(ops)
+    # the float model's C on the same board (issue 20): its figures beside int8's
+    float32 = report["float32"]
+    assert float32["where"] == "board" and float32["reason"] is None
+    f32, int8 = float32["float32"], float32["int8"]
+    assert int8["instructions"] == bench["instructions"] and int8["fits"]
+    assert f32["instructions"] > 3 * int8["instructions"]
+    # float32 activations take four times int8's bytes, the float kernels' own scratch beside
+    assert f32["arena_bytes"] >= 4 * int8["arena_bytes"] and not f32["fits"]
+    assert f32["max_abs_diff"] < 1e-4
     assert (out / "c" / "firmware" / "firmware.elf").is_file()
     assert (out / "c" / "src" / "model.c").is_file()

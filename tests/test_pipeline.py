@@ -66,6 +66,7 @@ def test_build_writes_every_artifact_and_the_report_contract(host_build):
         "validate litert",
         "validate tvm",
         "validate onnx",
+        "float32",
     ]
     assert saved["failures"] == []
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no backend left aside

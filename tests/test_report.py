@@ -38,6 +38,7 @@ def make_report(layers: int = 62) -> dict:
     ]
     return {
         "edgekit_version": "0.1.0",
+        "float32": None,  # the Linux builds' host timing: test_floatref.py runs it for real
         "target": "rpi4",
         "target_info": {
             "cpu": "cortex-a72",
@@ -233,6 +234,24 @@ def make_mcu_report() -> dict:
             ],
         }
     ]
+    figures = {"latency_ms": None, "arena_bytes": 130176, "ram_bytes": 147120, "fits": True}
+    report["float32"] = {
+        "where": "board",
+        "target": "cortex-m7",
+        "runner": "qemu-system-arm mps2-an500",
+        "reason": None,
+        "int8": {**figures, "instructions": 19_269_764, "flash_bytes": 494002},
+        "float32": {
+            **figures,
+            "instructions": 143_915_920,
+            "arena_bytes": 552960,
+            "flash_bytes": 1_650_972,
+            "ram_bytes": 570_000,
+            "fits": False,
+            "max_abs_diff": 2.4e-7,
+        },
+    }
+    report["float32"]["int8"]["max_abs_diff"] = None
     return report
 
 
@@ -483,6 +502,21 @@ def test_importing_the_module_does_not_import_matplotlib():
 )
 def test_converter_tensor_names_are_shortened_to_their_layer(name, layer):
     assert short_layer_name(name) == layer
+
+
+def test_markdown_shows_int8_against_float32_on_the_board():
+    md = render_markdown(make_mcu_report())
+    table = section(md, "int8 against float32 on the board")
+    assert "float32 reference kernels" in table and "qemu-system-arm mps2-an500" in table
+    assert "| Instructions per inference | 19,269,764 | 143,915,920 | 7.47× |" in table
+    assert "| Arena | 127.1 KiB | 540.0 KiB | 4.25× |" in table
+    assert "| Fits the board | yes | no |" in table
+    assert "at most 2.4e-07 on that input" in table
+    # nothing measured: the reason, no table
+    report = make_mcu_report()
+    report["float32"].update(reason="model.tflite is a quantized .tflite", float32=None)
+    md = render_markdown(report)
+    assert "float32 not measured: model.tflite is a quantized .tflite." in md
 
 
 def test_markdown_microcontroller_memory_fits_the_board():

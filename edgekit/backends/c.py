@@ -75,6 +75,8 @@ class CBackend(BaseBackend):
                 shutil.rmtree(out / "src")
                 (out / "firmware").rename(out / BASELINE)
         folder = write_c_folder(cmodel, out / "src")
+        # a float .tflite (the float32 reference's C, edgekit.floatref) computes in float32
+        precision = "float32" if cmodel.precision == "float32" else self.precision
         details = {
             "arena_bytes": cmodel.plan.arena_bytes,
             "arena_lower_bound": cmodel.plan.lower_bound,
@@ -91,12 +93,12 @@ class CBackend(BaseBackend):
             details["peak_layer"] = details["patches"]["peak"]
         if target.family == "host":
             build_host(folder, out / "host")
-            return Artifact(self.name, out, self.precision, None, cmodel.plan.arena_bytes, details)
+            return Artifact(self.name, out, precision, None, cmodel.plan.arena_bytes, details)
         if target.family == "linux":
             binary = build_host(folder, out / "linux", cross=target)
             details["executable"] = str(binary.relative_to(out))
             details["executable_bytes"] = binary.stat().st_size
-            return Artifact(self.name, out, self.precision, None, cmodel.plan.arena_bytes, details)
+            return Artifact(self.name, out, precision, None, cmodel.plan.arena_bytes, details)
         from edgekit.platforms.qemu import code_bytes
 
         if built is not None and patches is None:
@@ -121,7 +123,7 @@ class CBackend(BaseBackend):
             "hex": str(fw.hex.relative_to(out)),
             "bin": str(fw.bin.relative_to(out)) if fw.bin else None,
         }
-        return Artifact(self.name, out, self.precision, fw.flash_bytes, fw.ram_bytes, details)
+        return Artifact(self.name, out, precision, fw.flash_bytes, fw.ram_bytes, details)
 
     def run(
         self, artifact: Artifact, target: Target, inputs: np.ndarray, layers: bool = False

@@ -36,7 +36,12 @@ from edgekit.report.highlights import (
 from edgekit.report.npu import npu_sections
 from edgekit.report.patches import patch_sections
 from edgekit.report.plots import confusion_svg, sqnr_svg
-from edgekit.report.speed import benchmark_speed_notes, deploy_sections, flash_sections
+from edgekit.report.speed import (
+    benchmark_speed_notes,
+    deploy_sections,
+    flash_sections,
+    float32_sections,
+)
 from edgekit.report.verdict import verdict_section
 
 SKIPPED_LISTED = 20
@@ -134,6 +139,7 @@ def report_sections(report: dict) -> list[Section]:
         ),
         *kernel_sections(report),
         *patch_sections(report),
+        *float32_sections(report),
         *npu_sections(report),
         *deploy_sections(report),
         *flash_sections(report),

@@ -10,8 +10,11 @@ from edgekit.report.formatting import (
     DASH,
     Column,
     Section,
+    Table,
     fmt,
+    fmt_size,
     fmt_text,
+    fmt_yes_no,
     records_table,
 )
 
@@ -128,3 +131,62 @@ def deploy_sections(report: dict) -> list[Section]:
             footnotes=[f"Failed — {f}" for f in failed],
         )
     ]
+
+
+def float32_sections(report: dict) -> list[Section]:
+    """int8 against float32 where the model runs (``edgekit.floatref``): on the board in
+    QEMU for a microcontroller, on this host's CPU for a Linux board."""
+    section = report.get("float32")
+    if not section:
+        return []
+    heading = "int8 against float32 " + ("on the board" if section["where"] == "board" else "")
+    if section["reason"]:
+        return [Section(heading.strip(), [f"float32 not measured: {section['reason']}."])]
+    int8, f32 = section["int8"], section["float32"]
+    if section["where"] == "board":
+        notes = [
+            f"The float model compiled by the c backend with float32 reference kernels (the "
+            f"FPU's instructions, no patches) and run by {section['runner']}, beside the int8 "
+            "firmware of this build. Instructions: QEMU's count on the first evaluation input "
+            "(int8: the mean over the validated inputs). The float32 build is forced past the "
+            "board's budget when it exceeds it, to be measured.",
+            f"The float32 C's outputs differ from LiteRT's float32 ones by at most "
+            f"{fmt(f32['max_abs_diff'], '.3g')} on that input.",
+        ]
+        rows = [
+            ("Instructions per inference", "instructions", lambda v: fmt(v, ",d", "", DASH)),
+            ("Arena", "arena_bytes", fmt_size),
+            ("Flash", "flash_bytes", fmt_size),
+            ("RAM", "ram_bytes", fmt_size),
+        ]
+    else:
+        notes = [
+            f"The board is not here: these are the host's figures, {section['runner']}, the "
+            "median over timed inferences of the first evaluation input, to compare the two "
+            "precisions on one CPU. The board's own latency comes from 'edgekit deploy'."
+        ]
+        rows = [
+            ("Latency on this host", "latency_ms", lambda v: fmt(v, ".3f", " ms", DASH)),
+            ("Model file", "flash_bytes", fmt_size),
+        ]
+    table = [
+        (label, show(int8[key]), show(f32[key]), _ratio(f32[key], int8[key]))
+        for label, key, show in rows
+    ]
+    if section["where"] == "board":
+        table.append(("Fits the board", fmt_yes_no(int8["fits"]), fmt_yes_no(f32["fits"]), ""))
+    return [
+        Section(
+            heading.strip(),
+            notes,
+            Table(("", "int8", "float32", "float32 / int8"), table, (1, 2, 3)),
+        )
+    ]
+
+
+def _ratio(a, b) -> str:
+    return (
+        f"{a / b:.2f}×"
+        if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b
+        else DASH
+    )
