@@ -90,6 +90,40 @@ static inline int32_t ek_multiply_by_quantized_multiplier(int32_t x, int32_t mul
 #endif
 }
 
+/* x * 2^exponent saturated to int32, exponent in [1, 30] (gemmlowp's
+ * SaturatingRoundingMultiplyByPOT for a positive exponent). */
+static inline int32_t ek_saturating_shift_left(int32_t x, int32_t exponent)
+{
+    const int32_t threshold = ((int32_t)1 << (31 - exponent)) - 1;
+    if (x > threshold) {
+        return INT32_MAX;
+    }
+    if (x < -threshold) {
+        return INT32_MIN;
+    }
+    return x * ((int32_t)1 << exponent);
+}
+
+/* 1 / (1 + a) for a in [0, 1), Q0.31 in and out, as int8 SOFTMAX's reciprocal of its sum:
+ * three Newton-Raphson steps on the half denominator, starting from 48/17 - 32/17 * d. */
+static inline int32_t ek_one_over_one_plus_x(int32_t a)
+{
+    const int64_t sum = (int64_t)a + INT32_MAX;
+    const int32_t half_denominator = (int32_t)((sum + (sum >= 0 ? 1 : -1)) / 2);
+    const int32_t forty_eight_seventeenths = 1515870810;      /* Q2.29 */
+    const int32_t minus_thirty_two_seventeenths = -1010580540; /* Q2.29 */
+    int32_t x = forty_eight_seventeenths +
+                ek_saturating_rounding_doubling_high_mul(half_denominator,
+                                                         minus_thirty_two_seventeenths);
+    int32_t i;
+    for (i = 0; i < 3; ++i) {
+        const int32_t one_minus =
+            ((int32_t)1 << 29) - ek_saturating_rounding_doubling_high_mul(half_denominator, x);
+        x = x + ek_saturating_shift_left(ek_saturating_rounding_doubling_high_mul(x, one_minus), 2);
+    }
+    return ek_saturating_shift_left(x, 1);
+}
+
 /* Number of significant bits of x (0 for 0). */
 static inline int32_t ek_bit_length(uint64_t x)
 {

@@ -11,19 +11,6 @@ static inline int32_t mul_q31(int32_t a, int32_t b)
     return ek_saturating_rounding_doubling_high_mul(a, b);
 }
 
-/* x * 2^exponent saturated to int32 (gemmlowp's SaturatingRoundingMultiplyByPOT, exponent > 0) */
-static inline int32_t saturating_shift_left(int32_t x, int32_t exponent)
-{
-    const int32_t threshold = ((int32_t)1 << (31 - exponent)) - 1;
-    if (x > threshold) {
-        return INT32_MAX;
-    }
-    if (x < -threshold) {
-        return INT32_MIN;
-    }
-    return x * ((int32_t)1 << exponent);
-}
-
 /* exp(a) for a in [-1/4, 0), Q0.31 in and out: a Taylor expansion around -1/8. */
 static inline int32_t exp_on_quarter_interval(int32_t a)
 {
@@ -48,7 +35,7 @@ static inline int32_t exp_on_negative_values(int32_t a)
     const int32_t quarter = (int32_t)1 << 24; /* 1/4 in Q5.26 */
     const int32_t rest = (a & (quarter - 1)) - quarter;
     const int32_t quarters = rest - a;
-    int32_t result = exp_on_quarter_interval(saturating_shift_left(rest, 5));
+    int32_t result = exp_on_quarter_interval(ek_saturating_shift_left(rest, 5));
     int32_t k;
     for (k = 0; k < 7; ++k) {
         if (quarters & ((int32_t)1 << (24 + k))) {
@@ -56,23 +43,6 @@ static inline int32_t exp_on_negative_values(int32_t a)
         }
     }
     return a == 0 ? INT32_MAX : result;
-}
-
-/* 1 / (1 + a) for a in [0, 1), Q0.31 in and out: three Newton-Raphson steps on the half
- * denominator, starting from 48/17 - 32/17 * d. */
-static inline int32_t one_over_one_plus_x(int32_t a)
-{
-    const int64_t sum = (int64_t)a + INT32_MAX;
-    const int32_t half_denominator = (int32_t)((sum + (sum >= 0 ? 1 : -1)) / 2);
-    const int32_t forty_eight_seventeenths = 1515870810;      /* Q2.29 */
-    const int32_t minus_thirty_two_seventeenths = -1010580540; /* Q2.29 */
-    int32_t x = forty_eight_seventeenths + mul_q31(half_denominator, minus_thirty_two_seventeenths);
-    int32_t i;
-    for (i = 0; i < 3; ++i) {
-        const int32_t one_minus = ((int32_t)1 << 29) - mul_q31(half_denominator, x);
-        x = x + saturating_shift_left(mul_q31(x, one_minus), 2);
-    }
-    return saturating_shift_left(x, 1);
 }
 
 static inline int32_t count_leading_zeros(uint32_t x)
@@ -116,7 +86,7 @@ void ek_softmax_s8_ref(const ek_softmax_params *params, const int8_t *input, int
         /* 1/sum: normalize sum to [1, 2) as 1 + x, x in Q0.31, and invert */
         headroom = count_leading_zeros((uint32_t)sum);
         bits_over_unit = EK_ACCUM_INTEGER_BITS - headroom;
-        reciprocal = one_over_one_plus_x(
+        reciprocal = ek_one_over_one_plus_x(
             (int32_t)(((uint32_t)sum << headroom) - ((uint32_t)1 << 31)));
         exponent = bits_over_unit + 31 - 8;
         if (exponent > 31) {

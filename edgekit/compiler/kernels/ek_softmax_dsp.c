@@ -9,41 +9,6 @@
 
 #define EK_ACCUM_INTEGER_BITS 12 /* the sum of exps is Q12.19 */
 
-static inline int32_t mul_q31(int32_t a, int32_t b)
-{
-    return ek_saturating_rounding_doubling_high_mul(a, b);
-}
-
-/* x * 2^exponent saturated to int32 (gemmlowp's SaturatingRoundingMultiplyByPOT, exponent > 0),
- * as in ek_softmax.c */
-static inline int32_t saturating_shift_left(int32_t x, int32_t exponent)
-{
-    const int32_t threshold = ((int32_t)1 << (31 - exponent)) - 1;
-    if (x > threshold) {
-        return INT32_MAX;
-    }
-    if (x < -threshold) {
-        return INT32_MIN;
-    }
-    return x * ((int32_t)1 << exponent);
-}
-
-/* 1 / (1 + a) for a in [0, 1), Q0.31 in and out, as in ek_softmax.c. */
-static int32_t one_over_one_plus_x(int32_t a)
-{
-    const int64_t sum = (int64_t)a + INT32_MAX;
-    const int32_t half_denominator = (int32_t)((sum + (sum >= 0 ? 1 : -1)) / 2);
-    const int32_t forty_eight_seventeenths = 1515870810;      /* Q2.29 */
-    const int32_t minus_thirty_two_seventeenths = -1010580540; /* Q2.29 */
-    int32_t x = forty_eight_seventeenths + mul_q31(half_denominator, minus_thirty_two_seventeenths);
-    int32_t i;
-    for (i = 0; i < 3; ++i) {
-        const int32_t one_minus = ((int32_t)1 << 29) - mul_q31(half_denominator, x);
-        x = x + saturating_shift_left(mul_q31(x, one_minus), 2);
-    }
-    return saturating_shift_left(x, 1);
-}
-
 /* The row maximum: four lanes at a time (SSUB8 sets each lane's GE flag where the new byte is
  * at least the running one, SEL keeps that byte), then the lanes and the tail. */
 static int32_t ek_softmax_max(const int8_t *in, int32_t depth)
@@ -86,14 +51,14 @@ void ek_softmax_s8_dsp(const ek_softmax_table_params *params, const int8_t *inpu
         }
         /* 1/sum: normalize sum to [1, 2) as 1 + x, x in Q0.31, and invert */
         headroom = (int32_t)__builtin_clz(sum); /* sum >= 2^19: the maximum's exp alone */
-        reciprocal = (uint32_t)one_over_one_plus_x((int32_t)((sum << headroom) - (1u << 31)));
+        reciprocal = (uint32_t)ek_one_over_one_plus_x((int32_t)((sum << headroom) - (1u << 31)));
         exponent = EK_ACCUM_INTEGER_BITS - headroom + 31 - 8;
         if (exponent > 31) {
             exponent = 31; /* 512+ ties for the maximum: TFLite rejects the row */
         }
         round = 1u << (exponent - 1);
         for (c = 0; c < depth; ++c) {
-            /* mul_q31 and ek_rounding_divide_by_pot of non-negative values: both round half up */
+            /* the Q0.31 product and ek_rounding_divide_by_pot of non-negative values: both round half up */
             const uint64_t product = (uint64_t)reciprocal * (uint32_t)table[max - in[c]];
             const uint32_t probability = (uint32_t)((product + (1u << 30)) >> 31);
             const int32_t value = (int32_t)((probability + round) >> exponent) + INT8_MIN;
