@@ -344,6 +344,48 @@ def fc_quad_fields(graph: Graph, op: Op) -> np.ndarray:
     return (fields.ravel() % 2**32).astype(np.uint32).view(np.int32)
 
 
+def fc_rows4(graph: Graph, op: Op) -> Array:
+    return Array("int8_t", "rows4", fc_rows4_weights(graph, op))
+
+
+def fc_rows4_weights(graph: Graph, op: Op) -> np.ndarray:
+    """FULLY_CONNECTED weights [units, K] for ek_fully_connected_s8_mve: units zero-padded to a
+    multiple of 4 and K to a multiple of 16; per block of four units, per run of 16 inputs, the
+    four units' 16 weights one after the other, so that a block streams one contiguous run."""
+    w = np.asarray(graph.constant(op.inputs[1]), np.int8)
+    units, depth = w.shape
+    padded = np.zeros((-(-units // 4) * 4, -(-depth // 16) * 16), np.int8)
+    padded[:units, :depth] = w
+    return padded.reshape(-1, 4, padded.shape[1] // 16, 16).transpose(0, 2, 1, 3).ravel()
+
+
+def fc_rows4_bias(graph: Graph, op: Op) -> Array:
+    return Array("int32_t", "rows4_bias", fc_rows4_fields(graph, op))
+
+
+def fc_rows4_fields(graph: Graph, op: Op) -> np.ndarray:
+    """ek_fully_connected_s8_mve's constants: a word that is 1 when every unit's exact double
+    scale (``fixedpoint.fully_connected_scales``) is in the range of the kernel's fast rescaling,
+    as in ``fc_quad_fields`` (0: the kernel rescales every unit exactly, from the scales it is
+    passed); then per block of four units (the last padded with zeros) three vectors of four
+    words: the folded biases, m (the top 32 bits of each 53-bit mantissa) and -s."""
+    src, filt, out = (graph.tensor(i) for i in (op.inputs[0], op.inputs[1], op.outputs[0]))
+    mantissa, exponent = fixedpoint.fully_connected_scales(
+        float(src.quant.scale[0]), filt.quant.scale, float(out.quant.scale[0])
+    )
+    units = filt.shape[0]
+    mantissa = np.broadcast_to(mantissa, units).astype(np.int64)
+    shift = np.broadcast_to(-exponent.astype(np.int64) - 53, units)
+    fast = bool(np.all((mantissa != 0) & (shift >= 1) & (shift <= 30)))
+    fields = np.zeros((3, -(-units // 4) * 4), np.int64)
+    fields[0, :units] = folded_bias(graph, op, -int(src.quant.zero_point[0]))
+    fields[1, :units] = mantissa >> 21
+    fields[2, :units] = -shift
+    blocks = fields.reshape(3, -1, 4).transpose(1, 0, 2).ravel()
+    words = np.concatenate([[int(fast)], blocks])
+    return (words % 2**32).astype(np.uint32).view(np.int32)
+
+
 # ---------------------------------------------------------------- the layouts
 
 
@@ -383,3 +425,6 @@ WINDOW = Layout("window", weights=no_weights, bias=window, carries_quant=True)
 # fully connected on the DSP extension: four units' weights interleaved as int32 words, their
 # folded bias and fast-rescaling fields together
 FC_QUADS = Layout("fc_quads", weights=fc_quads, bias=fc_quad_bias)
+# fully connected with Helium: four units' weights run of 16 by run of 16 (K and the units
+# zero-padded); their folded biases and fast-rescaling constants as vectors
+FC_ROWS4 = Layout("fc_rows4", weights=fc_rows4, bias=fc_rows4_bias)

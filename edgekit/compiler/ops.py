@@ -27,6 +27,7 @@ from edgekit.compiler.layouts import (
     BLOCKED,
     CHANNEL_PAIRS,
     FC_QUADS,
+    FC_ROWS4,
     FOLDED,
     LANES16,
     PAIRS,
@@ -587,7 +588,10 @@ OPS: dict[str, OpKind] = {
         emit=emitters.fully_connected,
         variants=(
             Variant(
-                "fully_connected_mve", ("ek_fully_connected_mve.c", "ek_mve.h"), _MVE, layout=FOLDED
+                "fully_connected_mve",
+                ("ek_fully_connected_mve.c", "ek_mve.h"),
+                _MVE,
+                layout=FC_ROWS4,
             ),
             Variant(
                 "fully_connected_dsp",

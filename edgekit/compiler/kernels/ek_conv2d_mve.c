@@ -8,14 +8,19 @@
  *
  * - K <= 16: a block of four channels at a time, its weights in four registers over all
  *   pixels; a pixel's four accumulators become one vector, are requantized together
- *   (ek_mve_requantize_as) and stored with one narrowing store.
- * - K > 16, the usual layer (right shifts only, the int8 range): tiles of three pixels by two
- *   channels in asm (ek_pair_asm), whose weight loads serve three pixels; the others, one
- *   pixel against a block of four at a time. The last run of K of the last pixels reads only
- *   the input bytes that exist (a predicated load: the lanes past K read zero).
+ *   (ek_mve_requantize_as) and stored with one narrowing store (in asm for the usual layer:
+ *   right shifts only, the int8 range, ek_small_asm).
+ * - K > 16, the usual layer: tiles of two pixels by a block of four channels in asm
+ *   (ek_quad_asm), whose weight loads serve two pixels and whose eight sums requantize as two
+ *   whole vectors; a last pair of channels in tiles of three pixels by two (ek_pair_asm); the
+ *   other layers and a last one or three channels, one pixel against a block of four at a
+ *   time. The last run of K of the last pixels reads only the input bytes that exist (a
+ *   predicated load: the lanes past K read zero).
  * - ek_conv2d_im2col_s8_mve: any window, the windows of one output row (or of a few narrow
  *   ones) at a time copied into scratch, padding filled with the input zero point so that it
- *   adds zero, as in the reference kernel.
+ *   adds zero, as in the reference kernel. The windows inside the input of a filter three rows
+ *   high are copied by straight-line asm where a window row is whole vectors (C_in a multiple
+ *   of 16) or 8 to 16 bytes (a 3 x 3 filter on RGB).
  * - ek_conv2d_im2col_dilated_s8_mve: the same with a dilated window. */
 #include "ek_im2col.h"
 #include "ek_mve.h"
@@ -69,35 +74,12 @@ static EK_INLINE void ek_put4(const ek_block *b, int8_t *y, int32_t a0, int32_t 
     }
 }
 
-/* One block of four output channels over every pixel, K <= 16, its weights in four registers.
- * A pixel's 16-byte load runs into the next pixel, which the zero weights past K cancel; the
- * last pixel's load is predicated so that nothing past the input is read. */
-static EK_INLINE void ek_block_small(const ek_block *b, const int8_t *x, int32_t pixels,
-                                     int32_t depth, const int8_t *w, int32_t out_c, int8_t *y,
-                                     int mode, int partial)
-{
-    const int8x16_t w0 = vldrbq_s8(w), w1 = vldrbq_s8(w + 16);
-    const int8x16_t w2 = vldrbq_s8(w + 32), w3 = vldrbq_s8(w + 48);
-    int32_t p;
-    for (p = pixels - 1; p > 0; --p, x += depth, y += out_c) {
-        const int8x16_t v = vldrbq_s8(x);
-        ek_put4(b, y, vmladavq_s8(v, w0), vmladavq_s8(v, w1), vmladavq_s8(v, w2),
-                vmladavq_s8(v, w3), mode, partial);
-    }
-    {
-        const int8x16_t v = vldrbq_z_s8(x, vctp8q((uint32_t)depth));
-        ek_put4(b, y, vmladavq_s8(v, w0), vmladavq_s8(v, w1), vmladavq_s8(v, w2),
-                vmladavq_s8(v, w3), mode, partial);
-    }
-}
-
 /* ---------------------------------------------------------------- K > 16: tiles of 3 x 2
 
  * Three pixels against two output channels: each run of 16 of K is three input loads and two
  * weight loads for six VMLADAVA, against one input and four weight loads for four products
- * with one pixel and a block of four. The usual layer only (right shifts only, the int8
- * range), in asm; the others, and the last block of an odd channel count, take the blocks of
- * four above. */
+ * with one pixel and a block of four. The usual layer's last pair of channels (a count of
+ * 4n + 2; the blocks of four take tiles of 2 x 4 below), in asm. */
 
 #if defined(__GNUC__) && defined(__OPTIMIZE__)
 #include <stddef.h>
@@ -280,10 +262,11 @@ static uint16x8_t ek_tile_offsets(int32_t out_c, int32_t p1, int32_t p2)
     return vaddq_u16(vmulq_n_u16(vld1q_u16(pixel), (uint16_t)out_c), vld1q_u16(channel));
 }
 
-/* The pairs of output channels below `end` of the usual layer, K > 16. */
+/* The pairs of output channels from `first` (a multiple of four) below `end` of the usual
+ * layer, K > 16. */
 static void ek_pairs_fast(const ek_conv_params *params, const ek_channel_quant *quant,
                           const int8_t *x, int32_t pixels, int32_t depth, const int8_t *filter,
-                          const int32_t *bias, int8_t *y, int32_t end)
+                          const int32_t *bias, int8_t *y, int32_t first, int32_t end)
 {
     const int32_t out_c = params->output_c, runs = (depth + 15) >> 4, block_bytes = runs * 64;
     const int32_t last = pixels - 3 * ((pixels - 1) / 3); /* 1 to 3 */
@@ -300,22 +283,289 @@ static void ek_pairs_fast(const ek_conv_params *params, const ek_channel_quant *
     a.whole = (pixels - 1) / 3;
     a.step1 = last > 1 ? depth : 0;
     a.step2 = (last - 1) * depth;
-    if (end > 0) {
-        a.pairs = end / 2;
+    if (end > first) {
+        a.pairs = (end - first) / 2;
         a.block = block_bytes;
         a.next = 32;
-        a.w = filter;
-        a.bias = bias;
-        a.multiplier = quant->multiplier;
-        a.shift = quant->shift;
-        a.y = y;
+        a.w = filter + (first >> 2) * block_bytes;
+        a.bias = bias + first;
+        a.multiplier = quant->multiplier + first;
+        a.shift = quant->shift + first;
+        a.y = y + first;
         ek_pair_asm(&a);
     }
+}
+
+/* ------------------------------------------------------------ K > 16: tiles of 2 x 4
+
+ * Two pixels against a block of four output channels: each run of 16 of K is two input loads
+ * and four weight loads (one pointer walks the block) for eight VMLADAVA, 14 instructions for
+ * 128 products against 11 for 96 in a tile of three by two, and the eight sums requantize as
+ * two whole vectors of the block's four channels. The eight accumulators take every even
+ * register (lr too), so the runs loop on SUBS/BNE, two runs an iteration; K of two runs
+ * (17 to 32) has tiles with no loop. */
+
+/* One run of K for the tile (vpst, t: the inputs' loads predicated by P0). */
+#define EK_QUAD_ASM_RUN(op, vpst, t)                                                            \
+    vpst "vldrb" t ".8 q0, [%[x0]], #16\n\t"                                                    \
+    "vldrb" t ".8 q1, [%[x1]], #16\n\t"                                                         \
+    "vldrb.8 q2, [%[w]], #16\n\t" op " r0, q0, q2\n\t" op " r8, q1, q2\n\t"                     \
+    "vldrb.8 q2, [%[w]], #16\n\t" op " r2, q0, q2\n\t" op " r10, q1, q2\n\t"                    \
+    "vldrb.8 q2, [%[w]], #16\n\t" op " r4, q0, q2\n\t" op " r12, q1, q2\n\t"                    \
+    "vldrb.8 q2, [%[w]], #16\n\t" op " r6, q0, q2\n\t" op " lr, q1, q2\n\t"
+
+/* One tile: every run of K, then the eight sums as {p0 c0..c3} and {p1 c0..c3}, requantized
+ * and narrowed as in EK_TILE_ASM, one byte scatter store (offsets q6). */
+#define EK_QUAD_ASM(vpst, t)                                                                    \
+    "ldr %[w], [%[k], %[o_w]]\n\t"                                                              \
+    "ldr %[s], [%[k], %[o_more]]\n\t" EK_QUAD_ASM_RUN("vmladav.s8", "", "")                     \
+    "lsrs %[s], %[s], #1\n\t"                                                                   \
+    "bcc 6f\n\t" EK_QUAD_ASM_RUN("vmladava.s8", "", "")                                          \
+    "6:\n\t"                                                                                    \
+    "beq 2f\n"                                                                                  \
+    "1:\n\t" EK_QUAD_ASM_RUN("vmladava.s8", "", "") EK_QUAD_ASM_RUN("vmladava.s8", "", "")      \
+    "subs %[s], %[s], #1\n\t"                                                                   \
+    "bne 1b\n"                                                                                  \
+    "2:\n\t" EK_QUAD_ASM_RUN("vmladava.s8", vpst, t) EK_QUAD_ASM_OUT
+
+/* The same where K has two runs (K <= 32: the first layer on RGB), with no loop over them. */
+#define EK_QUAD_ASM2(vpst, t)                                                                   \
+    "ldr %[w], [%[k], %[o_w]]\n\t" EK_QUAD_ASM_RUN("vmladav.s8", "", "")                        \
+        EK_QUAD_ASM_RUN("vmladava.s8", vpst, t) EK_QUAD_ASM_OUT
+
+/* A tile's sums into output bytes. */
+#define EK_QUAD_ASM_OUT                                                                         \
+    "vmov q0[2], q0[0], r0, r4\n\t"                                                             \
+    "vmov q0[3], q0[1], r2, r6\n\t"                                                             \
+    "vmov q1[2], q1[0], r8, r12\n\t"                                                            \
+    "vmov q1[3], q1[1], r10, lr\n\t"                                                            \
+    "vadd.i32 q0, q0, q3\n\t"                                                                   \
+    "vadd.i32 q1, q1, q3\n\t"                                                                   \
+    "vqrdmulh.s32 q0, q0, q4\n\t"                                                               \
+    "vqrdmulh.s32 q1, q1, q4\n\t"                                                               \
+    "vshr.s32 q2, q0, #31\n\t"                                                                  \
+    "vadd.i32 q0, q0, q2\n\t"                                                                   \
+    "vshr.s32 q2, q1, #31\n\t"                                                                  \
+    "vadd.i32 q1, q1, q2\n\t"                                                                   \
+    "vrshl.s32 q0, q0, q5\n\t"                                                                  \
+    "vrshl.s32 q1, q1, q5\n\t"                                                                  \
+    "vqmovnb.s32 q2, q0\n\t"                                                                    \
+    "vqmovnt.s32 q2, q1\n\t"                                                                    \
+    "vqadd.s16 q2, q2, q7\n\t"                                                                  \
+    "vqmovnb.s16 q0, q2\n\t"                                                                    \
+    "vstrb.16 q0, [%[y], q6]\n\t"
+
+/* The tiles of two pixels (tile) and the last one (last), labels a and b. */
+#define EK_QUAD_ASM_TILES(tile, last, a, b)                                                     \
+    "ldr %[s], [%[k], %[o_whole]]\n\t"                                                          \
+    "str %[s], [%[k], %[o_left]]\n\t"                                                           \
+    "cmp %[s], #0\n\t"                                                                          \
+    "beq " b "f\n" a ":\n\t" tile "ldr %[s], [%[k], %[o_adv]]\n\t"                              \
+    "add %[x0], %[x0], %[s]\n\t"                                                                \
+    "add %[x1], %[x1], %[s]\n\t"                                                                \
+    "ldr %[s], [%[k], %[o_stride]]\n\t"                                                         \
+    "add %[y], %[y], %[s]\n\t"                                                                  \
+    "ldr %[s], [%[k], %[o_left]]\n\t"                                                           \
+    "subs %[s], %[s], #1\n\t"                                                                   \
+    "str %[s], [%[k], %[o_left]]\n\t"                                                           \
+    "bne " a "b\n" b ":\n\t"                                                                    \
+    "ldr %[s], [%[k], %[o_step1]]\n\t"                                                          \
+    "add %[x1], %[x0], %[s]\n\t"                                                                \
+    "vldrw.32 q6, [%[k], %[o_offl]]\n\t" last
+
+/* The four words at the pointer in field f into q (s: scratch). */
+#define EK_QUAD_ASM_LOAD(q, f)                                                                  \
+    "ldr %[s], [%[k], " f "]\n\t"                                                               \
+    "vldrw.32 " q ", [%[s]]\n\t"
+
+/* at->pairs blocks of four output channels from the block in at's fields on (at->more: the
+ * runs of K between the first and the last), over every pixel, for the usual layer: 14
+ * instructions a run of K, about 31 a tile besides (27 where K has two runs) and 35 a block. The tiles' loads run past K as in
+ * ek_pair_asm, except in the last tile's last run; a last tile of one pixel computes it twice
+ * and the last offsets write both to its bytes. */
+__attribute__((noinline)) static void ek_quad_asm(ek_pairs_asm *at)
+{
+    const int8_t *x0, *x1, *w;
+    int8_t *y;
+    int32_t s;
+    __asm__ volatile(
+        "vldrw.32 q7, [%[k], %[o_out]]\n\t"
+        "ldr %[s], [%[k], %[o_tail]]\n\t"
+        "vmsr p0, %[s]\n"
+        "5:\n\t" EK_QUAD_ASM_LOAD("q3", "%[o_bias]") EK_QUAD_ASM_LOAD("q4", "%[o_mul]")
+            EK_QUAD_ASM_LOAD("q5", "%[o_shift]")
+        "vmov.i32 q2, #0\n\t"
+        "vmin.s32 q5, q5, q2\n\t"
+        "vldrw.32 q6, [%[k], %[o_off]]\n\t"
+        "ldr %[x0], [%[k], %[o_x]]\n\t"
+        "ldr %[s], [%[k], %[o_depth]]\n\t"
+        "add %[x1], %[x0], %[s]\n\t"
+        "ldr %[y], [%[k], %[o_y]]\n\t"
+        "ldr %[s], [%[k], %[o_more]]\n\t"
+        "cmp %[s], #0\n\t"
+        "beq 8f\n\t" EK_QUAD_ASM_TILES(EK_QUAD_ASM("", ""), EK_QUAD_ASM("vpstt\n\t", "t"), "0", "3")
+        "b 4f\n"
+        "8:\n\t" EK_QUAD_ASM_TILES(EK_QUAD_ASM2("", ""), EK_QUAD_ASM2("vpstt\n\t", "t"), "9", "7")
+        "4:\n\t"
+        /* the next block: its constants four words on, its output four bytes on */
+        EK_PAIR_ASM_NEXT("%[o_bias]", "#16") EK_PAIR_ASM_NEXT("%[o_mul]", "#16")
+            EK_PAIR_ASM_NEXT("%[o_shift]", "#16") EK_PAIR_ASM_NEXT("%[o_y]", "#4")
+        "ldr %[s], [%[k], %[o_w]]\n\t"
+        "ldr %[w], [%[k], %[o_block]]\n\t"
+        "add %[s], %[s], %[w]\n\t"
+        "str %[s], [%[k], %[o_w]]\n\t"
+        "ldr %[s], [%[k], %[o_pairs]]\n\t"
+        "subs %[s], %[s], #1\n\t"
+        "str %[s], [%[k], %[o_pairs]]\n\t"
+        "bne 5b"
+        : [x0] "=&r"(x0), [x1] "=&r"(x1), [y] "=&r"(y), [w] "=&r"(w), [s] "=&l"(s)
+        : [k] "r"(at), [o_off] "i"(offsetof(ek_pairs_asm, offsets)),
+          [o_offl] "i"(offsetof(ek_pairs_asm, offsets_last)),
+          [o_out] "i"(offsetof(ek_pairs_asm, output_offset)),
+          [o_x] "i"(offsetof(ek_pairs_asm, x)), [o_depth] "i"(offsetof(ek_pairs_asm, depth)),
+          [o_more] "i"(offsetof(ek_pairs_asm, more)), [o_tail] "i"(offsetof(ek_pairs_asm, tail)),
+          [o_adv] "i"(offsetof(ek_pairs_asm, advance)),
+          [o_stride] "i"(offsetof(ek_pairs_asm, stride)),
+          [o_whole] "i"(offsetof(ek_pairs_asm, whole)),
+          [o_step1] "i"(offsetof(ek_pairs_asm, step1)), [o_left] "i"(offsetof(ek_pairs_asm, left)),
+          [o_w] "i"(offsetof(ek_pairs_asm, w)), [o_bias] "i"(offsetof(ek_pairs_asm, bias)),
+          [o_mul] "i"(offsetof(ek_pairs_asm, multiplier)),
+          [o_shift] "i"(offsetof(ek_pairs_asm, shift)), [o_y] "i"(offsetof(ek_pairs_asm, y)),
+          [o_pairs] "i"(offsetof(ek_pairs_asm, pairs)),
+          [o_block] "i"(offsetof(ek_pairs_asm, block))
+        : "r0", "r2", "r4", "r6", "r8", "r10", "r12", "lr", "q0", "q1", "q2", "q3", "q4", "q5",
+          "q6", "q7", "cc", "memory"); /* and P0, as in ek_pair_asm */
+    (void)x0;
+    (void)x1;
+    (void)w;
+    (void)y;
+    (void)s;
+}
+
+/* The scatter offsets of a 2 x 4 tile's 16-bit lanes (lane 2i: pixel 0's channel i, 2i + 1:
+ * pixel 1's, written as pixel p1: 1 in a whole tile, 0 in a last tile of one pixel). */
+static uint16x8_t ek_quad_offsets(int32_t out_c, int32_t p1)
+{
+    static const uint16_t pixel[8] = {0, 1, 0, 1, 0, 1, 0, 1};
+    static const uint16_t channel[8] = {0, 0, 1, 1, 2, 2, 3, 3};
+    return vaddq_u16(vmulq_n_u16(vld1q_u16(pixel), (uint16_t)(out_c * p1)), vld1q_u16(channel));
+}
+
+/* The blocks of four output channels below `end` of the usual layer, K > 16. */
+static void ek_quads_fast(const ek_conv_params *params, const ek_channel_quant *quant,
+                          const int8_t *x, int32_t pixels, int32_t depth, const int8_t *filter,
+                          const int32_t *bias, int8_t *y, int32_t end)
+{
+    const int32_t out_c = params->output_c, runs = (depth + 15) >> 4;
+    ek_pairs_asm a;
+    a.offsets = ek_quad_offsets(out_c, 1);
+    a.offsets_last = ek_quad_offsets(out_c, pixels & 1 ? 0 : 1);
+    a.output_offset = vdupq_n_s16((int16_t)params->output_offset);
+    a.x = x;
+    a.depth = depth;
+    a.more = runs - 2;
+    a.tail = (int32_t)vctp8q((uint32_t)(depth - 16 * (runs - 1)));
+    a.advance = 2 * depth - 16 * runs;
+    a.stride = 2 * out_c;
+    a.whole = (pixels - 1) / 2;
+    a.step1 = pixels & 1 ? 0 : depth;
+    a.pairs = end / 4;
+    a.block = runs * 64;
+    a.w = filter;
+    a.bias = bias;
+    a.multiplier = quant->multiplier;
+    a.shift = quant->shift;
+    a.y = y;
+    ek_quad_asm(&a);
 }
 #define EK_CONV_ASM 1
 #else
 #define EK_CONV_ASM 0
 #endif
+
+#if EK_CONV_ASM
+/* One pixel of ek_small_asm, its input loaded by `load` into q7. */
+#define EK_SMALL_ASM_PIXEL(load)                                                                \
+    load "vmladav.s8 r0, q7, %q[w0]\n\t"                                                        \
+         "vmladav.s8 r2, q7, %q[w1]\n\t"                                                        \
+         "vmladav.s8 r4, q7, %q[w2]\n\t"                                                        \
+         "vmladav.s8 r6, q7, %q[w3]\n\t"                                                        \
+         "vmov q7[2], q7[0], r0, r4\n\t"                                                        \
+         "vmov q7[3], q7[1], r2, r6\n\t"                                                        \
+         "vadd.i32 q7, q7, %q[b]\n\t"                                                           \
+         "vqrdmulh.s32 q7, q7, %q[m]\n\t"                                                       \
+         "vpt.s32 lt, q7, zr\n\t"                                                               \
+         "vsubt.i32 q7, q7, %[one]\n\t"                                                         \
+         "vrshl.s32 q7, q7, %q[s]\n\t"                                                          \
+         "vadd.i32 q7, q7, %[off]\n\t"                                                          \
+         "vqshl.s32 q7, q7, #24\n\t"                                                            \
+         "vshr.s32 q7, q7, #24\n\t"                                                             \
+         "vstrb.32 q7, [%[y]]\n\t"                                                              \
+         "add %[y], %[y], %[oc]\n\t"
+
+/* The pixels two at a time (an odd count's first alone), each input loaded by `load`. */
+#define EK_SMALL_ASM(load)                                                                      \
+    __asm__ volatile("lsrs %[n], %[n], #1\n\t"                                                  \
+                     "bcc 1f\n\t" EK_SMALL_ASM_PIXEL(load) "1:\n\t"                              \
+                     "wls lr, %[n], 2f\n"                                                       \
+                     "0:\n\t" EK_SMALL_ASM_PIXEL(load) EK_SMALL_ASM_PIXEL(load) "le lr, 0b\n"   \
+                     "2:"                                                                       \
+                     : [x] "+r"(x), [y] "+l"(y), [n] "+r"(count)                                \
+                     : [d] "r"(depth), [oc] "r"(out_c), [off] "r"(b->q.offset_n), [one] "r"(1), \
+                       [w0] "w"(w0), [w1] "w"(w1), [w2] "w"(w2), [w3] "w"(w3), [b] "w"(b->bias), \
+                       [m] "w"(b->q.multiplier), [s] "w"(b->q.right)                            \
+                     : "r0", "r2", "r4", "r6", "lr", "q7", "cc", "memory")
+
+/* ek_block_small over `count` >= 1 pixels (not the last one) of the usual layer, a whole block:
+ * 17 to 18 instructions a pixel, the sums' sign correction (as in ek_mve_requantize_as) a
+ * predicated subtraction so that one vector register does the work, the input a
+ * post-incremented load where K is 8 or 16. A call, so that no predicate of the caller's is
+ * live in VPR. */
+__attribute__((noinline)) static void ek_small_asm(const ek_block *b, const int8_t *w,
+                                                   const int8_t *x, int32_t count,
+                                                   int32_t depth, int32_t out_c, int8_t *y)
+{
+    const int8x16_t w0 = vldrbq_s8(w), w1 = vldrbq_s8(w + 16);
+    const int8x16_t w2 = vldrbq_s8(w + 32), w3 = vldrbq_s8(w + 48);
+    if (depth == 8) {
+        EK_SMALL_ASM("vldrb.8 q7, [%[x]], #8\n\t");
+    } else if (depth == 16) {
+        EK_SMALL_ASM("vldrb.8 q7, [%[x]], #16\n\t");
+    } else {
+        EK_SMALL_ASM("vldrb.8 q7, [%[x]]\n\tadd %[x], %[x], %[d]\n\t");
+    }
+}
+#endif
+
+/* One block of four output channels over every pixel, K <= 16, its weights in four registers.
+ * A pixel's 16-byte load runs into the next pixel, which the zero weights past K cancel; the
+ * last pixel's load is predicated so that nothing past the input is read. */
+static EK_INLINE void ek_block_small(const ek_block *b, const int8_t *x, int32_t pixels,
+                                     int32_t depth, const int8_t *w, int32_t out_c, int8_t *y,
+                                     int mode, int partial)
+{
+    const int8x16_t w0 = vldrbq_s8(w), w1 = vldrbq_s8(w + 16);
+    const int8x16_t w2 = vldrbq_s8(w + 32), w3 = vldrbq_s8(w + 48);
+    int32_t p = pixels - 1;
+#if EK_CONV_ASM
+    if (mode == 0 && !partial && p > 0) {
+        ek_small_asm(b, w, x, p, depth, out_c, y);
+        x += p * depth;
+        y += p * out_c;
+        p = 0;
+    }
+#endif
+    for (; p > 0; --p, x += depth, y += out_c) {
+        const int8x16_t v = vldrbq_s8(x);
+        ek_put4(b, y, vmladavq_s8(v, w0), vmladavq_s8(v, w1), vmladavq_s8(v, w2),
+                vmladavq_s8(v, w3), mode, partial);
+    }
+    {
+        const int8x16_t v = vldrbq_z_s8(x, vctp8q((uint32_t)depth));
+        ek_put4(b, y, vmladavq_s8(v, w0), vmladavq_s8(v, w1), vmladavq_s8(v, w2),
+                vmladavq_s8(v, w3), mode, partial);
+    }
+}
 
 /* acc_j += the products of v and the next four weight runs w[0..63], j = 0..3. */
 #define EK_RUN4(v, w)                                                                           \
@@ -365,9 +615,15 @@ static EK_INLINE void ek_gemm_all(const ek_conv_params *params, const ek_channel
     const int32_t out_c = params->output_c, block_bytes = ((depth + 15) & ~15) * 4;
     int32_t oc = 0;
 #if EK_CONV_ASM
-    if (depth > 16 && mode == 0) { /* pairs, and an odd count's last block of four */
-        oc = out_c & 1 ? out_c & ~3 : out_c;
-        ek_pairs_fast(params, quant, x, pixels, depth, filter, bias, y, oc);
+    if (depth > 16 && mode == 0) { /* blocks of four, a last pair, and a last one or three */
+        oc = out_c & ~3;
+        if (oc > 0) {
+            ek_quads_fast(params, quant, x, pixels, depth, filter, bias, y, oc);
+        }
+        if ((out_c & 3) == 2) {
+            ek_pairs_fast(params, quant, x, pixels, depth, filter, bias, y, oc, out_c);
+            oc = out_c;
+        }
         filter += (oc >> 2) * block_bytes;
     }
 #endif
@@ -389,13 +645,20 @@ static EK_INLINE void ek_gemm_all(const ek_conv_params *params, const ek_channel
     }
 }
 
+/* The layer is the usual one: right shifts only, the int8 range (once a layer, not a call of
+ * ek_gemm). */
+static int ek_usual(const ek_conv_params *params, const ek_channel_quant *quant)
+{
+    return ek_mve_mode(quant->shift, params->output_c, params->act_min, params->act_max) == 0;
+}
+
 /* output[p][c] for pixel rows [pixels][depth] and tiled weights: built for the usual layer
- * (right shifts only, the int8 range) and for any other. */
+ * and for any other. */
 static void ek_gemm(const ek_conv_params *params, const ek_channel_quant *quant, const int8_t *x,
                     int32_t pixels, int32_t depth, const int8_t *filter, const int32_t *bias,
-                    int8_t *y)
+                    int8_t *y, int usual)
 {
-    if (ek_mve_mode(quant->shift, params->output_c, params->act_min, params->act_max) == 0) {
+    if (usual) {
         ek_gemm_all(params, quant, x, pixels, depth, filter, bias, y, 0);
     } else {
         ek_gemm_all(params, quant, x, pixels, depth, filter, bias, y, EK_MVE_GENERAL);
@@ -407,7 +670,7 @@ void ek_conv2d_1x1_s8_mve(const ek_conv_params *params, const ek_channel_quant *
                           int8_t *output)
 {
     ek_gemm(params, quant, input, params->output_h * params->output_w, params->input_c, filter,
-            bias, output);
+            bias, output, ek_usual(params, quant));
 }
 
 /* n bytes from src to dst (src NULL: n bytes of v), 16 at a time, the last store predicated. */
@@ -436,6 +699,98 @@ static void ek_window_inside(const int8_t *from, int32_t row, int32_t filter_h, 
         }
         vstrbq_p_s8(column, vldrbq_z_s8(from, tail), tail);
         column += span & 15;
+    }
+}
+
+#if defined(__GNUC__) && defined(__OPTIMIZE__)
+/* A window row of R whole vectors from f into column, both moved on past it (GCC does not
+ * unroll the intrinsics' form without spilling its pointers). */
+#define EK_WHOLE_V "vldrb.8 q0, [%[f]], #16\n\tvstrb.8 q0, [%[c]], #16\n\t"
+#define EK_WHOLE_V2 EK_WHOLE_V EK_WHOLE_V
+#define EK_WHOLE_V3 EK_WHOLE_V2 EK_WHOLE_V
+#define EK_WHOLE_V4 EK_WHOLE_V2 EK_WHOLE_V2
+#define EK_WHOLE_V6 EK_WHOLE_V3 EK_WHOLE_V3
+
+/* The windows of count >= 1 pixels of a filter three rows high, each row the vectors `row`. */
+#define EK_WHOLE_ASM(row)                                                                       \
+    __asm__ volatile("0:\n\t" row "add %[f], %[f], %[skip]\n\t" row "add %[f], %[f], %[skip]\n\t" \
+                     row "add %[f], %[f], %[next]\n\t"                                           \
+                     "subs %[n], %[n], #1\n\t"                                                  \
+                     "bne 0b"                                                                   \
+                     : [f] "+r"(from), [c] "+r"(column), [n] "+r"(count)                        \
+                     : [skip] "r"(skip), [next] "r"(step - 2 * line - 16 * runs)                \
+                     : "q0", "cc", "memory")
+#define EK_WHOLE_FAST 1
+#else
+#define EK_WHOLE_FAST 0
+#endif
+
+#if EK_WHOLE_FAST
+/* The windows of count >= 1 pixels of a filter three rows high inside the input, `step` bytes
+ * apart, whose rows are 8 <= span <= 16 bytes (a 3 x 3 filter on RGB): each row one load that
+ * stops at span (P0) and a whole store past it that the next row's store overwrites, the last
+ * row's store stopping at span (so, span >= 8, nothing past the window is written). A call,
+ * so that no predicate of the caller's is live in VPR. */
+__attribute__((noinline)) static void ek_windows_narrow(const int8_t *from, int32_t step,
+                                                        int32_t line, int32_t span,
+                                                        int32_t count, int8_t *column)
+{
+    const int8_t *f1 = from + line, *f2 = from + 2 * line;
+    __asm__ volatile("vmsr p0, %[p]\n"
+                     "0:\n\t"
+                     "vpsttt\n\t"
+                     "vldrbt.8 q0, [%[f0]]\n\t"
+                     "vldrbt.8 q1, [%[f1]]\n\t"
+                     "vldrbt.8 q2, [%[f2]]\n\t"
+                     "add %[f0], %[f0], %[step]\n\t"
+                     "add %[f1], %[f1], %[step]\n\t"
+                     "add %[f2], %[f2], %[step]\n\t"
+                     "vstrb.8 q0, [%[c]]\n\t"
+                     "add %[c], %[c], %[span]\n\t"
+                     "vstrb.8 q1, [%[c]]\n\t"
+                     "add %[c], %[c], %[span]\n\t"
+                     "vpst\n\t"
+                     "vstrbt.8 q2, [%[c]]\n\t"
+                     "add %[c], %[c], %[span]\n\t"
+                     "subs %[n], %[n], #1\n\t"
+                     "bne 0b"
+                     : [f0] "+r"(from), [f1] "+r"(f1), [f2] "+r"(f2), [c] "+r"(column),
+                       [n] "+r"(count)
+                     : [p] "r"((uint32_t)vctp8q((uint32_t)span)), [step] "r"(step),
+                       [span] "r"(span)
+                     : "q0", "q1", "q2", "cc", "memory");
+}
+#endif
+
+/* The windows of count >= 1 pixels inside the input, `step` bytes apart, into column, where a
+ * window row is `runs` whole vectors (C_in a multiple of 16): for a filter three rows high and
+ * the usual counts, straight-line copies of the rows. */
+static void ek_windows_whole(const int8_t *from, int32_t step, int32_t line, int32_t filter_h,
+                             int32_t runs, int32_t count, int8_t *column)
+{
+#if EK_WHOLE_FAST
+    const int32_t skip = line - 16 * runs;
+    if (filter_h == 3) {
+        switch (runs) {
+        case 2: /* a row of one vector took the copies of span <= 16 */
+            EK_WHOLE_ASM(EK_WHOLE_V2);
+            return;
+        case 3:
+            EK_WHOLE_ASM(EK_WHOLE_V3);
+            return;
+        case 4:
+            EK_WHOLE_ASM(EK_WHOLE_V4);
+            return;
+        case 6:
+            EK_WHOLE_ASM(EK_WHOLE_V6);
+            return;
+        default:
+            break;
+        }
+    }
+#endif
+    for (; count > 0; --count, from += step, column += filter_h * 16 * runs) {
+        ek_window_inside(from, line, filter_h, 16 * runs, column);
     }
 }
 
@@ -499,6 +854,7 @@ void ek_conv2d_im2col_s8_mve(const ek_conv_params *params, const ek_channel_quan
     const int32_t outer = last < 0 ? inner : (last / sw + 1 < inner ? inner : last / sw + 1);
     const int32_t stop = outer < out_w ? outer : out_w;
     const mve_pred16_t run = vctp8q((uint32_t)span);
+    const int usual = ek_usual(params, quant);
     int32_t oy, ox, ky, n;
     for (oy = 0; oy < out_h; oy += rows) {
         int8_t *column = scratch;
@@ -510,12 +866,24 @@ void ek_conv2d_im2col_s8_mve(const ek_conv_params *params, const ek_channel_quan
             for (ox = 0; ox < a; ++ox, column += depth) {
                 ek_window(params, input, y0, ox * sw - pad, column);
             }
+#if EK_WHOLE_FAST
+            if (filter_h == 3 && span >= 8 && span <= 16 && ox < stop) {
+                ek_windows_narrow(from, sw * in_c, line, span, stop - ox, column);
+                column += (stop - ox) * depth;
+                ox = stop;
+            }
+#endif
             for (; ox < stop && span <= 16; ++ox, column += depth, from += sw * in_c) {
                 /* inside the input, each window row one predicated load and store */
                 const int8_t *f = from;
                 for (ky = 0; ky < filter_h; ++ky, f += line) {
                     vstrbq_p_s8(column + ky * span, vldrbq_z_s8(f, run), run);
                 }
+            }
+            if ((span & 15) == 0 && ox < stop) {
+                ek_windows_whole(from, sw * in_c, line, filter_h, span >> 4, stop - ox, column);
+                column += (stop - ox) * depth;
+                ox = stop;
             }
             for (; ox < stop; ++ox, column += depth, from += sw * in_c) {
                 ek_window_inside(from, line, filter_h, span, column);
@@ -524,7 +892,8 @@ void ek_conv2d_im2col_s8_mve(const ek_conv_params *params, const ek_channel_quan
                 ek_window(params, input, y0, ox * sw - pad, column);
             }
         }
-        ek_gemm(params, quant, scratch, count * out_w, depth, filter, bias, output + oy * row);
+        ek_gemm(params, quant, scratch, count * out_w, depth, filter, bias, output + oy * row,
+                usual);
     }
 }
 
@@ -538,12 +907,13 @@ void ek_conv2d_im2col_dilated_s8_mve(const ek_dilated_conv_params *params,
     const int32_t depth = conv->filter_h * conv->filter_w * conv->input_c;
     const int8_t zero = (int8_t)-conv->input_offset;
     const int32_t out_w = conv->output_w, row = out_w * conv->output_c;
+    const int usual = ek_usual(conv, quant);
     int32_t oy, ox;
     for (oy = 0; oy < conv->output_h; ++oy) {
         for (ox = 0; ox < out_w; ++ox) {
             ek_im2col_dilated(conv, params->dilation_h, params->dilation_w, input, oy, ox, zero,
                               scratch + ox * depth);
         }
-        ek_gemm(conv, quant, scratch, out_w, depth, filter, bias, output + oy * row);
+        ek_gemm(conv, quant, scratch, out_w, depth, filter, bias, output + oy * row, usual);
     }
 }

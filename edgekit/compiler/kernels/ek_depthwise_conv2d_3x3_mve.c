@@ -17,11 +17,14 @@
  * steps the shifts need.
  *
  * The usual layer (right shifts only, the int8 range, 16 channels or more) runs its whole
- * blocks in an asm loop, 126 instructions a block (0.875 per MAC); any other layer, and the last
- * partial block (and every layer of an unoptimized build), run the same arithmetic through
- * intrinsics. Output rows are written in order
- * and row y reads input rows from y * stride - pad_top on, so the reference kernel's in-place
- * rule holds. */
+ * blocks in an asm loop, 126 instructions a block (0.875 per MAC), 118 (0.82) where the output
+ * offset is -128, as after a ReLU or ReLU6: there TFLite's nudge of negative ties is left out,
+ * since every negative product gives the output -128 however it rounds. The usual layer's
+ * last, partial block and the border pixels of the paired 8-channel layer run the same asm one
+ * block at a time, its loads and store predicated; any other layer (and every layer of an
+ * unoptimized build) runs the same arithmetic through intrinsics. Output rows are written in
+ * order and row y reads input rows from y * stride - pad_top on, so the reference kernel's
+ * in-place rule holds. */
 #include <stddef.h>
 
 #include "ek_mve.h"
@@ -42,6 +45,8 @@ typedef struct {
     int32_t full;     /* whole blocks */
     int32_t tail;     /* channels in the last, partial block (0: none) */
     int32_t offset;   /* output offset */
+    int up;           /* it is -128: no nudge of negative ties (EK_DW_ASM_SCALE_UP says why) */
+    int usual;        /* right shifts only and the int8 range: the asm's arithmetic */
     int8x16_t lo, hi; /* clamp bounds */
 } ek_dw_layer;
 
@@ -58,6 +63,14 @@ typedef struct {
 
 #define EK_DW_X(p) (tail ? vldrbq_z_s8((p), pred) : vldrbq_s8(p))
 
+/* Keeps GCC from hoisting every load of a block ahead of the arithmetic, which needs more
+ * registers than there are and spills: each pair of taps is loaded where it is used. */
+#if defined(__GNUC__)
+#define EK_DW_ORDER() __asm__ volatile("" ::: "memory")
+#else
+#define EK_DW_ORDER() ((void)0)
+#endif
+
 /* acc_r += two taps' products (taps a and b, their weights at w + 16 * k, w + 16 * (k + 1)). */
 #define EK_DW_PAIR(a, b, k)                                                                     \
     do {                                                                                        \
@@ -67,12 +80,13 @@ typedef struct {
                     vaddq_s16(vmulltq_int_s8(xa_, wa_), vmulltq_int_s8(xb_, wb_)));             \
     } while (0)
 
-/* ek_mve_requantize_as for any layer up to the rounding shift (rec: the accumulator's bias). */
-static EK_INLINE int32x4_t ek_dw_scale(int32x4_t acc, const int32_t *rec)
+/* ek_mve_requantize_as for any layer up to the rounding shift (rec: the accumulator's bias;
+ * up: the negative ties' nudge left out). */
+static EK_INLINE int32x4_t ek_dw_scale(int32x4_t acc, const int32_t *rec, int up)
 {
     const int32x4_t right = vldrwq_s32(rec + 48);
     const int32x4_t t = vqrdmulhq_s32(vshlq_s32(acc, vldrwq_s32(rec + 32)), vldrwq_s32(rec + 16));
-    return vrshlq_s32(vaddq_s32(t, vshrq_n_s32(vandq_s32(t, right), 31)), right);
+    return vrshlq_s32(up ? t : vaddq_s32(t, vshrq_n_s32(vandq_s32(t, right), 31)), right);
 }
 
 /* One block of one pixel, its taps at t[0..8] and its record at rec (tail: only the first
@@ -86,9 +100,13 @@ static EK_INLINE void ek_dw_block(const int8_t *const *t, const int32_t *rec, in
     int16x8_t even, odd;
     int8x16_t y;
     EK_DW_PAIR(t[0], t[1], 0);
+    EK_DW_ORDER();
     EK_DW_PAIR(t[2], t[3], 2);
+    EK_DW_ORDER();
     EK_DW_PAIR(t[4], t[5], 4);
+    EK_DW_ORDER();
     EK_DW_PAIR(t[6], t[7], 6);
+    EK_DW_ORDER();
     {
         const int8x16_t x = EK_DW_X(t[8]), w8 = vldrbq_s8(w + 128);
         EK_DW_WIDEN(vmullbq_int_s8(x, w8), vmulltq_int_s8(x, w8));
@@ -96,10 +114,10 @@ static EK_INLINE void ek_dw_block(const int8_t *const *t, const int32_t *rec, in
     /* back in channel order: accumulator r lane i is channel 4 * i + r. Saturating to 16 bits,
      * adding the offset there with saturation and saturating to 8 bits clamps the 32-bit sum
      * plus the offset to the int8 range. */
-    even = vqmovnbq_s32(vreinterpretq_s16_s32(a0), ek_dw_scale(a0, rec));
-    even = vqmovntq_s32(even, ek_dw_scale(a2, rec + 8));
-    odd = vqmovnbq_s32(vreinterpretq_s16_s32(a1), ek_dw_scale(a1, rec + 4));
-    odd = vqmovntq_s32(odd, ek_dw_scale(a3, rec + 12));
+    even = vqmovnbq_s32(vreinterpretq_s16_s32(a0), ek_dw_scale(a0, rec, l->up));
+    even = vqmovntq_s32(even, ek_dw_scale(a2, rec + 8, l->up));
+    odd = vqmovnbq_s32(vreinterpretq_s16_s32(a1), ek_dw_scale(a1, rec + 4, l->up));
+    odd = vqmovntq_s32(odd, ek_dw_scale(a3, rec + 12, l->up));
     even = vqaddq_n_s16(even, (int16_t)l->offset);
     odd = vqaddq_n_s16(odd, (int16_t)l->offset);
     y = vqmovntq_s16(vqmovnbq_s16(vreinterpretq_s8_s16(even), even), odd);
@@ -111,10 +129,23 @@ static EK_INLINE void ek_dw_block(const int8_t *const *t, const int32_t *rec, in
     }
 }
 
-/* The same, not inlined: `lanes` channels (16 for a whole block). */
+#if EK_DW_ASM
+static void ek_dw_block_asm(const int8_t *const *t, const int32_t *rec, int8_t *out,
+                            int32_t offset, int up, uint32_t pred);
+#endif
+
+/* The same, not inlined: `lanes` channels (16 for a whole block); the usual layer's block in
+ * asm. */
 static void ek_dw_block_at(const int8_t *const *t, const int32_t *rec, int8_t *out,
                            const ek_dw_layer *l, int32_t lanes)
 {
+#if EK_DW_ASM
+    if (l->usual) {
+        const uint32_t pred = lanes == EK_DW_BLOCK ? 0xFFFFu : vctp8q((uint32_t)lanes);
+        ek_dw_block_asm(t, rec, out, l->offset, l->up, pred);
+        return;
+    }
+#endif
     if (lanes == EK_DW_BLOCK) {
         ek_dw_block(t, rec, out, l, 0, 0);
     } else {
@@ -222,13 +253,50 @@ static int8_t *ek_dw_pixels(const int8_t **t, const ek_dw_rows *r, const int32_t
     "vadd.i32 " q ", " q ", q4\n\t"                                                             \
     "vldrw.32 q4, [%[rec], #" #r "]\n\t"                                                        \
     "vrshl.s32 " q ", " q ", q4\n\t"
+/* The same without lowering a negative product by one before the rounding shift (the nudge
+ * that makes its ties round away from zero), for a layer whose output offset is -128: there a
+ * negative product rounds to 0 or below either way, and its output saturates to -128. */
+#define EK_DW_ASM_SCALE_UP(q, m, r)                                                             \
+    "vldrw.32 q4, [%[rec], #" #m "]\n\t"                                                        \
+    "vqrdmulh.s32 " q ", " q ", q4\n\t"                                                         \
+    "vldrw.32 q4, [%[rec], #" #r "]\n\t"                                                        \
+    "vrshl.s32 " q ", " q ", q4\n\t"
+/* The four accumulators rescaled and back in channel order in q6 (accumulator r lane i is
+ * channel 4 * i + r): narrowed to 16 bits with saturation, the offset added with saturation,
+ * narrowed to 8 bits with saturation, which clamps the 32-bit sum plus the offset to int8. */
+#define EK_DW_ASM_OUT                                                                           \
+    EK_DW_ASM_SCALE("q0", -336, -208) EK_DW_ASM_SCALE("q1", -320, -192)                         \
+    EK_DW_ASM_SCALE("q2", -304, -176) EK_DW_ASM_SCALE("q3", -288, -160)                         \
+    "vqmovnb.s32 q4, q0\n\t"                                                                    \
+    "vqmovnt.s32 q4, q2\n\t"                                                                    \
+    "vqmovnb.s32 q5, q1\n\t"                                                                    \
+    "vqmovnt.s32 q5, q3\n\t"                                                                    \
+    "vqadd.s16 q4, q4, %[off]\n\t"                                                              \
+    "vqadd.s16 q5, q5, %[off]\n\t"                                                              \
+    "vqmovnb.s16 q6, q4\n\t"                                                                    \
+    "vqmovnt.s16 q6, q5\n\t"
+/* The same for the offset -128: a sum r gives -128 for r <= 0, r - 128 up to 255 and 127
+ * beyond, which is r saturated to uint8 (to uint16, then to uint8) plus -128 modulo 256. */
+#define EK_DW_ASM_OUT_UP                                                                        \
+    EK_DW_ASM_SCALE_UP("q0", -336, -208) EK_DW_ASM_SCALE_UP("q1", -320, -192)                   \
+    EK_DW_ASM_SCALE_UP("q2", -304, -176) EK_DW_ASM_SCALE_UP("q3", -288, -160)                   \
+    "vqmovunb.s32 q4, q0\n\t"                                                                   \
+    "vqmovunt.s32 q4, q2\n\t"                                                                   \
+    "vqmovunb.s32 q5, q1\n\t"                                                                   \
+    "vqmovunt.s32 q5, q3\n\t"                                                                   \
+    "vqmovnb.u16 q6, q4\n\t"                                                                    \
+    "vqmovnt.u16 q6, q5\n\t"                                                                    \
+    "vadd.i8 q6, q6, %[off]\n\t"
 /* Window row ky's three taps move on by next[ky] between pixels. */
 #define EK_DW_ASM_MOVE(a, b, c, next)                                                           \
     "ldr lr, %[" next "]\n\t"                                                                   \
     "add " a ", " a ", lr\n\t"                                                                  \
     "add " b ", " b ", lr\n\t"                                                                  \
     "add " c ", " c ", lr\n\t"
-#define EK_DW_ASM_RUN(moves)                                                                    \
+#define EK_DW_ASM_MOVES                                                                         \
+    EK_DW_ASM_MOVE("r0", "r1", "r2", "next0")                                                   \
+    EK_DW_ASM_MOVE("r3", "r4", "r5", "next1") EK_DW_ASM_MOVE("r6", "r7", "r8", "next2")
+#define EK_DW_ASM_RUN(moves, out)                                                               \
     "0:\n\t" /* a segment: its end, then its taps */                                            \
     "ldr lr, %[seg]\n\t"                                                                        \
     "ldr %[rec], [lr], #4\n\t"                                                                  \
@@ -249,16 +317,7 @@ static int8_t *ek_dw_pixels(const int8_t **t, const ek_dw_rows *r, const int32_t
     "vldrb.8 q5, [%[rec]], #16\n\t"                                                             \
     "vmullb.s8 q6, q4, q5\n\t"                                                                  \
     "vmullt.s8 q7, q4, q5\n\t" EK_DW_ASM_WIDEN                                                  \
-    EK_DW_ASM_SCALE("q0", -336, -208) EK_DW_ASM_SCALE("q1", -320, -192)                         \
-    EK_DW_ASM_SCALE("q2", -304, -176) EK_DW_ASM_SCALE("q3", -288, -160)                         \
-    "vqmovnb.s32 q4, q0\n\t"                                                                    \
-    "vqmovnt.s32 q4, q2\n\t"                                                                    \
-    "vqmovnb.s32 q5, q1\n\t"                                                                    \
-    "vqmovnt.s32 q5, q3\n\t"                                                                    \
-    "vqadd.s16 q4, q4, %[off]\n\t"                                                              \
-    "vqadd.s16 q5, q5, %[off]\n\t"                                                              \
-    "vqmovnb.s16 q6, q4\n\t"                                                                    \
-    "vqmovnt.s16 q6, q5\n\t"                                                                    \
+    out                                                                                         \
     "vstrb.8 q6, [%[out]], #16\n\t"                                                             \
     "le lr, 2b\n\t" moves                                                                       \
     "ldr lr, %[end]\n\t"                                                                        \
@@ -276,6 +335,54 @@ static int8_t *ek_dw_pixels(const int8_t **t, const ek_dw_rows *r, const int32_t
     : "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "lr", "q0", "q1", "q2", "q3", "q4",  \
       "q5", "q6", "q7", "cc", "memory"
 
+/* One block of one pixel as the loop computes it, for the blocks of the usual layer that the
+ * loop does not run (a partial block; a pixel of the paired layer's border): the input loads
+ * and the store predicated by pred (every lane for a whole block), the taps loaded with one
+ * LDM. */
+#define EK_DW_ASM_PAIR_P(a, b)                                                                  \
+    "vpst\n\tvldrbt.8 q4, [" a "]\n\t"                                                          \
+    "vldrb.8 q5, [%[rec]], #16\n\t"                                                             \
+    "vmullb.s8 q6, q4, q5\n\t"                                                                  \
+    "vmullt.s8 q7, q4, q5\n\t"                                                                  \
+    "vpst\n\tvldrbt.8 q4, [" b "]\n\t"                                                          \
+    "vldrb.8 q5, [%[rec]], #16\n\t"                                                             \
+    "vmullb.s8 q4, q4, q5\n\t"                                                                  \
+    "vadd.i16 q6, q6, q4\n\t"                                                                   \
+    "vpst\n\tvldrbt.8 q4, [" b "]\n\t"                                                          \
+    "vmullt.s8 q4, q4, q5\n\t"                                                                  \
+    "vadd.i16 q7, q7, q4\n\t" EK_DW_ASM_WIDEN
+#define EK_DW_ASM_ONE(out)                                                                      \
+    "ldr lr, %[p]\n\t"                                                                          \
+    "vmsr p0, lr\n\t"                                                                           \
+    "ldm %[t], {r0-r8}\n\t"                                                                     \
+    "vldrw.32 q0, [%[rec]], #256\n\t"                                                           \
+    "vldrw.32 q1, [%[rec], #-240]\n\t"                                                          \
+    "vldrw.32 q2, [%[rec], #-224]\n\t"                                                          \
+    "vldrw.32 q3, [%[rec], #-208]\n\t"                                                          \
+    EK_DW_ASM_PAIR_P("r0", "r1") EK_DW_ASM_PAIR_P("r2", "r3") EK_DW_ASM_PAIR_P("r4", "r5")     \
+    EK_DW_ASM_PAIR_P("r6", "r7")                                                                \
+    "vpst\n\tvldrbt.8 q4, [r8]\n\t"                                                             \
+    "vldrb.8 q5, [%[rec]], #16\n\t"                                                             \
+    "vmullb.s8 q6, q4, q5\n\t"                                                                  \
+    "vmullt.s8 q7, q4, q5\n\t" EK_DW_ASM_WIDEN out                                              \
+    "vpst\n\tvstrbt.8 q6, [%[out]]"
+#define EK_DW_ASM_ONE_OPERANDS                                                                  \
+    : [rec] "+r"(rec)                                                                           \
+    : [t] "r"(t), [out] "r"(out), [off] "r"(offset), [p] "m"(pred)                              \
+    : "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "lr", "q0", "q1", "q2", "q3", "q4",  \
+      "q5", "q6", "q7", "memory"
+
+__attribute__((noinline)) static void ek_dw_block_asm(const int8_t *const *t, const int32_t *rec,
+                                                      int8_t *out, int32_t offset, int up,
+                                                      uint32_t pred)
+{
+    if (up) {
+        __asm__ volatile(EK_DW_ASM_ONE(EK_DW_ASM_OUT_UP) EK_DW_ASM_ONE_OPERANDS);
+    } else {
+        __asm__ volatile(EK_DW_ASM_ONE(EK_DW_ASM_OUT) EK_DW_ASM_ONE_OPERANDS);
+    }
+}
+
 /* A segment: the output byte it ends at and its first pixel's taps (the order the asm loads). */
 typedef struct {
     int8_t *end;
@@ -287,6 +394,7 @@ typedef struct {
     const int32_t *records;   /* the layer's records */
     int32_t blocks;           /* whole blocks per pixel, >= 1 */
     int32_t offset;           /* the output offset */
+    int32_t up;               /* it is -128: EK_DW_ASM_SCALE_UP gives the same bytes */
     int32_t next[3];          /* what window row ky's taps move on by between pixels */
     const ek_dw_segment *seg; /* the next segment */
     int32_t segments;         /* segments left, >= 1 */
@@ -305,13 +413,14 @@ __attribute__((noinline)) static int8_t *ek_dw_run_fast(const ek_dw_run_at *at,
     const int32_t *rec;
     run->seg = seg;
     run->segments = segments;
-    if (moves) {
-        __asm__ volatile(EK_DW_ASM_RUN(EK_DW_ASM_MOVE("r0", "r1", "r2", "next0")
-                                           EK_DW_ASM_MOVE("r3", "r4", "r5", "next1")
-                                               EK_DW_ASM_MOVE("r6", "r7", "r8", "next2"))
-                             EK_DW_ASM_OPERANDS);
+    if (moves && at->up) {
+        __asm__ volatile(EK_DW_ASM_RUN(EK_DW_ASM_MOVES, EK_DW_ASM_OUT_UP) EK_DW_ASM_OPERANDS);
+    } else if (moves) {
+        __asm__ volatile(EK_DW_ASM_RUN(EK_DW_ASM_MOVES, EK_DW_ASM_OUT) EK_DW_ASM_OPERANDS);
+    } else if (at->up) {
+        __asm__ volatile(EK_DW_ASM_RUN("", EK_DW_ASM_OUT_UP) EK_DW_ASM_OPERANDS);
     } else {
-        __asm__ volatile(EK_DW_ASM_RUN("") EK_DW_ASM_OPERANDS);
+        __asm__ volatile(EK_DW_ASM_RUN("", EK_DW_ASM_OUT) EK_DW_ASM_OPERANDS);
     }
     (void)rec;
     return out;
@@ -407,6 +516,7 @@ static void ek_dw_run(const ek_depthwise_conv_params *params, const int8_t *inpu
     run.records = paired != NULL ? paired : records;
     run.blocks = paired != NULL ? 1 : l->full;
     run.offset = l->offset;
+    run.up = l->up;
 #else
     (void)fast;
     (void)paired;
@@ -461,6 +571,8 @@ void ek_depthwise_conv2d_3x3_s8_mve(const ek_depthwise_conv_params *params,
     l.full = params->input_c / EK_DW_BLOCK;
     l.tail = params->input_c % EK_DW_BLOCK;
     l.offset = params->output_offset;
+    l.up = params->output_offset == INT8_MIN;
+    l.usual = shifts == 0 && !clamp;
     l.lo = vdupq_n_s8((int8_t)params->act_min);
     l.hi = vdupq_n_s8((int8_t)params->act_max);
     /* 8 channels, stride 1: the paired record after the flags word (layouts.lanes16_depthwise) */

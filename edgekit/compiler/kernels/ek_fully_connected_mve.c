@@ -1,129 +1,126 @@
 /* FULLY_CONNECTED, int8, for cores with Helium (MVE): VMLADAVA.S8 adds 16 products of the input
- * and a weight row to an accumulator; four rows share each loaded input vector; the last,
- * partial vector of a row is predicated (VCTP), so nothing past a row is read. The input offset
- * is folded into the bias at build time (bias + input_offset * the sum of the unit's weights;
- * the weights' zero point is 0, as the op rules require), and LiteRT's double-precision
- * rescaling is reproduced exactly, as in ek_fully_connected_s8_ref, in fewer steps (below),
- * for four units at a time in vector lanes. */
+ * and a weight row to an accumulator; four units share each loaded input vector, their weights
+ * laid out at build time run of 16 by run of 16 (layouts.fc_rows4_weights: K and the units
+ * zero-padded), so that a block of four units streams one contiguous run; the last, partial
+ * input vector is predicated (VCTP), so nothing past the input is read. The input offset is
+ * folded into the bias at build time (bias + input_offset * the sum of the unit's weights; the
+ * weights' zero point is 0, as the op rules require), and LiteRT's double-precision rescaling
+ * is reproduced exactly, as in ek_fully_connected_s8_ref: four units at a time in vector lanes
+ * from constants laid out as vectors (layouts.fc_rows4_fields), in a few steps that are exact
+ * unless the product lies within a small margin of a rounding boundary (below); those rare
+ * accumulators, and the scales outside the fast range, take ek_multiply_by_double_scale. */
 #include "ek_mve.h"
 
-/* ek_multiply_by_double_scale, same result, in fewer steps. With P = |acc| * mantissa (exact),
- * G = -exponent and d = max(0, bits(P) - 53) the bits that rounding P to a double drops, C's
- * result is floor((P + 2^(G-1) + [d > 0] * 2^(d-1)) / 2^G) with acc's sign. Why: rounding to
- * an integer steps up at the values h = 2^(G-1) mod 2^G, multiples of 2^d where G - 1 > d, so
- * the product rounded to a double reaches h exactly when P + 2^(d-1) does; at a tie of the
- * first rounding the even neighbour is h itself (its bit d is 0), so ties to even agree.
- * Here 55 <= G <= 87 (scales in [2^-35, 2^-2), where FULLY_CONNECTED's are) and d <= 31
- * (|acc| <= 2^31, mantissa < 2^53), so the low word of P only carries: the quotient is
- * (top + 2^(g-1)) >> g, top = (P + 2^(d-1)) >> 32 < 2^52 + 1, g = G - 32 >= 23, which keeps
- * it below 2^30 (the reference's saturation is never reached); bits(P >> 32) = d + 21
- * (mantissa >= 2^52; a zero acc gives d = 0 and 0). Other scales go to
- * ek_multiply_by_double_scale. */
+/* The exact rounding of one unit (ek_multiply_by_double_scale), plus the output offset as the
+ * reference adds it (in int32, wrapping), clamped. Out of line: the fast path rarely needs it. */
 #if defined(__GNUC__)
 __attribute__((noinline))
 #endif
-static int32_t ek_fc_scale_slow(int32_t acc, int64_t mantissa, int32_t exponent)
+static int8_t ek_fc_exact(int32_t acc, const ek_double_scale *scale, int32_t q, int32_t offset,
+                          int32_t lo, int32_t hi)
 {
-    return ek_multiply_by_double_scale(acc, mantissa, exponent);
+    const int32_t v = ek_multiply_by_double_scale(acc, scale->mantissa[q], scale->exponent[q]);
+    return (int8_t)ek_clamp((int32_t)((uint32_t)v + (uint32_t)offset), lo, hi);
 }
 
-static EK_INLINE int32_t ek_fc_scale(int32_t acc, int64_t mantissa, int32_t exponent)
+/* The output bytes of units u .. u + count - 1 (count <= 4) from their accumulators, exactly. */
+static void ek_fc_exact4(int8_t *out, int32x4_t acc, const ek_fully_connected_params *params,
+                         const ek_double_scale *scale, int32_t u, int32_t count)
 {
-    const uint32_t a = acc < 0 ? 0u - (uint32_t)acc : (uint32_t)acc;
-    const uint64_t m = (uint64_t)mantissa;
-    const uint64_t low = (uint64_t)a * (uint32_t)m;
-    const uint64_t top = (uint64_t)a * (uint32_t)(m >> 32) + (low >> 32); /* P >> 32 */
-    const int32_t g = -exponent - 32;
-    const int32_t d = 43 - __builtin_clzll(top | (uint64_t)1 << 20);
-    const uint32_t half = ((uint32_t)1 << d) >> 1; /* 2^(d-1), or 0 */
-    int32_t n;
-
-    if ((uint32_t)(g - 23) > 32u) {
-        return ek_fc_scale_slow(acc, mantissa, exponent);
+    int32_t a[4], k;
+    vstrwq_s32(a, acc);
+    for (k = 0; k < count; ++k) {
+        out[k] = ek_fc_exact(a[k], scale, params->per_channel ? u + k : 0,
+                             params->output_offset, params->act_min, params->act_max);
     }
-    /* (x + 2^(g-1)) >> g as ((x >> (g-1)) + 1) >> 1, x >> (g-1) <= 2^30 */
-    n = (int32_t)((int64_t)(top + (((uint64_t)(uint32_t)low + half) >> 32)) >> (g - 1));
-    n = (n + 1) >> 1;
-    return acc < 0 ? -n : n;
 }
 
-/* The output byte of one unit: rescaled, plus the offset as the reference adds it (in int32,
- * wrapping where ek_multiply_by_double_scale saturates), clamped. */
-static inline int8_t ek_fc_out(int32_t acc, const int64_t *mantissa, const int32_t *exponent,
-                               int32_t offset, int32_t lo, int32_t hi)
-{
-    const int32_t v =
-        (int32_t)((uint32_t)ek_fc_scale(acc, *mantissa, *exponent) + (uint32_t)offset);
-    return (int8_t)ek_clamp(v, lo, hi);
-}
-
-/* ek_fc_scale of four accumulators (exponents in its range: the caller checks), the same
- * formula without carries or 64-bit lanes: with a * mantissa = P = (q1:q0 + p1) * 2^32 + p0
- * (the 32x32 products' low and high halves), top = P >> 32 and t20 = top >> 20 < 2^32 is
- * q1 * 2^12 + ((q0 + p1) >> 1 >> 19) (VHADD halves a sum without losing its carry);
- * bits(P) = bits(t20) + 52, so 2^(d-1) = 2^30 >> clz(t20); the carry of p0 + 2^(d-1) is
- * VHADD's top bit, and it folds into p1 (< 2^32 - 1); y = (P + 2^(d-1)) >> 52 as t20 was,
- * and the quotient is y rounded at bit G - 52 >= 3: one VRSHL. */
-static EK_INLINE int32x4_t ek_fc_scale4(int32x4_t acc, uint32x4_t mlo, uint32x4_t mhi,
-                                        int32x4_t exponent)
+/* ek_multiply_by_double_scale of four accumulators, as ek_fully_connected_dsp.c's
+ * ek_fc_rescale computes it, in lanes. With m the top 32 bits of the unit's 53-bit mantissa
+ * and g = -exponent - 21, the exact product |acc| * mantissa / 2^21 lies in [|acc| * m,
+ * |acc| * m + |acc|); rounding it to a double first moves it by at most 2^10 in these units,
+ * and the rounding boundaries, multiples of 2^(g - 1), lie on the double's grid, so the
+ * product rounded at bit g (VRSHL by -s, s = g - 32 in [1, 30], in the high word) is the exact
+ * result unless |acc| * m + |acc| + 2048 rounds to another: those lanes are flagged in *close
+ * (the caller takes them exactly). */
+static EK_INLINE int32x4_t ek_fc_scale4(int32x4_t acc, uint32x4_t m, int32x4_t shift,
+                                        mve_pred16_t *close)
 {
     const uint32x4_t a = vreinterpretq_u32_s32(vabsq_s32(acc)); /* 2^31 for INT32_MIN */
-    const uint32x4_t p0 = vmulq_u32(a, mlo), p1 = vmulhq_u32(a, mlo);
-    const uint32x4_t q0 = vmulq_u32(a, mhi), q1 = vmulhq_u32(a, mhi);
-    const uint32x4_t t20 = vmlaq_n_u32(vshrq_n_u32(vhaddq_u32(q0, p1), 19), q1, 1u << 12);
-    const int32x4_t z = vreinterpretq_s32_u32(vclzq_u32(t20));
-    const uint32x4_t half = vshlq_u32(vdupq_n_u32((uint32_t)1 << 30), vnegq_s32(z));
-    const uint32x4_t carry = vshrq_n_u32(vhaddq_u32(p0, half), 31);
-    const uint32x4_t y =
-        vmlaq_n_u32(vshrq_n_u32(vhaddq_u32(q0, vaddq_u32(p1, carry)), 19), q1, 1u << 12);
-    const int32x4_t n = vreinterpretq_s32_u32(vrshlq_u32(y, vaddq_n_s32(exponent, 52)));
+    const uint32x4_t low = vmulq_u32(a, m), high = vmulhq_u32(a, m);
+    /* the carry of low + |acc| + 2048 out of the low word: VHADD keeps the sum's top bit */
+    const uint32x4_t carry = vshrq_n_u32(vhaddq_u32(low, vaddq_n_u32(a, 2048)), 31);
+    const uint32x4_t n = vrshlq_u32(high, shift);
     const int32x4_t sign = vshrq_n_s32(acc, 31);
-    return vsubq_s32(veorq_s32(n, sign), sign);
+    *close = vcmpneq_u32(n, vrshlq_u32(vaddq_u32(high, carry), shift));
+    return vsubq_s32(veorq_s32(vreinterpretq_s32_u32(n), sign), sign);
 }
 
-/* The output bytes of four units (mantissa and exponent: theirs, or step 0: one for all),
- * four lanes at a time where the exponents are in ek_fc_scale's range. */
-static EK_INLINE void ek_fc_out4(int8_t *out, int32_t a0, int32_t a1, int32_t a2, int32_t a3,
-                                 const int64_t *mantissa, const int32_t *exponent, int32_t step,
-                                 int32_t offset, int32_t lo, int32_t hi)
+/* A vector of four int32 from general registers: two VMOVs (GCC builds it lane by lane). */
+static EK_INLINE int32x4_t ek_fc_vector4(int32_t a0, int32_t a1, int32_t a2, int32_t a3)
 {
-    int32x4_t acc = vdupq_n_s32(a0), e = vdupq_n_s32(exponent[0]);
-    uint32x4_t mlo = vdupq_n_u32((uint32_t)mantissa[0]);
-    uint32x4_t mhi = vdupq_n_u32((uint32_t)((uint64_t)mantissa[0] >> 32));
-    acc = vsetq_lane_s32(a1, acc, 1);
-    acc = vsetq_lane_s32(a2, acc, 2);
-    acc = vsetq_lane_s32(a3, acc, 3);
-    if (step) { /* the int64 mantissas as (low, high) word pairs, de-interleaved (VLD2) */
-        const uint32x4x2_t m = vld2q_u32((const uint32_t *)mantissa);
-        mlo = m.val[0];
-        mhi = m.val[1];
-        e = vldrwq_s32(exponent);
-    }
-    if (vcmphiq_n_u32(vreinterpretq_u32_s32(vaddq_n_s32(e, 87)), 32) == 0) { /* -87..-55 */
-        const int32x4_t y = vaddq_n_s32(ek_fc_scale4(acc, mlo, mhi, e), offset);
-        vstrbq_s32(out, vminq_s32(vmaxq_s32(y, vdupq_n_s32(lo)), vdupq_n_s32(hi)));
-    } else {
-        out[0] = ek_fc_out(a0, mantissa, exponent, offset, lo, hi);
-        out[1] = ek_fc_out(a1, mantissa + step, exponent + step, offset, lo, hi);
-        out[2] = ek_fc_out(a2, mantissa + 2 * step, exponent + 2 * step, offset, lo, hi);
-        out[3] = ek_fc_out(a3, mantissa + 3 * step, exponent + 3 * step, offset, lo, hi);
-    }
+#if defined(__GNUC__)
+    int32x4_t v;
+    __asm__("vmov %q0[2], %q0[0], %1, %3\n\tvmov %q0[3], %q0[1], %2, %4"
+            : "=w"(v)
+            : "r"(a0), "r"(a1), "r"(a2), "r"(a3));
+    return v;
+#else
+    const int32x4_t v = {a0, a1, a2, a3};
+    return v;
+#endif
 }
 
-/* One unit's dot product, bias included. */
-static int32_t ek_fc_dot1(const int8_t *x, const int8_t *w, int32_t depth, int32_t acc)
+/* One run of 16 inputs (q0) against four units' weights, [w] advancing. */
+#define EK_FC_RUN(x)                                                                         \
+    "vldrb.8 q0, [" x "], #16\n\t"                                                           \
+    "vldrb.8 q1, [%[w]], #16\n\t"                                                            \
+    "vmladava.s8 %[a0], q0, q1\n\t"                                                          \
+    "vldrb.8 q1, [%[w]], #16\n\t"                                                            \
+    "vmladava.s8 %[a1], q0, q1\n\t"                                                          \
+    "vldrb.8 q1, [%[w]], #16\n\t"                                                            \
+    "vmladava.s8 %[a2], q0, q1\n\t"                                                          \
+    "vldrb.8 q1, [%[w]], #16\n\t"                                                            \
+    "vmladava.s8 %[a3], q0, q1\n\t"
+
+/* The accumulators of four units (x: the input row, c: their biases; w: their weights, left
+ * past them): the whole runs of 16 two at a time in a low-overhead loop (GCC's own loop spends
+ * an add and register moves per run), then the last, partial one with the input predicated
+ * (the weights past the row are zeros). VMLADAVA takes even registers only ("Te"). */
+static EK_INLINE int32x4_t ek_fc_dot4(const int8_t *x, const int8_t **weights, const int32_t *c,
+                                      int32_t runs, uint32_t rest)
 {
-    int32_t i;
-    for (i = depth >> 4; i > 0; --i) {
-        acc = vmladavaq_s8(acc, vldrbq_s8(x), vldrbq_s8(w));
-        x += 16;
-        w += 16;
+    const int8_t *w = *weights;
+    int32_t a0 = c[0], a1 = c[1], a2 = c[2], a3 = c[3];
+    __asm__("lsrs %[n], %[n], #1\n\t"
+            "bcc 1f\n\t" EK_FC_RUN("%[x]") "1:\n\t"
+            "wls lr, %[n], 3f\n"
+            "2:\n\t" EK_FC_RUN("%[x]") EK_FC_RUN("%[x]") "le lr, 2b\n"
+            "3:"
+            : [a0] "+Te"(a0), [a1] "+Te"(a1), [a2] "+Te"(a2), [a3] "+Te"(a3), [x] "+r"(x),
+              [w] "+r"(w), [n] "+r"(runs)
+            :
+            : "q0", "q1", "lr", "cc", "memory");
+    if (rest) {
+        const int8x16_t v = vldrbq_z_s8(x, vctp8q(rest));
+        a0 = vmladavaq_s8(a0, v, vldrbq_s8(w));
+        a1 = vmladavaq_s8(a1, v, vldrbq_s8(w + 16));
+        a2 = vmladavaq_s8(a2, v, vldrbq_s8(w + 32));
+        a3 = vmladavaq_s8(a3, v, vldrbq_s8(w + 48));
+        w += 64;
     }
-    if (depth & 15) {
-        const mve_pred16_t p = vctp8q((uint32_t)(depth & 15));
-        acc = vmladavaq_s8(acc, vldrbq_z_s8(x, p), vldrbq_z_s8(w, p));
-    }
-    return acc;
+    *weights = w;
+    return ek_fc_vector4(a0, a1, a2, a3);
+}
+
+/* Four units' rescaled outputs, offset and clamped (c: their constants); *close as in
+ * ek_fc_scale4. */
+static EK_INLINE int32x4_t ek_fc_out4(int32x4_t acc, const int32_t *c, int32_t offset, int32_t lo,
+                                      int32_t hi, mve_pred16_t *close)
+{
+    const int32x4_t n =
+        ek_fc_scale4(acc, vldrwq_u32((const uint32_t *)c + 4), vldrwq_s32(c + 8), close);
+    return vminq_s32(vmaxq_s32(vaddq_n_s32(n, offset), vdupq_n_s32(lo)), vdupq_n_s32(hi));
 }
 
 void ek_fully_connected_s8_mve(const ek_fully_connected_params *params,
@@ -131,46 +128,40 @@ void ek_fully_connected_s8_mve(const ek_fully_connected_params *params,
                                const int8_t *filter, const int32_t *bias, int8_t *output)
 {
     const int32_t depth = params->input_depth, units = params->output_depth;
-    const int32_t batches = params->batches, offset = params->output_offset;
-    const int32_t lo = params->act_min, hi = params->act_max;
-    const int32_t step = params->per_channel ? 1 : 0; /* scale entries per unit */
-    const int64_t *const mantissa = scale->mantissa;
-    const int32_t *const exponent = scale->exponent;
-    int32_t b, u, i;
+    const int32_t offset = params->output_offset, lo = params->act_min, hi = params->act_max;
+    const int32_t runs = depth >> 4, whole = units & ~3;
+    const uint32_t rest = (uint32_t)(depth & 15); /* inputs in the last, partial run */
+    const int fast = bias[0];                     /* every scale in the fast range */
+    int32_t b, u;
 
-    for (b = 0; b < batches; ++b) {
-        const int8_t *row = input + b * depth;
-        int8_t *out = output + b * units;
-        for (u = 0; u + 4 <= units; u += 4) {
-            const int8_t *x = row, *w0 = filter + u * depth, *w1 = w0 + depth;
-            const int8_t *w2 = w1 + depth, *w3 = w2 + depth;
-            int32_t a0 = bias[u], a1 = bias[u + 1], a2 = bias[u + 2], a3 = bias[u + 3];
-            for (i = depth >> 4; i > 0; --i) {
-                const int8x16_t v = vldrbq_s8(x);
-                a0 = vmladavaq_s8(a0, v, vldrbq_s8(w0));
-                a1 = vmladavaq_s8(a1, v, vldrbq_s8(w1));
-                a2 = vmladavaq_s8(a2, v, vldrbq_s8(w2));
-                a3 = vmladavaq_s8(a3, v, vldrbq_s8(w3));
-                x += 16;
-                w0 += 16;
-                w1 += 16;
-                w2 += 16;
-                w3 += 16;
+    for (b = 0; b < params->batches; ++b) {
+        const int8_t *const row = input + b * depth;
+        const int8_t *w = filter;
+        const int32_t *c = bias + 1; /* per block: biases, m, -s (layouts.fc_rows4_fields) */
+        int8_t *const out = output + b * units;
+        mve_pred16_t close;
+        int32x4_t acc;
+        if (fast) {
+            for (u = 0; u < whole; u += 4, c += 12) {
+                acc = ek_fc_dot4(row, &w, c, runs, rest);
+                vstrbq_s32(out + u, ek_fc_out4(acc, c, offset, lo, hi, &close));
+                if (close) {
+                    ek_fc_exact4(out + u, acc, params, scale, u, 4);
+                }
             }
-            if (depth & 15) {
-                const mve_pred16_t p = vctp8q((uint32_t)(depth & 15));
-                const int8x16_t v = vldrbq_z_s8(x, p);
-                a0 = vmladavaq_s8(a0, v, vldrbq_z_s8(w0, p));
-                a1 = vmladavaq_s8(a1, v, vldrbq_z_s8(w1, p));
-                a2 = vmladavaq_s8(a2, v, vldrbq_z_s8(w2, p));
-                a3 = vmladavaq_s8(a3, v, vldrbq_z_s8(w3, p));
+            if (u < units) {
+                acc = ek_fc_dot4(row, &w, c, runs, rest);
+                vstrbq_p_s32(out + u, ek_fc_out4(acc, c, offset, lo, hi, &close),
+                             vctp32q((uint32_t)(units - u)));
+                if (close) {
+                    ek_fc_exact4(out + u, acc, params, scale, u, units - u);
+                }
             }
-            ek_fc_out4(out + u, a0, a1, a2, a3, mantissa + u * step, exponent + u * step, step,
-                       offset, lo, hi);
-        }
-        for (; u < units; ++u) {
-            const int32_t acc = ek_fc_dot1(row, filter + u * depth, depth, bias[u]);
-            out[u] = ek_fc_out(acc, mantissa + u * step, exponent + u * step, offset, lo, hi);
+        } else {
+            for (u = 0; u < units; u += 4, c += 12) {
+                acc = ek_fc_dot4(row, &w, c, runs, rest);
+                ek_fc_exact4(out + u, acc, params, scale, u, units - u < 4 ? units - u : 4);
+            }
         }
     }
 }

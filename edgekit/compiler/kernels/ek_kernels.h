@@ -867,8 +867,9 @@ typedef struct {
 void ek_softmax_s8_dsp(const ek_softmax_table_params *params, const int8_t *input,
                        int8_t *output);
 
-/* FULLY_CONNECTED for cores with Helium (MVE, ek_fully_connected_mve.c); bias is the folded
- * bias, as for ek_fully_connected_s8_dsp. */
+/* FULLY_CONNECTED for cores with Helium (MVE, ek_fully_connected_mve.c); filter and bias are
+ * laid out by layouts.fc_rows4_weights and fc_rows4_fields (four units' weights run by run,
+ * their folded biases and fast-rescaling constants). */
 void ek_fully_connected_s8_mve(const ek_fully_connected_params *params,
                                const ek_double_scale *scale, const int8_t *input,
                                const int8_t *filter, const int32_t *bias, int8_t *output);
