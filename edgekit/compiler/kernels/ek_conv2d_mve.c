@@ -44,28 +44,12 @@ static EK_INLINE ek_block ek_block_at(const ek_conv_params *params, const ek_cha
     return b;
 }
 
-/* {a0, a1, a2, a3} in two instructions (VMOV of two general registers into two lanes); GCC 12
- * goes through the stack for a vector initializer. */
-static EK_INLINE int32x4_t ek_vector4(int32_t a0, int32_t a1, int32_t a2, int32_t a3)
-{
-#if defined(__GNUC__)
-    int32x4_t v;
-    __asm__("vmov %q0[2], %q0[0], %1, %3\n\tvmov %q0[3], %q0[1], %2, %4"
-            : "=w"(v)
-            : "r"(a0), "r"(a1), "r"(a2), "r"(a3));
-    return v;
-#else
-    const int32x4_t v = {a0, a1, a2, a3};
-    return v;
-#endif
-}
-
 /* One pixel's four accumulators into its four output bytes (partial: the block has fewer than
  * four channels, so the store is predicated). */
 static EK_INLINE void ek_put4(const ek_block *b, int8_t *y, int32_t a0, int32_t a1, int32_t a2,
                               int32_t a3, int mode, int partial)
 {
-    const int32x4_t acc = vaddq_s32(ek_vector4(a0, a1, a2, a3), b->bias);
+    const int32x4_t acc = vaddq_s32(ek_mve_vector4(a0, a1, a2, a3), b->bias);
     const int32x4_t out = ek_mve_requantize_as(acc, &b->q, mode);
     if (partial) {
         vstrbq_p_s32(y, out, b->lanes);
@@ -107,6 +91,28 @@ typedef struct {
     int8_t *y;        /* the pair's first channel in the first pixel */
 } ek_pairs_asm;
 
+/* The tiles' eight sums in q0 and q1 to output bytes: requantized up to the rounding shift as
+ * ek_mve_requantize_as does (q3 bias, q4 multiplier, q5 right shift), narrowed saturating to 16
+ * bits, the output offset (q7) added there with saturation, saturated to 8 bits (which clamps
+ * the sum plus the offset to the int8 range), one byte scatter store of the 16-bit lanes
+ * (offsets q6). */
+#define EK_TILE_ASM_STORE                                                                       \
+    "vadd.i32 q0, q0, q3\n\t"                                                                   \
+    "vadd.i32 q1, q1, q3\n\t"                                                                   \
+    "vqrdmulh.s32 q0, q0, q4\n\t"                                                               \
+    "vqrdmulh.s32 q1, q1, q4\n\t"                                                               \
+    "vshr.s32 q2, q0, #31\n\t"                                                                  \
+    "vadd.i32 q0, q0, q2\n\t"                                                                   \
+    "vshr.s32 q2, q1, #31\n\t"                                                                  \
+    "vadd.i32 q1, q1, q2\n\t"                                                                   \
+    "vrshl.s32 q0, q0, q5\n\t"                                                                  \
+    "vrshl.s32 q1, q1, q5\n\t"                                                                  \
+    "vqmovnb.s32 q2, q0\n\t"                                                                    \
+    "vqmovnt.s32 q2, q1\n\t"                                                                    \
+    "vqadd.s16 q2, q2, q7\n\t"                                                                  \
+    "vqmovnb.s16 q0, q2\n\t"                                                                    \
+    "vstrb.16 q0, [%[y], q6]\n\t"
+
 /* One run of 16 of K for the tile: the pair's two weight rows (post-increment to the next
  * run), each pixel's 16 inputs against both (vpst, t: the inputs' loads are predicated by
  * P0). */
@@ -133,21 +139,7 @@ typedef struct {
     "vmov q0[3], q0[1], r2, r6\n\t"                                                             \
     "vmov q1[2], q1[0], r8, r8\n\t"                                                             \
     "vmov q1[3], q1[1], r10, r10\n\t"                                                           \
-    "vadd.i32 q0, q0, q3\n\t"                                                                   \
-    "vadd.i32 q1, q1, q3\n\t"                                                                   \
-    "vqrdmulh.s32 q0, q0, q4\n\t"                                                               \
-    "vqrdmulh.s32 q1, q1, q4\n\t"                                                               \
-    "vshr.s32 q2, q0, #31\n\t"                                                                  \
-    "vadd.i32 q0, q0, q2\n\t"                                                                   \
-    "vshr.s32 q2, q1, #31\n\t"                                                                  \
-    "vadd.i32 q1, q1, q2\n\t"                                                                   \
-    "vrshl.s32 q0, q0, q5\n\t"                                                                  \
-    "vrshl.s32 q1, q1, q5\n\t"                                                                  \
-    "vqmovnb.s32 q2, q0\n\t"                                                                    \
-    "vqmovnt.s32 q2, q1\n\t"                                                                    \
-    "vqadd.s16 q2, q2, q7\n\t"                                                                  \
-    "vqmovnb.s16 q0, q2\n\t"                                                                    \
-    "vstrb.16 q0, [%[y], q6]\n\t"
+    EK_TILE_ASM_STORE
 
 /* {a, b, a, b} into q from the two words at the pointer in field f (s and w: scratch). */
 #define EK_PAIR_ASM_LOAD(q, f)                                                                  \
@@ -339,21 +331,7 @@ static void ek_pairs_fast(const ek_conv_params *params, const ek_channel_quant *
     "vmov q0[3], q0[1], r2, r6\n\t"                                                             \
     "vmov q1[2], q1[0], r8, r12\n\t"                                                            \
     "vmov q1[3], q1[1], r10, lr\n\t"                                                            \
-    "vadd.i32 q0, q0, q3\n\t"                                                                   \
-    "vadd.i32 q1, q1, q3\n\t"                                                                   \
-    "vqrdmulh.s32 q0, q0, q4\n\t"                                                               \
-    "vqrdmulh.s32 q1, q1, q4\n\t"                                                               \
-    "vshr.s32 q2, q0, #31\n\t"                                                                  \
-    "vadd.i32 q0, q0, q2\n\t"                                                                   \
-    "vshr.s32 q2, q1, #31\n\t"                                                                  \
-    "vadd.i32 q1, q1, q2\n\t"                                                                   \
-    "vrshl.s32 q0, q0, q5\n\t"                                                                  \
-    "vrshl.s32 q1, q1, q5\n\t"                                                                  \
-    "vqmovnb.s32 q2, q0\n\t"                                                                    \
-    "vqmovnt.s32 q2, q1\n\t"                                                                    \
-    "vqadd.s16 q2, q2, q7\n\t"                                                                  \
-    "vqmovnb.s16 q0, q2\n\t"                                                                    \
-    "vstrb.16 q0, [%[y], q6]\n\t"
+    EK_TILE_ASM_STORE
 
 /* The tiles of two pixels (tile) and the last one (last), labels a and b. */
 #define EK_QUAD_ASM_TILES(tile, last, a, b)                                                     \

@@ -56,21 +56,6 @@ static EK_INLINE int32x4_t ek_fc_scale4(int32x4_t acc, uint32x4_t m, int32x4_t s
     return vsubq_s32(veorq_s32(vreinterpretq_s32_u32(n), sign), sign);
 }
 
-/* A vector of four int32 from general registers: two VMOVs (GCC builds it lane by lane). */
-static EK_INLINE int32x4_t ek_fc_vector4(int32_t a0, int32_t a1, int32_t a2, int32_t a3)
-{
-#if defined(__GNUC__)
-    int32x4_t v;
-    __asm__("vmov %q0[2], %q0[0], %1, %3\n\tvmov %q0[3], %q0[1], %2, %4"
-            : "=w"(v)
-            : "r"(a0), "r"(a1), "r"(a2), "r"(a3));
-    return v;
-#else
-    const int32x4_t v = {a0, a1, a2, a3};
-    return v;
-#endif
-}
-
 /* One run of 16 inputs (q0) against four units' weights, [w] advancing. */
 #define EK_FC_RUN(x)                                                                         \
     "vldrb.8 q0, [" x "], #16\n\t"                                                           \
@@ -110,7 +95,7 @@ static EK_INLINE int32x4_t ek_fc_dot4(const int8_t *x, const int8_t **weights, c
         w += 64;
     }
     *weights = w;
-    return ek_fc_vector4(a0, a1, a2, a3);
+    return ek_mve_vector4(a0, a1, a2, a3);
 }
 
 /* Four units' rescaled outputs, offset and clamped (c: their constants); *close as in

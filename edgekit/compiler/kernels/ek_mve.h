@@ -103,4 +103,20 @@ static EK_INLINE int32x4_t ek_mve_requantize(int32x4_t acc, const ek_mve_quant *
                                             EK_MVE_CLAMP);
 }
 
+/* {a0, a1, a2, a3} in two instructions (VMOV of two general registers into two lanes); GCC 12
+ * goes through the stack for a vector initializer. */
+static EK_INLINE int32x4_t ek_mve_vector4(int32_t a0, int32_t a1, int32_t a2, int32_t a3)
+{
+#if defined(__GNUC__)
+    int32x4_t v;
+    __asm__("vmov %q0[2], %q0[0], %1, %3\n\tvmov %q0[3], %q0[1], %2, %4"
+            : "=w"(v)
+            : "r"(a0), "r"(a1), "r"(a2), "r"(a3));
+    return v;
+#else
+    const int32x4_t v = {a0, a1, a2, a3};
+    return v;
+#endif
+}
+
 #endif /* EK_MVE_H */
