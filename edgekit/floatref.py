@@ -58,7 +58,7 @@ def on_board(
     from edgekit.validation.artifacts import input_rows
 
     section = _section("board", target.name, int8_run, int8)
-    section["int8"]["fits"] = _fits(int8, target)
+    section["int8"]["fits"] = target.fits(int8.ram_bytes, int8.flash_bytes)
     inputs = input_rows(float_tflite, data, 1)
     options = CompileOptions(force=True, patches="off", prefix=options.prefix)
     backend = CBackend()
@@ -77,7 +77,7 @@ def on_board(
         "arena_bytes": artifact.details.get("arena_bytes"),
         "flash_bytes": artifact.flash_bytes,
         "ram_bytes": artifact.ram_bytes,
-        "fits": _fits(artifact, target),
+        "fits": target.fits(artifact.ram_bytes, artifact.flash_bytes),
         "max_abs_diff": _max_diff(run.outputs, expected, float_tflite),
     }
     return section
@@ -129,12 +129,6 @@ def _section(where: str, target: str, int8_run: dict | None, int8: Artifact | No
 
 def _first(run: RunOutput) -> int | None:
     return run.instructions[0] if run.instructions and not run.native else None
-
-
-def _fits(artifact: Artifact, target: Target) -> bool | None:
-    if target.ram_bytes is None or target.flash_bytes is None or artifact.flash_bytes is None:
-        return None
-    return artifact.ram_bytes <= target.ram_bytes and artifact.flash_bytes <= target.flash_bytes
 
 
 def _float_outputs(float_tflite: bytes, data: Dataset) -> list[np.ndarray]:

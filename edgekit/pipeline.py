@@ -712,16 +712,10 @@ def artifact_row(artifact, target: Target, out: Path) -> dict:
     if "vela" in d:  # Vela's estimates, for an Ethos-U artifact (edgekit.report.npu)
         row["vela"] = d["vela"]
     if target.family in ("mcu", "npu"):
-        measured = artifact.ram_bytes is not None and artifact.flash_bytes is not None
         row["fits"] = {
             "ram_budget": target.ram_bytes,
             "flash_budget": target.flash_bytes,
-            "ok": (
-                artifact.ram_bytes <= target.ram_bytes
-                and artifact.flash_bytes <= (target.flash_bytes or artifact.flash_bytes)
-            )
-            if measured
-            else None,
+            "ok": target.fits(artifact.ram_bytes, artifact.flash_bytes),
         }
     return row
 

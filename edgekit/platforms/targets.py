@@ -103,6 +103,15 @@ class Target:
     cores: int | None = None
     flash: Flash | None = None
 
+    def fits(self, ram_bytes: int | None, flash_bytes: int | None) -> bool | None:
+        """Whether a firmware of these sizes fits the board (a flash_bytes of None on the
+        target: no flash limit); None when a size was not measured."""
+        if ram_bytes is None or flash_bytes is None:
+            return None
+        return ram_bytes <= self.ram_bytes and (
+            self.flash_bytes is None or flash_bytes <= self.flash_bytes
+        )
+
 
 Fail = Callable[[str], NoReturn]
 
