@@ -125,7 +125,9 @@ def test_reference_kernels_that_abort_name_the_softmax(cores_allowed, bias, duri
 
 def edgekit(args: list, tmp_path: Path, **popen) -> subprocess.Popen:
     """``edgekit ARGS`` in a new process, as a user runs it: core dumps allowed, written into
-    ``tmp_path``, and its own temporary directory (``tmp_path/tmp``) to check afterwards."""
+    ``tmp_path``, and its own temporary directory (``tmp_path/tmp``) to check afterwards. Ctrl-C
+    as in a terminal: SIGINT back to its default, as a test runner's worker may ignore it and a
+    child inherits an ignored signal (Python then installs no KeyboardInterrupt)."""
     (tmp_path / "tmp").mkdir(exist_ok=True)
     command = [sys.executable, "-m", "edgekit.cli", *map(str, args)]
     return subprocess.Popen(
@@ -135,6 +137,7 @@ def edgekit(args: list, tmp_path: Path, **popen) -> subprocess.Popen:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         **popen,
     )
 
